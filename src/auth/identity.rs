@@ -1,0 +1,160 @@
+//! Turns a request into a `Caller`: anonymous when no token is sent, an account when a
+//! valid token of a live session is sent, and a 401 `invalid_token` for anything else,
+//! on every route, public ones included.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{web, FromRequest, HttpRequest};
+
+use crate::domain::{AccountStatus, Role};
+use crate::error::ApiError;
+use crate::paywall::{ReaderKind, SubscriptionState};
+use crate::startup::AppState;
+use crate::store::now_ts;
+
+pub const SESSION_COOKIE: &str = "paywall_session";
+
+/// A signed-in account, as it stands in the database at this request.
+#[derive(Debug, Clone)]
+pub struct AuthAccount {
+    pub account_id: String,
+    pub session_id: String,
+    pub role: Role,
+    pub subscription: SubscriptionState,
+}
+
+impl AuthAccount {
+    pub fn reader_kind(&self) -> ReaderKind {
+        ReaderKind::Account {
+            role: self.role,
+            subscription: self.subscription,
+        }
+    }
+
+    /// 403 unless the account has one of `roles`.
+    pub fn require(&self, roles: &[Role]) -> Result<(), ApiError> {
+        if roles.contains(&self.role) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden("your role does not allow this"))
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum Caller {
+    Anonymous,
+    Account(AuthAccount),
+}
+
+impl Caller {
+    pub fn reader_kind(&self) -> ReaderKind {
+        match self {
+            Caller::Anonymous => ReaderKind::Anonymous,
+            Caller::Account(account) => account.reader_kind(),
+        }
+    }
+}
+
+/// A caller that must be signed in: 401 `unauthorized` without a token.
+#[derive(Debug, Clone)]
+pub struct Authenticated(pub AuthAccount);
+
+/// The token from `Authorization: Bearer`, else from the session cookie. Never from the URL.
+fn presented_token(req: &HttpRequest) -> Result<Option<String>, ApiError> {
+    if let Some(value) = req.headers().get(header::AUTHORIZATION) {
+        let value = value
+            .to_str()
+            .map_err(|_| ApiError::InvalidToken("the Authorization header is not valid text"))?;
+        let (scheme, token) = value.trim().split_once(' ').unwrap_or((value, ""));
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return Err(ApiError::InvalidToken(
+                "the Authorization header must use the Bearer scheme",
+            ));
+        }
+        let token = token.trim();
+        if token.is_empty() {
+            return Err(ApiError::InvalidToken("the bearer token is empty"));
+        }
+        return Ok(Some(token.to_string()));
+    }
+    Ok(req
+        .cookie(SESSION_COOKIE)
+        .map(|cookie| cookie.value().to_string())
+        .filter(|value| !value.is_empty()))
+}
+
+async fn resolve(state: web::Data<AppState>, token: String) -> Result<AuthAccount, ApiError> {
+    let claims = state.keys.verify(&token).map_err(ApiError::InvalidToken)?;
+    let session = state
+        .store
+        .session_state(&claims.sid)
+        .await?
+        .ok_or(ApiError::InvalidToken(
+            "the session of this access token has ended",
+        ))?;
+    let now = now_ts();
+    if session.account_id != claims.sub || session.revoked_at.is_some() || session.expires_at <= now
+    {
+        return Err(ApiError::InvalidToken(
+            "the session of this access token has ended",
+        ));
+    }
+    if AccountStatus::parse(&session.status) != Some(AccountStatus::Active) {
+        return Err(ApiError::InvalidToken(
+            "the account of this access token is suspended",
+        ));
+    }
+    let role =
+        Role::parse(&session.role).ok_or_else(|| ApiError::internal("unknown role in database"))?;
+    let subscription = match (&session.subscription_plan, session.subscription_expires_at) {
+        (None, _) => SubscriptionState::Never,
+        (Some(_), Some(expires)) if expires <= now => SubscriptionState::Expired,
+        (Some(_), _) => SubscriptionState::Active,
+    };
+    Ok(AuthAccount {
+        account_id: session.account_id,
+        session_id: claims.sid,
+        role,
+        subscription,
+    })
+}
+
+fn app_state(req: &HttpRequest) -> Result<web::Data<AppState>, ApiError> {
+    req.app_data::<web::Data<AppState>>()
+        .cloned()
+        .ok_or_else(|| ApiError::internal("application state missing"))
+}
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let found = presented_token(req).and_then(|token| Ok((token, app_state(req)?)));
+        Box::pin(async move {
+            match found? {
+                (None, _) => Ok(Caller::Anonymous),
+                (Some(token), state) => Ok(Caller::Account(resolve(state, token).await?)),
+            }
+        })
+    }
+}
+
+impl FromRequest for Authenticated {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let caller = Caller::from_request(req, payload);
+        Box::pin(async move {
+            match caller.await? {
+                Caller::Anonymous => Err(ApiError::Unauthorized),
+                Caller::Account(account) => Ok(Authenticated(account)),
+            }
+        })
+    }
+}

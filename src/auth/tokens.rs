@@ -1,0 +1,174 @@
+//! Access tokens (JWT, HS256) and refresh tokens (opaque, stored as SHA-256 digests).
+
+use base64::Engine;
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::domain::Role;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    pub iss: String,
+    pub aud: String,
+    pub sub: String,
+    pub sid: String,
+    pub role: Role,
+    pub iat: i64,
+    pub exp: i64,
+}
+
+/// Keys and rules for access tokens, built once at start-up.
+#[derive(Clone)]
+pub struct TokenKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    issuer: String,
+    audience: String,
+    pub access_ttl_secs: i64,
+}
+
+const ALGORITHM: Algorithm = Algorithm::HS256;
+/// Clock skew tolerated between instances, in seconds.
+const LEEWAY_SECS: u64 = 5;
+
+impl TokenKeys {
+    pub fn new(secret: &[u8], issuer: &str, audience: &str, access_ttl_secs: i64) -> Self {
+        let mut validation = Validation::new(ALGORITHM);
+        validation.algorithms = vec![ALGORITHM];
+        validation.set_issuer(&[issuer]);
+        validation.set_audience(&[audience]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.leeway = LEEWAY_SECS;
+        validation.validate_exp = true;
+        validation.validate_nbf = true;
+        TokenKeys {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            validation,
+            issuer: issuer.to_string(),
+            audience: audience.to_string(),
+            access_ttl_secs,
+        }
+    }
+
+    pub fn issue(
+        &self,
+        account_id: &str,
+        session_id: &str,
+        role: Role,
+        now: i64,
+    ) -> Result<String, jsonwebtoken::errors::Error> {
+        let claims = Claims {
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            sub: account_id.to_string(),
+            sid: session_id.to_string(),
+            role,
+            iat: now,
+            exp: now + self.access_ttl_secs,
+        };
+        jsonwebtoken::encode(&Header::new(ALGORITHM), &claims, &self.encoding)
+    }
+
+    /// Verifies signature, algorithm, issuer, audience and expiry. The error is a
+    /// sentence for the `detail` of a 401 that says what is wrong without echoing input.
+    pub fn verify(&self, token: &str) -> Result<Claims, &'static str> {
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .map(|data| data.claims)
+            .map_err(|error| match error.kind() {
+                ErrorKind::ExpiredSignature => "the access token has expired",
+                ErrorKind::ImmatureSignature => "the access token is not valid yet",
+                ErrorKind::InvalidSignature => "the access token's signature is not valid",
+                ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
+                    "the access token is not signed with the expected algorithm"
+                }
+                ErrorKind::InvalidIssuer => "the access token was not issued by this service",
+                ErrorKind::InvalidAudience => "the access token is not meant for this service",
+                ErrorKind::MissingRequiredClaim(_) => "the access token lacks a required claim",
+                _ => "the access token is malformed",
+            })
+    }
+}
+
+/// A new refresh token (256 random bits, URL-safe) and the digest to store for it.
+pub fn new_refresh_token() -> (String, String) {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let digest = refresh_token_digest(&token);
+    (token, digest)
+}
+
+pub fn refresh_token_digest(token: &str) -> String {
+    let digest = Sha256::digest(token.as_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest)
+}
+
+/// A random secret for signing when none is configured: 48 bytes, URL-safe text.
+pub fn generate_secret() -> String {
+    let mut bytes = [0u8; 48];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+    fn keys() -> TokenKeys {
+        TokenKeys::new(SECRET, "paywall", "paywall", 900)
+    }
+
+    fn now() -> i64 {
+        time::OffsetDateTime::now_utc().unix_timestamp()
+    }
+
+    #[test]
+    fn issued_tokens_verify() {
+        let token = keys().issue("acc", "sid", Role::Editor, now()).unwrap();
+        let claims = keys().verify(&token).unwrap();
+        assert_eq!((claims.sub.as_str(), claims.sid.as_str()), ("acc", "sid"));
+        assert_eq!(claims.role, Role::Editor);
+        assert_eq!(claims.exp - claims.iat, 900);
+    }
+
+    #[test]
+    fn expiry_has_only_a_few_seconds_of_leeway() {
+        let token = keys()
+            .issue("acc", "sid", Role::Reader, now() - 900 - 10)
+            .unwrap();
+        assert_eq!(keys().verify(&token), Err("the access token has expired"));
+    }
+
+    #[test]
+    fn other_keys_issuers_and_audiences_are_refused() {
+        let token = keys().issue("acc", "sid", Role::Reader, now()).unwrap();
+        let other_key = TokenKeys::new(
+            b"another secret that is long enough!!",
+            "paywall",
+            "paywall",
+            900,
+        );
+        assert!(other_key.verify(&token).is_err());
+        let other_issuer = TokenKeys::new(SECRET, "someone-else", "paywall", 900);
+        assert!(other_issuer.verify(&token).is_err());
+        let other_audience = TokenKeys::new(SECRET, "paywall", "another-app", 900);
+        assert!(other_audience.verify(&token).is_err());
+    }
+
+    #[test]
+    fn refresh_tokens_are_random_and_stored_as_digests() {
+        let (a, digest_a) = new_refresh_token();
+        let (b, _) = new_refresh_token();
+        assert_ne!(a, b);
+        assert!(a.len() >= 43);
+        assert_ne!(a, digest_a);
+        assert_eq!(refresh_token_digest(&a), digest_a);
+    }
+}

@@ -1,0 +1,421 @@
+//! Settings from the environment (and `.env`), validated once at start-up. A bad value
+//! stops start-up with a message that names the variable.
+
+use std::net::SocketAddr;
+
+#[derive(Debug, thiserror::Error)]
+#[error("{name}: {message}")]
+pub struct ConfigError {
+    pub name: &'static str,
+    pub message: String,
+}
+
+fn bad(name: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        name,
+        message: message.into(),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Every setting the service reads. `Debug` never prints secrets.
+#[derive(Clone)]
+pub struct Settings {
+    pub bind: String,
+    pub database_url: String,
+    pub jwt_secret: Option<String>,
+    pub jwt_issuer: String,
+    pub jwt_audience: String,
+    pub access_token_ttl_secs: i64,
+    pub refresh_token_ttl_secs: i64,
+    pub teaser_ratio: f64,
+    pub meter_anonymous: u32,
+    pub meter_registered: u32,
+    pub meter_unidentified_per_day: u32,
+    pub gifts_per_month: u32,
+    pub gift_ttl_secs: i64,
+    pub registration_open: bool,
+    pub admin_email: Option<String>,
+    pub admin_password: Option<String>,
+    pub login_max_failures: u32,
+    pub login_window_secs: u64,
+    pub login_max_failures_per_address: u32,
+    pub signups_per_address_per_hour: u32,
+    pub smtp_url: Option<String>,
+    pub mail_from: Option<String>,
+    pub public_url: Option<String>,
+    pub trusted_proxies: Vec<String>,
+    pub cors_origins: Vec<String>,
+    pub workers: usize,
+    pub log: String,
+    pub log_format: LogFormat,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("bind", &self.bind)
+            .field("database_url", &redact_url(&self.database_url))
+            .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| "<set>"))
+            .field("jwt_issuer", &self.jwt_issuer)
+            .field("jwt_audience", &self.jwt_audience)
+            .field("teaser_ratio", &self.teaser_ratio)
+            .field("registration_open", &self.registration_open)
+            .field("workers", &self.workers)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Hides a password in a database URL (`postgres://user:secret@host`).
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            format!("{}://<redacted>@{}", &url[..scheme_end], &url[at + 1..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+fn text(get: Lookup, name: &'static str, default: &str) -> String {
+    optional(get, name).unwrap_or_else(|| default.to_string())
+}
+
+/// An unset or blank variable counts as unset.
+fn optional(get: Lookup, name: &'static str) -> Option<String> {
+    get(name)
+        .map(|value| value.trim().to_string())
+        .filter(|value| !value.is_empty())
+}
+
+fn number<T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy>(
+    get: Lookup,
+    name: &'static str,
+    default: T,
+    min: T,
+    max: T,
+) -> Result<T, ConfigError> {
+    let Some(raw) = optional(get, name) else {
+        return Ok(default);
+    };
+    let value: T = raw
+        .parse()
+        .map_err(|_| bad(name, format!("{raw:?} is not a number")))?;
+    if value < min || value > max {
+        return Err(bad(
+            name,
+            format!("{value} is out of range ({min} to {max})"),
+        ));
+    }
+    Ok(value)
+}
+
+fn list(get: Lookup, name: &'static str) -> Vec<String> {
+    optional(get, name)
+        .map(|raw| {
+            raw.split(',')
+                .map(|item| item.trim().to_string())
+                .filter(|item| !item.is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+impl Settings {
+    /// Reads the process environment (after `.env` has been loaded by the caller).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(&|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `get`, so tests can supply their own variables.
+    pub fn from_lookup(get: Lookup) -> Result<Self, ConfigError> {
+        let bind = text(get, "PAYWALL_BIND", "127.0.0.1:8080");
+        bind.parse::<SocketAddr>().map_err(|_| {
+            bad(
+                "PAYWALL_BIND",
+                format!("{bind:?} is not an address and port such as 127.0.0.1:8080"),
+            )
+        })?;
+
+        let database_url = text(get, "DATABASE_URL", "sqlite://paywall.db");
+        if !database_url.starts_with("sqlite:") {
+            return Err(bad(
+                "DATABASE_URL",
+                "only sqlite:// URLs are supported by this build (for example sqlite://paywall.db)",
+            ));
+        }
+
+        let jwt_secret = optional(get, "PAYWALL_JWT_SECRET");
+        if let Some(secret) = &jwt_secret {
+            if secret.len() < 32 {
+                return Err(bad(
+                    "PAYWALL_JWT_SECRET",
+                    format!(
+                        "must be at least 32 bytes long (it is {} bytes)",
+                        secret.len()
+                    ),
+                ));
+            }
+        }
+
+        let teaser_ratio = number(get, "PAYWALL_TEASER_RATIO", 0.40_f64, 0.0, 1.0)?;
+        if !(teaser_ratio > 0.0 && teaser_ratio < 1.0) {
+            return Err(bad(
+                "PAYWALL_TEASER_RATIO",
+                "must be strictly between 0 and 1, such as 0.40",
+            ));
+        }
+
+        let registration_open = match text(get, "PAYWALL_REGISTRATION", "open")
+            .to_ascii_lowercase()
+            .as_str()
+        {
+            "open" => true,
+            "closed" => false,
+            other => {
+                return Err(bad(
+                    "PAYWALL_REGISTRATION",
+                    format!("{other:?} is neither \"open\" nor \"closed\""),
+                ))
+            }
+        };
+
+        let admin_email = optional(get, "PAYWALL_ADMIN_EMAIL");
+        if let Some(email) = &admin_email {
+            crate::domain::Email::parse(email)
+                .map_err(|message| bad("PAYWALL_ADMIN_EMAIL", message))?;
+        }
+        // Passwords are not trimmed: what is typed is what counts.
+        let admin_password = get("PAYWALL_ADMIN_PASSWORD").filter(|p| !p.is_empty());
+        if let Some(password) = &admin_password {
+            crate::domain::Password::parse_length(password)
+                .map_err(|message| bad("PAYWALL_ADMIN_PASSWORD", message))?;
+        }
+
+        let log_format = match text(get, "PAYWALL_LOG_FORMAT", "text")
+            .to_ascii_lowercase()
+            .as_str()
+        {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            other => {
+                return Err(bad(
+                    "PAYWALL_LOG_FORMAT",
+                    format!("{other:?} is neither \"text\" nor \"json\""),
+                ))
+            }
+        };
+        let log = text(get, "PAYWALL_LOG", "info");
+        tracing_subscriber::EnvFilter::try_new(&log)
+            .map_err(|e| bad("PAYWALL_LOG", format!("{log:?} is not a log filter: {e}")))?;
+
+        let smtp_url = optional(get, "PAYWALL_SMTP_URL");
+        let mail_from = optional(get, "PAYWALL_MAIL_FROM");
+        if let Some(from) = &mail_from {
+            crate::domain::Email::parse(from).map_err(|m| bad("PAYWALL_MAIL_FROM", m))?;
+        }
+        let public_url = optional(get, "PAYWALL_PUBLIC_URL");
+        if let Some(url) = &public_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(bad(
+                    "PAYWALL_PUBLIC_URL",
+                    format!("{url:?} must start with http:// or https://"),
+                ));
+            }
+        }
+
+        let trusted_proxies = list(get, "PAYWALL_TRUSTED_PROXIES");
+        for cidr in &trusted_proxies {
+            if !looks_like_cidr(cidr) {
+                return Err(bad(
+                    "PAYWALL_TRUSTED_PROXIES",
+                    format!("{cidr:?} is not an address or CIDR block such as 10.0.0.0/8"),
+                ));
+            }
+        }
+        let cors_origins = list(get, "PAYWALL_CORS_ORIGINS");
+        for origin in &cors_origins {
+            if !(origin.starts_with("http://") || origin.starts_with("https://")) {
+                return Err(bad(
+                    "PAYWALL_CORS_ORIGINS",
+                    format!("{origin:?} is not an origin such as https://news.example"),
+                ));
+            }
+        }
+
+        let default_workers = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+
+        Ok(Settings {
+            bind,
+            database_url,
+            jwt_secret,
+            jwt_issuer: text(get, "PAYWALL_JWT_ISSUER", "paywall"),
+            jwt_audience: text(get, "PAYWALL_JWT_AUDIENCE", "paywall"),
+            access_token_ttl_secs: number(get, "PAYWALL_ACCESS_TOKEN_TTL_SECS", 900, 30, 86_400)?,
+            refresh_token_ttl_secs: number(
+                get,
+                "PAYWALL_REFRESH_TOKEN_TTL_SECS",
+                2_592_000,
+                60,
+                31_622_400,
+            )?,
+            teaser_ratio,
+            meter_anonymous: number(get, "PAYWALL_METER_ANONYMOUS", 3, 0, 1_000)?,
+            meter_registered: number(get, "PAYWALL_METER_REGISTERED", 5, 0, 1_000)?,
+            meter_unidentified_per_day: number(
+                get,
+                "PAYWALL_METER_UNIDENTIFIED_PER_DAY",
+                10,
+                0,
+                100_000,
+            )?,
+            gifts_per_month: number(get, "PAYWALL_GIFTS_PER_MONTH", 10, 0, 10_000)?,
+            gift_ttl_secs: number(get, "PAYWALL_GIFT_TTL_SECS", 2_592_000, 60, 31_622_400)?,
+            registration_open,
+            admin_email,
+            admin_password,
+            login_max_failures: number(get, "PAYWALL_LOGIN_MAX_FAILURES", 5, 1, 10_000)?,
+            login_window_secs: number(get, "PAYWALL_LOGIN_WINDOW_SECS", 900, 1, 86_400)?,
+            login_max_failures_per_address: number(
+                get,
+                "PAYWALL_LOGIN_MAX_FAILURES_PER_ADDRESS",
+                50,
+                1,
+                1_000_000,
+            )?,
+            signups_per_address_per_hour: number(
+                get,
+                "PAYWALL_SIGNUPS_PER_ADDRESS_PER_HOUR",
+                20,
+                1,
+                1_000_000,
+            )?,
+            smtp_url,
+            mail_from,
+            public_url,
+            trusted_proxies,
+            cors_origins,
+            workers: number(get, "PAYWALL_WORKERS", default_workers, 1, 1_024)?,
+            log,
+            log_format,
+        })
+    }
+
+    /// The path of the SQLite file, if the URL names one (not `:memory:`).
+    pub fn sqlite_path(&self) -> Option<std::path::PathBuf> {
+        let rest = self.database_url.strip_prefix("sqlite:")?;
+        let rest = rest.strip_prefix("//").unwrap_or(rest);
+        let path = rest.split('?').next().unwrap_or(rest);
+        if path.is_empty() || path == ":memory:" {
+            None
+        } else {
+            Some(std::path::PathBuf::from(path))
+        }
+    }
+}
+
+fn looks_like_cidr(value: &str) -> bool {
+    let (address, prefix) = match value.split_once('/') {
+        Some((address, prefix)) => (address, Some(prefix)),
+        None => (value, None),
+    };
+    let Ok(ip) = address.parse::<std::net::IpAddr>() else {
+        return false;
+    };
+    let max = if ip.is_ipv4() { 32 } else { 128 };
+    prefix.is_none_or(|p| p.parse::<u8>().is_ok_and(|bits| bits <= max))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_lookup(&move |name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_match_the_design() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.bind, "127.0.0.1:8080");
+        assert_eq!(s.database_url, "sqlite://paywall.db");
+        assert_eq!(s.access_token_ttl_secs, 900);
+        assert_eq!(s.refresh_token_ttl_secs, 2_592_000);
+        assert_eq!(s.teaser_ratio, 0.40);
+        assert_eq!((s.meter_anonymous, s.meter_registered), (3, 5));
+        assert_eq!(s.meter_unidentified_per_day, 10);
+        assert_eq!((s.gifts_per_month, s.gift_ttl_secs), (10, 2_592_000));
+        assert!(s.registration_open);
+        assert_eq!((s.login_max_failures, s.login_window_secs), (5, 900));
+        assert_eq!(s.login_max_failures_per_address, 50);
+        assert_eq!(s.signups_per_address_per_hour, 20);
+        assert_eq!(s.log, "info");
+        assert_eq!(s.log_format, LogFormat::Text);
+        assert!(s.jwt_secret.is_none());
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        for (name, value) in [
+            ("PAYWALL_BIND", "nowhere"),
+            ("DATABASE_URL", "mysql://x"),
+            ("PAYWALL_JWT_SECRET", "short"),
+            ("PAYWALL_TEASER_RATIO", "1.5"),
+            ("PAYWALL_TEASER_RATIO", "0"),
+            ("PAYWALL_TEASER_RATIO", "abc"),
+            ("PAYWALL_ACCESS_TOKEN_TTL_SECS", "-1"),
+            ("PAYWALL_REGISTRATION", "maybe"),
+            ("PAYWALL_LOG_FORMAT", "xml"),
+            ("PAYWALL_ADMIN_EMAIL", "not-an-email"),
+            ("PAYWALL_ADMIN_PASSWORD", "short"),
+            ("PAYWALL_TRUSTED_PROXIES", "10.0.0.0/99"),
+            ("PAYWALL_PUBLIC_URL", "ftp://x"),
+            ("PAYWALL_WORKERS", "0"),
+        ] {
+            let error = settings(&[(name, value)]).err().unwrap_or_else(|| {
+                panic!("{name}={value} was accepted");
+            });
+            assert_eq!(error.name, name, "{value}");
+            assert!(error.to_string().starts_with(name));
+        }
+    }
+
+    #[test]
+    fn debug_output_hides_secrets() {
+        let s = settings(&[
+            (
+                "PAYWALL_JWT_SECRET",
+                "0123456789abcdef0123456789abcdef-secret",
+            ),
+            ("PAYWALL_ADMIN_PASSWORD", "admin-password-123"),
+        ])
+        .unwrap();
+        let printed = format!("{s:?}");
+        assert!(!printed.contains("0123456789abcdef"));
+        assert!(!printed.contains("admin-password"));
+    }
+
+    #[test]
+    fn sqlite_paths() {
+        let s = settings(&[("DATABASE_URL", "sqlite:///tmp/x.db?mode=rwc")]).unwrap();
+        assert_eq!(
+            s.sqlite_path().unwrap(),
+            std::path::PathBuf::from("/tmp/x.db")
+        );
+        let s = settings(&[("DATABASE_URL", "sqlite::memory:")]).unwrap();
+        assert!(s.sqlite_path().is_none());
+    }
+}

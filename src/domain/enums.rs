@@ -1,0 +1,79 @@
+//! The closed vocabularies of the contract, spelled as the API spells them.
+
+use serde::{Deserialize, Serialize};
+
+macro_rules! vocabulary {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+
+            pub fn parse(raw: &str) -> Option<Self> {
+                match raw { $($text => Some($name::$variant),)+ _ => None }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+vocabulary!(
+    /// What an account may do beyond reading.
+    Role { Reader => "reader", Editor => "editor", Admin => "admin" }
+);
+
+vocabulary!(AccountStatus { Active => "active", Suspended => "suspended" });
+
+vocabulary!(
+    /// Who may read an article in full.
+    AccessLevel {
+        Free => "free",
+        Registered => "registered",
+        Metered => "metered",
+        Subscribers => "subscribers",
+    }
+);
+
+vocabulary!(ArticleStatus { Draft => "draft", Published => "published" });
+
+impl Role {
+    /// Editors and admins read everything and manage articles.
+    pub fn is_staff(self) -> bool {
+        matches!(self, Role::Editor | Role::Admin)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spellings_round_trip() {
+        for role in Role::ALL {
+            assert_eq!(Role::parse(role.as_str()), Some(*role));
+            assert_eq!(serde_json::to_value(role).unwrap(), role.as_str());
+        }
+        for level in AccessLevel::ALL {
+            assert_eq!(AccessLevel::parse(level.as_str()), Some(*level));
+            assert_eq!(serde_json::to_value(level).unwrap(), level.as_str());
+        }
+        assert_eq!(ArticleStatus::parse("draft"), Some(ArticleStatus::Draft));
+        assert_eq!(
+            AccountStatus::parse("suspended"),
+            Some(AccountStatus::Suspended)
+        );
+        assert_eq!(Role::parse("Admin"), None);
+    }
+}

@@ -1,0 +1,13 @@
+//! Paywall: articles, reader accounts and sign-in, and the decision on every article
+//! request between the full text and a teaser with the share left to read.
+
+pub mod auth;
+pub mod config;
+pub mod demo;
+pub mod domain;
+pub mod error;
+pub mod paywall;
+pub mod routes;
+pub mod startup;
+pub mod store;
+pub mod telemetry;

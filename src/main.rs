@@ -1,0 +1,127 @@
+//! The `paywall` command line: parse, load settings, call into the library.
+
+use std::io::BufRead;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use paywall::config::Settings;
+use paywall::startup::{self, AdminCreated, Application};
+
+#[derive(Parser)]
+#[command(name = "paywall", version, about = "A metered paywall service for newsrooms", long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Apply pending migrations, create the admin named by PAYWALL_ADMIN_EMAIL if none exists, and serve HTTP on PAYWALL_BIND.
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Create an admin account. The password comes from PAYWALL_ADMIN_PASSWORD, else from the first line of standard input.
+    CreateAdmin {
+        /// The new admin's email address.
+        #[arg(long)]
+        email: String,
+    },
+    /// Serve a fresh demo database (in a new temporary folder) with sample articles of every access level, and print an admin, a subscriber and a reader login.
+    Demo,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // A missing .env is normal; a broken one is reported.
+    if let Err(error) = dotenvy::dotenv() {
+        if !error.not_found() {
+            eprintln!("paywall: .env: {error}");
+            return ExitCode::from(2);
+        }
+    }
+    let settings = match Settings::from_env() {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("paywall: configuration error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    paywall::telemetry::init(&settings);
+    let runtime = actix_web::rt::System::new();
+    let result = runtime.block_on(run(cli.command, settings));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("paywall: {message}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn run(command: Command, settings: Settings) -> Result<(), String> {
+    match command {
+        Command::Serve => serve(settings).await,
+        Command::Migrate => {
+            startup::open_store(&settings)
+                .await
+                .map_err(|e| e.to_string())?
+                .close()
+                .await;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::CreateAdmin { email } => {
+            let password = match settings.admin_password.clone() {
+                Some(password) => password,
+                None => read_password_from_stdin()?,
+            };
+            let store = startup::open_store(&settings)
+                .await
+                .map_err(|e| e.to_string())?;
+            let hasher = startup::hasher_for(&settings).map_err(|e| e.to_string())?;
+            let outcome = startup::create_admin(&store, &hasher, &email, &password).await;
+            store.close().await;
+            match outcome.map_err(|e| e.to_string())? {
+                AdminCreated::Created => {
+                    println!("admin account created");
+                    Ok(())
+                }
+                AdminCreated::AlreadyExists => {
+                    Err("an account with this email already exists".into())
+                }
+            }
+        }
+        Command::Demo => {
+            let settings = paywall::demo::prepare(settings)
+                .await
+                .map_err(|e| e.to_string())?;
+            serve(settings).await
+        }
+    }
+}
+
+fn read_password_from_stdin() -> Result<String, String> {
+    eprintln!("password for the new admin (one line):");
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| format!("could not read the password: {e}"))?;
+    let password = line.trim_end_matches(['\r', '\n']).to_string();
+    if password.is_empty() {
+        return Err(
+            "no password given (set PAYWALL_ADMIN_PASSWORD or type it on standard input)".into(),
+        );
+    }
+    Ok(password)
+}
+
+async fn serve(settings: Settings) -> Result<(), String> {
+    let app = Application::build(settings)
+        .await
+        .map_err(|e| e.to_string())?;
+    // Printed on standard output so scripts and tests can find the port when it was 0.
+    println!("paywall listening on http://{}", app.address());
+    tracing::info!(address = %app.address(), "serving");
+    app.run().await.map_err(|e| e.to_string())
+}

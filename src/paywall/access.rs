@@ -1,0 +1,230 @@
+//! Who may read what: the contract's access table as one pure function.
+
+use crate::domain::{AccessLevel, Role};
+use serde::Serialize;
+
+/// A reader's subscription as it stands now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubscriptionState {
+    Never,
+    Active,
+    Expired,
+}
+
+/// Who is reading, as far as access is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReaderKind {
+    Anonymous,
+    Account {
+        role: Role,
+        subscription: SubscriptionState,
+    },
+}
+
+impl ReaderKind {
+    /// Subscribers, editors and admins read everything without a meter.
+    pub fn reads_everything(self) -> bool {
+        match self {
+            ReaderKind::Anonymous => false,
+            ReaderKind::Account { role, subscription } => {
+                role.is_staff() || subscription == SubscriptionState::Active
+            }
+        }
+    }
+}
+
+/// Why a reader gets the teaser.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    LoginRequired,
+    SubscriptionRequired,
+    SubscriptionExpired,
+    MeterExhausted,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::LoginRequired => "login_required",
+            Reason::SubscriptionRequired => "subscription_required",
+            Reason::SubscriptionExpired => "subscription_expired",
+            Reason::MeterExhausted => "meter_exhausted",
+        }
+    }
+
+    /// The sentence shown above the gated part, with the percent to two decimals.
+    pub fn message(self, percent_left_hundredths: u32) -> String {
+        let audience = match self {
+            Reason::LoginRequired => "registered readers",
+            _ => "subscribers",
+        };
+        format!(
+            "You have {}% of this article left to read. The following is for {audience} only.",
+            super::teaser::format_percent(percent_left_hundredths)
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Full,
+    Teaser(Reason),
+}
+
+/// What the meter said for a read that needed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MeterVerdict {
+    /// The read is counted (or was already counted this period).
+    Credit,
+    Exhausted,
+}
+
+/// Whether this read has to consult the meter before `decide` can answer.
+pub fn needs_meter(reader: ReaderKind, access: AccessLevel, gift_valid: bool) -> bool {
+    access == AccessLevel::Metered && !gift_valid && !reader.reads_everything()
+}
+
+/// The access table. `meter` is what the meter said when `needs_meter` was true; a
+/// metered read that could not consult a meter gets the teaser, never the full text.
+pub fn decide(
+    reader: ReaderKind,
+    access: AccessLevel,
+    gift_valid: bool,
+    meter: Option<MeterVerdict>,
+) -> Decision {
+    if gift_valid || reader.reads_everything() {
+        return Decision::Full;
+    }
+    match (access, reader) {
+        (AccessLevel::Free, _) => Decision::Full,
+        (AccessLevel::Registered, ReaderKind::Anonymous) => Decision::Teaser(Reason::LoginRequired),
+        (AccessLevel::Registered, ReaderKind::Account { .. }) => Decision::Full,
+        (AccessLevel::Metered, _) => match meter {
+            Some(MeterVerdict::Credit) => Decision::Full,
+            Some(MeterVerdict::Exhausted) | None => Decision::Teaser(Reason::MeterExhausted),
+        },
+        (
+            AccessLevel::Subscribers,
+            ReaderKind::Account {
+                subscription: SubscriptionState::Expired,
+                ..
+            },
+        ) => Decision::Teaser(Reason::SubscriptionExpired),
+        (AccessLevel::Subscribers, _) => Decision::Teaser(Reason::SubscriptionRequired),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use AccessLevel::*;
+
+    const ANON: ReaderKind = ReaderKind::Anonymous;
+    const READER: ReaderKind = ReaderKind::Account {
+        role: Role::Reader,
+        subscription: SubscriptionState::Never,
+    };
+    const EXPIRED: ReaderKind = ReaderKind::Account {
+        role: Role::Reader,
+        subscription: SubscriptionState::Expired,
+    };
+    const SUBSCRIBER: ReaderKind = ReaderKind::Account {
+        role: Role::Reader,
+        subscription: SubscriptionState::Active,
+    };
+    const EDITOR: ReaderKind = ReaderKind::Account {
+        role: Role::Editor,
+        subscription: SubscriptionState::Never,
+    };
+    const ADMIN: ReaderKind = ReaderKind::Account {
+        role: Role::Admin,
+        subscription: SubscriptionState::Expired,
+    };
+
+    fn teaser(reason: Reason) -> Decision {
+        Decision::Teaser(reason)
+    }
+
+    #[test]
+    fn the_contract_table() {
+        use Decision::Full;
+        let credit = Some(MeterVerdict::Credit);
+        let out = Some(MeterVerdict::Exhausted);
+        let cases = [
+            (ANON, Free, None, Full),
+            (ANON, Registered, None, teaser(Reason::LoginRequired)),
+            (ANON, Metered, credit, Full),
+            (ANON, Metered, out, teaser(Reason::MeterExhausted)),
+            (
+                ANON,
+                Subscribers,
+                None,
+                teaser(Reason::SubscriptionRequired),
+            ),
+            (READER, Free, None, Full),
+            (READER, Registered, None, Full),
+            (READER, Metered, credit, Full),
+            (READER, Metered, out, teaser(Reason::MeterExhausted)),
+            (
+                READER,
+                Subscribers,
+                None,
+                teaser(Reason::SubscriptionRequired),
+            ),
+            (EXPIRED, Registered, None, Full),
+            (EXPIRED, Metered, out, teaser(Reason::MeterExhausted)),
+            (
+                EXPIRED,
+                Subscribers,
+                None,
+                teaser(Reason::SubscriptionExpired),
+            ),
+        ];
+        for (reader, access, meter, expected) in cases {
+            assert_eq!(
+                decide(reader, access, false, meter),
+                expected,
+                "{reader:?} {access:?} {meter:?}"
+            );
+        }
+        for reader in [SUBSCRIBER, EDITOR, ADMIN] {
+            for access in AccessLevel::ALL {
+                assert_eq!(decide(reader, *access, false, None), Full);
+                assert!(!needs_meter(reader, *access, false));
+            }
+        }
+    }
+
+    #[test]
+    fn a_valid_gift_opens_everything_without_the_meter() {
+        for reader in [ANON, READER, EXPIRED] {
+            for access in AccessLevel::ALL {
+                assert_eq!(decide(reader, *access, true, None), Decision::Full);
+                assert!(!needs_meter(reader, *access, true));
+            }
+        }
+    }
+
+    #[test]
+    fn metered_reads_without_a_meter_answer_are_gated() {
+        assert!(needs_meter(ANON, Metered, false));
+        assert!(needs_meter(EXPIRED, Metered, false));
+        assert_eq!(
+            decide(ANON, Metered, false, None),
+            teaser(Reason::MeterExhausted)
+        );
+    }
+
+    #[test]
+    fn reasons_are_spelled_as_in_the_contract() {
+        for reason in [
+            Reason::LoginRequired,
+            Reason::SubscriptionRequired,
+            Reason::SubscriptionExpired,
+            Reason::MeterExhausted,
+        ] {
+            assert_eq!(serde_json::to_value(reason).unwrap(), reason.as_str());
+        }
+    }
+}

@@ -1,0 +1,70 @@
+//! Thin handlers: parse the input, call the store and the paywall, shape the answer.
+
+pub mod admin_articles;
+pub mod articles;
+pub mod auth;
+pub mod extract;
+pub mod health;
+pub mod me;
+pub mod views;
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::middleware::DefaultHeaders;
+use actix_web::{web, HttpResponse, Resource};
+
+use crate::error::{ApiError, ApiResult};
+use extract::{BodyLimit, ARTICLE_BODY_LIMIT};
+
+/// A path whose other methods get 405 `method_not_allowed` with an `Allow` header.
+fn resource(path: &str, allow: &'static str) -> Resource {
+    web::resource(path).default_service(web::to(move || async move {
+        let mut response = actix_web::ResponseError::error_response(&ApiError::MethodNotAllowed);
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static(allow));
+        response
+    }))
+}
+
+pub async fn not_found() -> ApiResult<HttpResponse> {
+    Err(ApiError::NotFound("there is nothing at this path"))
+}
+
+/// Headers for every `/v1` answer: they depend on the caller's token, and may carry
+/// account data or full text, so no shared cache may keep them.
+fn caller_dependent() -> DefaultHeaders {
+    DefaultHeaders::new()
+        .add((header::CACHE_CONTROL, "private, no-store"))
+        .add((header::VARY, "Authorization, Cookie"))
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/healthz", "GET").route(web::get().to(health::healthz)))
+        .service(resource("/readyz", "GET").route(web::get().to(health::readyz)))
+        .service(
+            web::scope("/v1")
+                .wrap(caller_dependent())
+                .service(resource("/auth/register", "POST").route(web::post().to(auth::register)))
+                .service(resource("/auth/login", "POST").route(web::post().to(auth::login)))
+                .service(resource("/auth/refresh", "POST").route(web::post().to(auth::refresh)))
+                .service(resource("/auth/logout", "POST").route(web::post().to(auth::logout)))
+                .service(resource("/me", "GET").route(web::get().to(me::get_me)))
+                .service(resource("/articles", "GET").route(web::get().to(articles::list)))
+                .service(resource("/articles/{slug}", "GET").route(web::get().to(articles::read)))
+                .service(
+                    web::scope("/admin/articles")
+                        .app_data(BodyLimit(ARTICLE_BODY_LIMIT))
+                        .service(
+                            resource("", "GET, POST")
+                                .route(web::get().to(admin_articles::list))
+                                .route(web::post().to(admin_articles::create)),
+                        )
+                        .service(
+                            resource("/{slug}", "GET, PATCH, DELETE")
+                                .route(web::get().to(admin_articles::get))
+                                .route(web::patch().to(admin_articles::patch))
+                                .route(web::delete().to(admin_articles::delete)),
+                        ),
+                ),
+        );
+}

@@ -1,0 +1,204 @@
+//! The JSON shapes of the contract, built from store rows.
+
+use serde::Serialize;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use crate::paywall::{teaser, PaywallNotice, Visible};
+use crate::store::{AccountRow, ArticleRow, ArticleSummaryRow};
+
+/// Unix seconds as an RFC 3339 UTC string (`2026-02-07T10:00:00Z`).
+pub fn rfc3339(ts: i64) -> String {
+    OffsetDateTime::from_unix_timestamp(ts)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+pub fn parse_rfc3339(text: &str) -> Option<i64> {
+    OffsetDateTime::parse(text, &Rfc3339)
+        .ok()
+        .map(OffsetDateTime::unix_timestamp)
+}
+
+#[derive(Debug, Serialize)]
+pub struct SubscriptionView {
+    pub plan: String,
+    pub started_at: Option<String>,
+    pub expires_at: Option<String>,
+    pub active: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AccountView {
+    pub id: String,
+    pub email: String,
+    pub display_name: Option<String>,
+    pub role: String,
+    pub status: String,
+    pub created_at: String,
+    pub subscription: Option<SubscriptionView>,
+}
+
+impl AccountView {
+    pub fn new(row: &AccountRow, now: i64) -> Self {
+        AccountView {
+            id: row.id.clone(),
+            email: row.email.clone(),
+            display_name: row.display_name.clone(),
+            role: row.role.clone(),
+            status: row.status.clone(),
+            created_at: rfc3339(row.created_at),
+            subscription: row.subscription_plan.as_ref().map(|plan| SubscriptionView {
+                plan: plan.clone(),
+                started_at: row.subscription_started_at.map(rfc3339),
+                expires_at: row.subscription_expires_at.map(rfc3339),
+                active: row.subscription_expires_at.is_none_or(|at| at > now),
+            }),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct TokenPair {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    pub account: AccountView,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ArticleSummary {
+    pub slug: String,
+    pub title: String,
+    pub standfirst: Option<String>,
+    pub section: String,
+    pub author: Option<String>,
+    pub access: String,
+    pub published_at: Option<String>,
+    pub updated_at: String,
+    pub word_count: i64,
+    pub reading_time_minutes: usize,
+}
+
+fn reading_time(word_count: i64) -> usize {
+    teaser::reading_time_minutes(usize::try_from(word_count).unwrap_or(0))
+}
+
+impl From<&ArticleSummaryRow> for ArticleSummary {
+    fn from(row: &ArticleSummaryRow) -> Self {
+        ArticleSummary {
+            slug: row.slug.clone(),
+            title: row.title.clone(),
+            standfirst: row.standfirst.clone(),
+            section: row.section.clone(),
+            author: row.author.clone(),
+            access: row.access.clone(),
+            published_at: row.published_at.map(rfc3339),
+            updated_at: rfc3339(row.updated_at),
+            word_count: row.word_count,
+            reading_time_minutes: reading_time(row.word_count),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct MeterView {
+    pub limit: u32,
+    pub used: u32,
+    pub remaining: u32,
+    pub resets_at: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ArticleView<'a> {
+    #[serde(flatten)]
+    pub summary: ArticleSummary,
+    pub body: &'a str,
+    pub truncated: bool,
+    pub percent_left: f64,
+    pub paywall: Option<PaywallNotice>,
+    pub meter: Option<MeterView>,
+}
+
+impl<'a> ArticleView<'a> {
+    pub fn new(row: &ArticleRow, visible: Visible<'a>, meter: Option<MeterView>) -> Self {
+        ArticleView {
+            summary: ArticleSummary::from(&row.meta),
+            body: visible.body,
+            truncated: visible.truncated,
+            percent_left: visible.percent_left,
+            paywall: visible.paywall,
+            meter,
+        }
+    }
+}
+
+/// An article as editors see it: every field, the full normalized body, and the cut.
+#[derive(Debug, Serialize)]
+pub struct AdminArticle {
+    pub id: String,
+    #[serde(flatten)]
+    pub summary: ArticleSummary,
+    pub status: String,
+    pub created_at: String,
+    /// The ratio the teaser was cut with (the article's own, else the default).
+    pub teaser_ratio: f64,
+    /// Whether `teaser_ratio` was chosen for this article rather than the default.
+    pub teaser_ratio_is_default: bool,
+    /// The full text readers with access receive (paywall marker removed).
+    pub body: String,
+    /// The body as written, normalized, paywall marker kept, for editing.
+    pub body_source: String,
+    pub teaser_chars: i64,
+    pub total_chars: i64,
+    pub percent_left: f64,
+}
+
+impl From<&ArticleRow> for AdminArticle {
+    fn from(row: &ArticleRow) -> Self {
+        AdminArticle {
+            id: row.meta.id.clone(),
+            summary: ArticleSummary::from(&row.meta),
+            status: row.meta.status.clone(),
+            created_at: rfc3339(row.meta.created_at),
+            teaser_ratio: row.teaser_ratio.unwrap_or(row.teaser_ratio_used),
+            teaser_ratio_is_default: row.teaser_ratio.is_none(),
+            body: row.body.clone(),
+            body_source: row.body_source.clone(),
+            teaser_chars: row.teaser_chars,
+            total_chars: row.total_chars,
+            percent_left: teaser::percent_value(
+                u32::try_from(row.percent_left_hundredths).unwrap_or(0),
+            ),
+        }
+    }
+}
+
+/// A row of the editors' list: the summary plus status and id, never a body.
+#[derive(Debug, Serialize)]
+pub struct AdminArticleSummary {
+    pub id: String,
+    #[serde(flatten)]
+    pub summary: ArticleSummary,
+    pub status: String,
+    pub created_at: String,
+}
+
+impl From<&ArticleSummaryRow> for AdminArticleSummary {
+    fn from(row: &ArticleSummaryRow) -> Self {
+        AdminArticleSummary {
+            id: row.id.clone(),
+            summary: ArticleSummary::from(row),
+            status: row.status.clone(),
+            created_at: rfc3339(row.created_at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}

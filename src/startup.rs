@@ -1,0 +1,258 @@
+//! Builds the shared state and the HTTP server. Tests and the binary start the service
+//! the same way: `Application::build`, then `run`.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::http::header;
+use actix_web::middleware::DefaultHeaders;
+use actix_web::{web, App, HttpServer};
+
+use crate::auth::{tokens, PasswordHasher, TokenKeys};
+use crate::config::Settings;
+use crate::domain::{Email, Password, Role};
+use crate::error::ApiError;
+use crate::routes;
+use crate::store::{now_ts, NewAccount, Store, StoreError};
+
+/// What every handler shares. Built once, outside the per-worker closure.
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub store: Store,
+    pub keys: TokenKeys,
+    pub hasher: PasswordHasher,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        address: String,
+        source: std::io::Error,
+    },
+    #[error("JWT secret file {path}: {message}")]
+    SecretFile { path: String, message: String },
+    #[error("{0}")]
+    Other(String),
+}
+
+/// The configured secret, else the one kept beside the SQLite file (made on first
+/// start). A database in memory gets a secret that lives as long as the process.
+pub fn resolve_jwt_secret(settings: &Settings) -> Result<String, StartupError> {
+    if let Some(secret) = &settings.jwt_secret {
+        return Ok(secret.clone());
+    }
+    let Some(db_path) = settings.sqlite_path() else {
+        tracing::warn!("PAYWALL_JWT_SECRET is not set and the database is in memory: using a secret that lasts until exit");
+        return Ok(tokens::generate_secret());
+    };
+    let mut name = db_path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
+    name.push(".jwt-secret");
+    let path = db_path.with_file_name(name);
+    let describe = |message: String| StartupError::SecretFile {
+        path: path.display().to_string(),
+        message,
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(secret) => {
+            let secret = secret.trim().to_string();
+            if secret.len() < 32 {
+                return Err(describe(
+                    "holds fewer than 32 bytes; delete it or set PAYWALL_JWT_SECRET".into(),
+                ));
+            }
+            Ok(secret)
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            let secret = tokens::generate_secret();
+            write_private(&path, &secret).map_err(|e| describe(e.to_string()))?;
+            tracing::warn!(
+                path = %path.display(),
+                "PAYWALL_JWT_SECRET is not set: generated a signing secret and saved it beside the database; \
+                 set PAYWALL_JWT_SECRET to share one secret between instances"
+            );
+            Ok(secret)
+        }
+        Err(error) => Err(describe(error.to_string())),
+    }
+}
+
+/// Writes a file only its owner can read.
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(contents.as_bytes())?;
+    file.sync_all()
+}
+
+/// Opens the database and applies the migrations.
+pub async fn open_store(settings: &Settings) -> Result<Store, StartupError> {
+    let store = Store::connect(&settings.database_url).await?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum AdminCreated {
+    Created,
+    AlreadyExists,
+}
+
+/// Creates an admin account. The password must pass the same checks as a reader's.
+pub async fn create_admin(
+    store: &Store,
+    hasher: &PasswordHasher,
+    email: &str,
+    password: &str,
+) -> Result<AdminCreated, StartupError> {
+    let email = Email::parse(email).map_err(|m| StartupError::Other(format!("admin email {m}")))?;
+    let password = Password::parse_new(password, &[email.as_str()])
+        .map_err(|m| StartupError::Other(format!("admin password {m}")))?;
+    if store.account_by_email(email.as_str()).await?.is_some() {
+        return Ok(AdminCreated::AlreadyExists);
+    }
+    let hash = hasher
+        .hash(password)
+        .await
+        .map_err(|_: ApiError| StartupError::Other("could not hash the admin password".into()))?;
+    match store
+        .insert_account(&NewAccount {
+            email: email.as_str(),
+            display_name: None,
+            password_hash: Some(&hash),
+            role: Role::Admin.as_str(),
+            now: now_ts(),
+        })
+        .await
+    {
+        Ok(_) => Ok(AdminCreated::Created),
+        Err(StoreError::Conflict) => Ok(AdminCreated::AlreadyExists),
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// When both PAYWALL_ADMIN_EMAIL and PAYWALL_ADMIN_PASSWORD are set and no active
+/// admin exists, creates that admin.
+async fn bootstrap_admin(
+    settings: &Settings,
+    store: &Store,
+    hasher: &PasswordHasher,
+) -> Result<(), StartupError> {
+    let (Some(email), Some(password)) = (&settings.admin_email, &settings.admin_password) else {
+        return Ok(());
+    };
+    if store.active_admin_exists().await? {
+        return Ok(());
+    }
+    match create_admin(store, hasher, email, password).await {
+        Ok(AdminCreated::Created) => {
+            tracing::info!("created the admin account named by PAYWALL_ADMIN_EMAIL");
+            Ok(())
+        }
+        Ok(AdminCreated::AlreadyExists) => {
+            tracing::warn!("PAYWALL_ADMIN_EMAIL names an existing account that is not an admin; it was left unchanged");
+            Ok(())
+        }
+        Err(StartupError::Other(message)) => Err(StartupError::Other(format!(
+            "PAYWALL_ADMIN_EMAIL/PAYWALL_ADMIN_PASSWORD: {message}"
+        ))),
+        Err(other) => Err(other),
+    }
+}
+
+pub fn hasher_for(settings: &Settings) -> Result<PasswordHasher, StartupError> {
+    PasswordHasher::new(settings.workers).map_err(|e| StartupError::Other(format!("argon2: {e}")))
+}
+
+pub struct Application {
+    server: Server,
+    address: std::net::SocketAddr,
+    store: Store,
+}
+
+impl Application {
+    /// Opens and migrates the database, bootstraps the admin, and binds the listener.
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let store = open_store(&settings).await?;
+        Self::build_with_store(settings, store).await
+    }
+
+    pub async fn build_with_store(settings: Settings, store: Store) -> Result<Self, StartupError> {
+        let secret = resolve_jwt_secret(&settings)?;
+        let keys = TokenKeys::new(
+            secret.as_bytes(),
+            &settings.jwt_issuer,
+            &settings.jwt_audience,
+            settings.access_token_ttl_secs,
+        );
+        let hasher = hasher_for(&settings)?;
+        bootstrap_admin(&settings, &store, &hasher).await?;
+
+        let listener = TcpListener::bind(&settings.bind).map_err(|source| StartupError::Bind {
+            address: settings.bind.clone(),
+            source,
+        })?;
+        let address = listener.local_addr().map_err(|source| StartupError::Bind {
+            address: settings.bind.clone(),
+            source,
+        })?;
+        let workers = settings.workers;
+        let state = web::Data::new(AppState {
+            settings: Arc::new(settings),
+            store: store.clone(),
+            keys,
+            hasher,
+        });
+        let query_config = web::QueryConfig::default().error_handler(|error, _| {
+            ApiError::BadRequest(format!("the query string is not valid: {error}")).into()
+        });
+        let path_config = web::PathConfig::default()
+            .error_handler(|_, _| ApiError::NotFound("there is nothing at this path").into());
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .app_data(query_config.clone())
+                .app_data(path_config.clone())
+                .wrap(DefaultHeaders::new().add((header::X_CONTENT_TYPE_OPTIONS, "nosniff")))
+                .configure(routes::configure)
+                .default_service(web::to(routes::not_found))
+        })
+        .workers(workers)
+        .listen(listener)
+        .map_err(|source| StartupError::Bind {
+            address: address.to_string(),
+            source,
+        })?
+        .run();
+        Ok(Application {
+            server,
+            address,
+            store,
+        })
+    }
+
+    pub fn address(&self) -> std::net::SocketAddr {
+        self.address
+    }
+
+    /// Serves until the server stops (SIGINT or SIGTERM), then closes the database.
+    pub async fn run(self) -> std::io::Result<()> {
+        let result = self.server.await;
+        self.store.close().await;
+        result
+    }
+}

@@ -1,0 +1,271 @@
+use base64::Engine;
+
+use super::{conflict_or, Store, StoreError};
+use crate::paywall::ArticleText;
+
+/// Everything written for an article; the teaser cut is computed before it gets here.
+pub struct ArticleRecord {
+    pub slug: String,
+    pub title: String,
+    pub standfirst: Option<String>,
+    pub section: String,
+    pub author: Option<String>,
+    pub access: String,
+    pub status: String,
+    pub teaser_ratio: Option<f64>,
+    pub teaser_ratio_used: f64,
+    pub body_source: String,
+    pub body: String,
+    pub teaser_bytes: i64,
+    pub teaser_chars: i64,
+    pub total_chars: i64,
+    pub percent_left_hundredths: i64,
+    pub word_count: i64,
+    pub published_at: Option<i64>,
+}
+
+/// A whole article: its list fields plus the body and the stored teaser cut.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ArticleRow {
+    #[sqlx(flatten)]
+    pub meta: ArticleSummaryRow,
+    pub teaser_ratio: Option<f64>,
+    pub teaser_ratio_used: f64,
+    pub body_source: String,
+    pub body: String,
+    pub teaser_bytes: i64,
+    pub teaser_chars: i64,
+    pub total_chars: i64,
+    pub percent_left_hundredths: i64,
+}
+
+impl ArticleText for ArticleRow {
+    fn full_text(&self) -> &str {
+        &self.body
+    }
+    fn teaser_bytes(&self) -> usize {
+        usize::try_from(self.teaser_bytes).unwrap_or(0)
+    }
+    fn percent_left_hundredths(&self) -> u32 {
+        u32::try_from(self.percent_left_hundredths).unwrap_or(10_000)
+    }
+}
+
+impl ArticleRow {
+    /// Visible on public routes: published, and its publication time has come.
+    pub fn is_public(&self, now: i64) -> bool {
+        self.meta.status == "published" && self.meta.published_at.is_some_and(|at| at <= now)
+    }
+}
+
+/// A list row: no body columns are even read.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ArticleSummaryRow {
+    pub id: String,
+    pub slug: String,
+    pub title: String,
+    pub standfirst: Option<String>,
+    pub section: String,
+    pub author: Option<String>,
+    pub access: String,
+    pub status: String,
+    pub word_count: i64,
+    pub published_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A keyset position: the sort key and id of the last row of a page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    pub key: i64,
+    pub id: String,
+}
+
+impl Cursor {
+    pub fn encode(&self) -> String {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{}|{}", self.key, self.id))
+    }
+
+    pub fn decode(raw: &str) -> Option<Cursor> {
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(raw)
+            .ok()?;
+        let text = String::from_utf8(bytes).ok()?;
+        let (key, id) = text.split_once('|')?;
+        let id = uuid::Uuid::parse_str(id).ok()?.to_string();
+        Some(Cursor {
+            key: key.parse().ok()?,
+            id,
+        })
+    }
+}
+
+const ARTICLE_COLUMNS: &str = "id, slug, title, standfirst, section, author, access, status, \
+    teaser_ratio, teaser_ratio_used, body_source, body, teaser_bytes, teaser_chars, total_chars, \
+    percent_left_hundredths, word_count, published_at, created_at, updated_at";
+
+const SUMMARY_COLUMNS: &str = "id, slug, title, standfirst, section, author, access, status, \
+    word_count, published_at, created_at, updated_at";
+
+impl Store {
+    /// Runs an INSERT or UPDATE whose parameters are `$1` the id, `$2`..`$18` the
+    /// record's fields in `ArticleRecord` order, and `$19` the time of the write.
+    async fn write_article(
+        &self,
+        sql: &str,
+        id: &str,
+        record: &ArticleRecord,
+        now: i64,
+    ) -> Result<Option<ArticleRow>, StoreError> {
+        sqlx::query_as::<_, ArticleRow>(sql)
+            .bind(id)
+            .bind(&record.slug)
+            .bind(&record.title)
+            .bind(&record.standfirst)
+            .bind(&record.section)
+            .bind(&record.author)
+            .bind(&record.access)
+            .bind(&record.status)
+            .bind(record.teaser_ratio)
+            .bind(record.teaser_ratio_used)
+            .bind(&record.body_source)
+            .bind(&record.body)
+            .bind(record.teaser_bytes)
+            .bind(record.teaser_chars)
+            .bind(record.total_chars)
+            .bind(record.percent_left_hundredths)
+            .bind(record.word_count)
+            .bind(record.published_at)
+            .bind(now)
+            .fetch_optional(&self.write)
+            .await
+            .map_err(conflict_or)
+    }
+
+    /// `Conflict` when the slug is taken.
+    pub async fn insert_article(
+        &self,
+        record: &ArticleRecord,
+        now: i64,
+    ) -> Result<ArticleRow, StoreError> {
+        let sql = format!(
+            "INSERT INTO articles (id, slug, title, standfirst, section, author, access, status, \
+             teaser_ratio, teaser_ratio_used, body_source, body, teaser_bytes, teaser_chars, total_chars, \
+             percent_left_hundredths, word_count, published_at, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $19) \
+             RETURNING {ARTICLE_COLUMNS}"
+        );
+        let id = uuid::Uuid::now_v7().to_string();
+        self.write_article(&sql, &id, record, now)
+            .await?
+            .ok_or(StoreError::Database(sqlx::Error::RowNotFound))
+    }
+
+    /// Replaces every written field of the article `id`. `Conflict` when the new slug is
+    /// taken; `None` when the article is gone.
+    pub async fn update_article(
+        &self,
+        id: &str,
+        record: &ArticleRecord,
+        now: i64,
+    ) -> Result<Option<ArticleRow>, StoreError> {
+        let sql = format!(
+            "UPDATE articles SET slug = $2, title = $3, standfirst = $4, section = $5, author = $6, \
+             access = $7, status = $8, teaser_ratio = $9, teaser_ratio_used = $10, body_source = $11, \
+             body = $12, teaser_bytes = $13, teaser_chars = $14, total_chars = $15, \
+             percent_left_hundredths = $16, word_count = $17, published_at = $18, updated_at = $19 \
+             WHERE id = $1 RETURNING {ARTICLE_COLUMNS}"
+        );
+        self.write_article(&sql, id, record, now).await
+    }
+
+    pub async fn article_by_slug(&self, slug: &str) -> Result<Option<ArticleRow>, StoreError> {
+        let sql = format!("SELECT {ARTICLE_COLUMNS} FROM articles WHERE slug = $1");
+        Ok(sqlx::query_as::<_, ArticleRow>(&sql)
+            .bind(slug)
+            .fetch_optional(&self.read)
+            .await?)
+    }
+
+    pub async fn slug_exists(&self, slug: &str) -> Result<bool, StoreError> {
+        let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM articles WHERE slug = $1")
+            .bind(slug)
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(found.is_some())
+    }
+
+    pub async fn delete_article(&self, slug: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM articles WHERE slug = $1")
+            .bind(slug)
+            .execute(&self.write)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Published articles whose time has come, newest first; `limit + 1` rows are read
+    /// so the caller knows whether there is a next page.
+    pub async fn list_public_articles(
+        &self,
+        section: Option<&str>,
+        after: Option<&Cursor>,
+        limit: u32,
+        now: i64,
+    ) -> Result<Vec<ArticleSummaryRow>, StoreError> {
+        let sql = format!(
+            "SELECT {SUMMARY_COLUMNS} FROM articles \
+             WHERE status = 'published' AND published_at <= $1 \
+             AND ($2 IS NULL OR section = $2) \
+             AND ($3 IS NULL OR published_at < $3 OR (published_at = $3 AND id < $4)) \
+             ORDER BY published_at DESC, id DESC LIMIT $5"
+        );
+        Ok(sqlx::query_as::<_, ArticleSummaryRow>(&sql)
+            .bind(now)
+            .bind(section)
+            .bind(after.map(|c| c.key))
+            .bind(after.map(|c| c.id.as_str()))
+            .bind(i64::from(limit) + 1)
+            .fetch_all(&self.read)
+            .await?)
+    }
+
+    /// Every article, drafts included, newest created first.
+    pub async fn list_all_articles(
+        &self,
+        status: Option<&str>,
+        after: Option<&Cursor>,
+        limit: u32,
+    ) -> Result<Vec<ArticleSummaryRow>, StoreError> {
+        let sql = format!(
+            "SELECT {SUMMARY_COLUMNS} FROM articles \
+             WHERE ($1 IS NULL OR status = $1) \
+             AND ($2 IS NULL OR created_at < $2 OR (created_at = $2 AND id < $3)) \
+             ORDER BY created_at DESC, id DESC LIMIT $4"
+        );
+        Ok(sqlx::query_as::<_, ArticleSummaryRow>(&sql)
+            .bind(status)
+            .bind(after.map(|c| c.key))
+            .bind(after.map(|c| c.id.as_str()))
+            .bind(i64::from(limit) + 1)
+            .fetch_all(&self.read)
+            .await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cursor;
+
+    #[test]
+    fn cursors_round_trip_and_reject_garbage() {
+        let cursor = Cursor {
+            key: 1_790_000_000,
+            id: uuid::Uuid::now_v7().to_string(),
+        };
+        assert_eq!(Cursor::decode(&cursor.encode()), Some(cursor));
+        for garbage in ["", "!!!", "bm9wZQ", "MTIzfG5vdC1hLXV1aWQ"] {
+            assert_eq!(Cursor::decode(garbage), None, "{garbage}");
+        }
+    }
+}

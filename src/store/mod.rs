@@ -1,0 +1,102 @@
+//! All SQL lives here. Queries use `$1` parameters, `RETURNING` and `ON CONFLICT` so that
+//! they carry over to PostgreSQL unchanged. No HTTP types.
+
+pub mod accounts;
+pub mod articles;
+pub mod sessions;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+pub use accounts::{AccountRow, NewAccount};
+pub use articles::{ArticleRecord, ArticleRow, ArticleSummaryRow, Cursor};
+pub use sessions::{RefreshOutcome, SessionState};
+
+static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("a row with this unique value already exists")]
+    Conflict,
+}
+
+impl From<StoreError> for crate::error::ApiError {
+    fn from(error: StoreError) -> Self {
+        crate::error::ApiError::internal(error)
+    }
+}
+
+/// Maps a unique-constraint violation to `Conflict`, anything else to `Database`.
+pub(crate) fn conflict_or(error: sqlx::Error) -> StoreError {
+    match &error {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
+        _ => StoreError::Database(error),
+    }
+}
+
+/// Connection pools: many readers, one writer. SQLite allows one writer at a time; a
+/// single write connection queues writers in the process instead of failing with BUSY.
+#[derive(Clone)]
+pub struct Store {
+    read: SqlitePool,
+    write: SqlitePool,
+}
+
+impl Store {
+    pub async fn connect(database_url: &str) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str(database_url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // NORMAL in WAL mode loses nothing on a process crash (kill -9); only an OS
+            // crash or power cut can lose the last commits.
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5));
+        let in_memory = database_url.contains(":memory:") || database_url.contains("mode=memory");
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options.clone())
+            .await?;
+        let read = if in_memory {
+            write.clone()
+        } else {
+            let readers = std::thread::available_parallelism().map_or(4, |n| n.get() * 2);
+            SqlitePoolOptions::new()
+                .max_connections(readers as u32)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(options)
+                .await?
+        };
+        Ok(Store { read, write })
+    }
+
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        MIGRATIONS.run(&self.write).await?;
+        Ok(())
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.read).await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.read.close().await;
+        self.write.close().await;
+    }
+}
+
+/// Current Unix time in seconds.
+pub fn now_ts() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}

@@ -1,0 +1,159 @@
+use super::{AccountRow, Store, StoreError};
+
+/// What a request with an access token needs to know about its session, read fresh so
+/// that revocation, suspension, role and subscription changes apply at once.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SessionState {
+    pub account_id: String,
+    pub revoked_at: Option<i64>,
+    pub expires_at: i64,
+    pub role: String,
+    pub status: String,
+    pub subscription_plan: Option<String>,
+    pub subscription_expires_at: Option<i64>,
+}
+
+pub enum RefreshOutcome {
+    /// The token was current: it is now used, and the new one replaces it.
+    Rotated {
+        session_id: String,
+        account: Box<AccountRow>,
+    },
+    /// The token had been used before: its whole session is now revoked.
+    Reused,
+    /// Unknown, expired, or its session has ended.
+    Invalid,
+}
+
+pub struct NewSession<'a> {
+    pub account_id: &'a str,
+    pub user_agent: Option<&'a str>,
+    pub refresh_hash: &'a str,
+    pub now: i64,
+    pub expires_at: i64,
+}
+
+impl Store {
+    /// Opens a session with its first refresh token and records the sign-in.
+    pub async fn create_session(&self, new: &NewSession<'_>) -> Result<String, StoreError> {
+        let id = uuid::Uuid::now_v7().to_string();
+        let mut tx = self.write.begin().await?;
+        sqlx::query(
+            "INSERT INTO sessions (id, account_id, created_at, last_seen_at, expires_at, user_agent) \
+             VALUES ($1, $2, $3, $3, $4, $5)",
+        )
+        .bind(&id)
+        .bind(new.account_id)
+        .bind(new.now)
+        .bind(new.expires_at)
+        .bind(new.user_agent)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO refresh_tokens (token_hash, session_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(new.refresh_hash)
+        .bind(&id)
+        .bind(new.now)
+        .bind(new.expires_at)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE accounts SET last_login_at = $2 WHERE id = $1")
+            .bind(new.account_id)
+            .bind(new.now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    pub async fn session_state(
+        &self,
+        session_id: &str,
+    ) -> Result<Option<SessionState>, StoreError> {
+        Ok(sqlx::query_as::<_, SessionState>(
+            "SELECT s.account_id, s.revoked_at, s.expires_at, a.role, a.status, \
+             a.subscription_plan, a.subscription_expires_at \
+             FROM sessions s JOIN accounts a ON a.id = s.account_id WHERE s.id = $1",
+        )
+        .bind(session_id)
+        .fetch_optional(&self.read)
+        .await?)
+    }
+
+    /// Spends a refresh token and stores its successor, in one transaction. A token
+    /// seen a second time revokes its session (reuse detection).
+    pub async fn rotate_refresh_token(
+        &self,
+        presented_hash: &str,
+        next_hash: &str,
+        now: i64,
+    ) -> Result<RefreshOutcome, StoreError> {
+        let mut tx = self.write.begin().await?;
+        let row: Option<(String, i64, Option<i64>, i64, Option<i64>)> = sqlx::query_as(
+            "SELECT t.session_id, t.expires_at, t.used_at, s.expires_at, s.revoked_at \
+             FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id WHERE t.token_hash = $1",
+        )
+        .bind(presented_hash)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((session_id, token_expires, used_at, session_expires, revoked_at)) = row else {
+            return Ok(RefreshOutcome::Invalid);
+        };
+        if used_at.is_some() {
+            sqlx::query("UPDATE sessions SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1")
+                .bind(&session_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            return Ok(RefreshOutcome::Reused);
+        }
+        if revoked_at.is_some() || token_expires <= now || session_expires <= now {
+            return Ok(RefreshOutcome::Invalid);
+        }
+        sqlx::query("UPDATE refresh_tokens SET used_at = $2 WHERE token_hash = $1")
+            .bind(presented_hash)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO refresh_tokens (token_hash, session_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(next_hash)
+        .bind(&session_id)
+        .bind(now)
+        .bind(session_expires)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE sessions SET last_seen_at = $2 WHERE id = $1")
+            .bind(&session_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        let account = sqlx::query_as::<_, AccountRow>(
+            "SELECT a.id, a.email, a.display_name, a.password_hash, a.role, a.status, \
+             a.subscription_plan, a.subscription_started_at, a.subscription_expires_at, \
+             a.created_at, a.updated_at, a.last_login_at \
+             FROM accounts a JOIN sessions s ON s.account_id = a.id WHERE s.id = $1",
+        )
+        .bind(&session_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(RefreshOutcome::Rotated {
+            session_id,
+            account: Box::new(account),
+        })
+    }
+
+    /// Ends a session; its access and refresh tokens stop working.
+    pub async fn revoke_session(&self, session_id: &str, now: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE sessions SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1")
+            .bind(session_id)
+            .bind(now)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+}
