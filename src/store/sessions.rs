@@ -13,6 +13,15 @@ pub struct SessionState {
     pub subscription_expires_at: Option<i64>,
 }
 
+#[derive(sqlx::FromRow)]
+struct PresentedToken {
+    session_id: String,
+    token_expires: i64,
+    used_at: Option<i64>,
+    session_expires: i64,
+    revoked_at: Option<i64>,
+}
+
 pub enum RefreshOutcome {
     /// The token was current: it is now used, and the new one replaces it.
     Rotated {
@@ -90,14 +99,22 @@ impl Store {
         now: i64,
     ) -> Result<RefreshOutcome, StoreError> {
         let mut tx = self.write.begin().await?;
-        let row: Option<(String, i64, Option<i64>, i64, Option<i64>)> = sqlx::query_as(
-            "SELECT t.session_id, t.expires_at, t.used_at, s.expires_at, s.revoked_at \
+        let row: Option<PresentedToken> = sqlx::query_as(
+            "SELECT t.session_id, t.expires_at AS token_expires, t.used_at, \
+             s.expires_at AS session_expires, s.revoked_at \
              FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id WHERE t.token_hash = $1",
         )
         .bind(presented_hash)
         .fetch_optional(&mut *tx)
         .await?;
-        let Some((session_id, token_expires, used_at, session_expires, revoked_at)) = row else {
+        let Some(PresentedToken {
+            session_id,
+            token_expires,
+            used_at,
+            session_expires,
+            revoked_at,
+        }) = row
+        else {
             return Ok(RefreshOutcome::Invalid);
         };
         if used_at.is_some() {

@@ -1,0 +1,232 @@
+//! Starts the real `paywall` binary on port 0 with a fresh SQLite database per test, and
+//! speaks HTTP to it.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use paywall::store::Store;
+use reqwest::{Method, Response};
+use serde_json::{json, Value};
+
+pub const SECRET: &str = "test-secret-0123456789abcdef-0123456789";
+pub const ADMIN_EMAIL: &str = "admin@test.example";
+pub const ADMIN_PASSWORD: &str = "admin-passphrase-Ravel-1875";
+pub const PASSWORD: &str = "reader-passphrase-Satie-1866";
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub db_url: String,
+    /// Kept so the database folder lives as long as the server.
+    _dir: tempfile::TempDir,
+    child: Child,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The binary with no PAYWALL_* or DATABASE_URL from the caller's environment.
+pub fn paywall_command(dir: &std::path::Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_paywall"));
+    for (name, _) in std::env::vars() {
+        if name.starts_with("PAYWALL_") || name == "DATABASE_URL" {
+            command.env_remove(name);
+        }
+    }
+    command.current_dir(dir).env("PAYWALL_LOG", "warn");
+    command
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(&[]).await
+    }
+
+    /// `env` adds to or overrides the test defaults; a value of "" unsets a default.
+    pub async fn spawn_with(env: &[(&str, &str)]) -> TestApp {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db_url = format!("sqlite://{}", dir.path().join("test.db").display());
+        Self::start(dir, db_url, env).await
+    }
+
+    pub async fn start(dir: tempfile::TempDir, db_url: String, env: &[(&str, &str)]) -> TestApp {
+        let mut command = paywall_command(dir.path());
+        let defaults = [
+            ("PAYWALL_BIND", "127.0.0.1:0"),
+            ("DATABASE_URL", db_url.as_str()),
+            ("PAYWALL_JWT_SECRET", SECRET),
+            ("PAYWALL_ADMIN_EMAIL", ADMIN_EMAIL),
+            ("PAYWALL_ADMIN_PASSWORD", ADMIN_PASSWORD),
+            ("PAYWALL_WORKERS", "2"),
+        ];
+        for (name, value) in defaults.iter().chain(env.iter()) {
+            if value.is_empty() {
+                command.env_remove(name);
+            } else {
+                command.env(name, value);
+            }
+        }
+        let mut child = command
+            .arg("serve")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start the paywall binary");
+        let stdout = child.stdout.take().expect("stdout");
+        let address = tokio::task::spawn_blocking(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            let found = lines.by_ref().map_while(Result::ok).find_map(|line| {
+                line.strip_prefix("paywall listening on ")
+                    .map(str::to_string)
+            });
+            // Keep draining so the server never blocks on a full pipe.
+            std::thread::spawn(move || for _ in lines {});
+            found
+        });
+        let address = tokio::time::timeout(Duration::from_secs(60), address)
+            .await
+            .expect("server started within a minute")
+            .expect("reader thread")
+            .expect("server printed its address");
+        TestApp {
+            base: address,
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client"),
+            db_url,
+            _dir: dir,
+            child,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Opens the same database as the server, for arranging state the API does not
+    /// offer yet (subscriptions, roles) and for checking what was stored.
+    pub async fn store(&self) -> Store {
+        Store::connect(&self.db_url)
+            .await
+            .expect("open the test database")
+    }
+
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Response {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send().await.expect("request sent")
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
+        self.request(Method::GET, path, token, None).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Response {
+        self.request(Method::POST, path, token, Some(body)).await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Value {
+        let response = self
+            .post(
+                "/v1/auth/login",
+                None,
+                json!({"email": email, "password": password}),
+            )
+            .await;
+        assert_eq!(response.status(), 200, "login of {email}");
+        response.json().await.expect("token pair")
+    }
+
+    pub async fn admin_token(&self) -> String {
+        token_of(&self.login(ADMIN_EMAIL, ADMIN_PASSWORD).await)
+    }
+
+    /// Registers a reader and signs in; returns (account id, access token).
+    pub async fn reader(&self, email: &str) -> (String, String) {
+        let response = self
+            .post(
+                "/v1/auth/register",
+                None,
+                json!({"email": email, "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(response.status(), 201, "register {email}");
+        let account: Value = response.json().await.expect("account");
+        let pair = self.login(email, PASSWORD).await;
+        (
+            account["id"].as_str().expect("id").to_string(),
+            token_of(&pair),
+        )
+    }
+
+    /// Creates an article as admin and returns the AdminArticle.
+    pub async fn article(&self, admin: &str, body: Value) -> Value {
+        let response = self.post("/v1/admin/articles", Some(admin), body).await;
+        let status = response.status();
+        let answer: Value = response.json().await.expect("json");
+        assert_eq!(status, 201, "{answer}");
+        answer
+    }
+}
+
+pub fn token_of(pair: &Value) -> String {
+    pair["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_string()
+}
+
+/// Asserts a problem+json answer with this status and code, and returns its body.
+pub async fn assert_problem(response: Response, status: u16, code: &str) -> Value {
+    let got = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let text = response.text().await.expect("body");
+    assert_eq!(got, status, "status; body: {text}");
+    assert_eq!(
+        content_type, "application/problem+json",
+        "content type; body: {text}"
+    );
+    let problem: Value = serde_json::from_str(&text).expect("problem is JSON");
+    assert_eq!(problem["code"], code, "{problem}");
+    assert_eq!(problem["status"], status);
+    assert!(problem["title"].is_string() && problem["detail"].is_string());
+    problem
+}
+
+pub fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// A body of `blocks` paragraphs, each a few sentences of non-ASCII text.
+pub fn long_body(blocks: usize) -> String {
+    (1..=blocks)
+        .map(|i| {
+            format!(
+                "Paragraphe {i} : l’été « chaud » — naïve café, 東京 😀. Encore une phrase ici."
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n\n")
+}

@@ -1,0 +1,10 @@
+//! Black-box tests: the real binary, a fresh database per test, HTTP only.
+
+mod access;
+mod accounts;
+mod admin_articles;
+mod cli;
+mod errors;
+mod helpers;
+mod lists;
+mod tokens;
