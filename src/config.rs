@@ -49,7 +49,7 @@ pub struct Settings {
     pub smtp_url: Option<String>,
     pub mail_from: Option<String>,
     pub public_url: Option<String>,
-    pub trusted_proxies: Vec<String>,
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     pub cors_origins: Vec<String>,
     pub workers: usize,
     pub log: String,
@@ -218,9 +218,29 @@ impl Settings {
         let smtp_url = optional(get, "PAYWALL_SMTP_URL");
         let mail_from = optional(get, "PAYWALL_MAIL_FROM");
         if let Some(from) = &mail_from {
-            crate::domain::Email::parse(from).map_err(|m| bad("PAYWALL_MAIL_FROM", m))?;
+            from.parse::<lettre::message::Mailbox>().map_err(|e| {
+                bad(
+                    "PAYWALL_MAIL_FROM",
+                    format!("{from:?} is not a mail address such as \"Newsroom <news@example.org>\": {e}"),
+                )
+            })?;
         }
-        let public_url = optional(get, "PAYWALL_PUBLIC_URL");
+        if let Some(url) = &smtp_url {
+            if !(url.starts_with("smtp://") || url.starts_with("smtps://")) {
+                return Err(bad(
+                    "PAYWALL_SMTP_URL",
+                    "must start with smtp:// or smtps://, such as smtp://mail.example.org:587?tls=required",
+                ));
+            }
+            if mail_from.is_none() {
+                return Err(bad(
+                    "PAYWALL_MAIL_FROM",
+                    "must be set when PAYWALL_SMTP_URL is, such as news@example.org",
+                ));
+            }
+        }
+        let public_url =
+            optional(get, "PAYWALL_PUBLIC_URL").map(|url| url.trim_end_matches('/').to_string());
         if let Some(url) = &public_url {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
                 return Err(bad(
@@ -230,15 +250,17 @@ impl Settings {
             }
         }
 
-        let trusted_proxies = list(get, "PAYWALL_TRUSTED_PROXIES");
-        for cidr in &trusted_proxies {
-            if !looks_like_cidr(cidr) {
-                return Err(bad(
-                    "PAYWALL_TRUSTED_PROXIES",
-                    format!("{cidr:?} is not an address or CIDR block such as 10.0.0.0/8"),
-                ));
-            }
-        }
+        let trusted_proxies = list(get, "PAYWALL_TRUSTED_PROXIES")
+            .iter()
+            .map(|item| {
+                parse_net(item).ok_or_else(|| {
+                    bad(
+                        "PAYWALL_TRUSTED_PROXIES",
+                        format!("{item:?} is not an address or CIDR block such as 10.0.0.0/8"),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let cors_origins = list(get, "PAYWALL_CORS_ORIGINS");
         for origin in &cors_origins {
             if !(origin.starts_with("http://") || origin.starts_with("https://")) {
@@ -322,16 +344,14 @@ impl Settings {
     }
 }
 
-fn looks_like_cidr(value: &str) -> bool {
-    let (address, prefix) = match value.split_once('/') {
-        Some((address, prefix)) => (address, Some(prefix)),
-        None => (value, None),
-    };
-    let Ok(ip) = address.parse::<std::net::IpAddr>() else {
-        return false;
-    };
-    let max = if ip.is_ipv4() { 32 } else { 128 };
-    prefix.is_none_or(|p| p.parse::<u8>().is_ok_and(|bits| bits <= max))
+/// A CIDR block, or a single address as the block of just that address.
+fn parse_net(value: &str) -> Option<ipnet::IpNet> {
+    value.parse::<ipnet::IpNet>().ok().or_else(|| {
+        value
+            .parse::<std::net::IpAddr>()
+            .ok()
+            .map(ipnet::IpNet::from)
+    })
 }
 
 #[cfg(test)]
@@ -384,6 +404,7 @@ mod tests {
             ("PAYWALL_TRUSTED_PROXIES", "10.0.0.0/99"),
             ("PAYWALL_PUBLIC_URL", "ftp://x"),
             ("PAYWALL_WORKERS", "0"),
+            ("PAYWALL_SMTP_URL", "mail.example.org"),
         ] {
             let error = settings(&[(name, value)]).err().unwrap_or_else(|| {
                 panic!("{name}={value} was accepted");
@@ -406,6 +427,13 @@ mod tests {
         let printed = format!("{s:?}");
         assert!(!printed.contains("0123456789abcdef"));
         assert!(!printed.contains("admin-password"));
+    }
+
+    #[test]
+    fn trusted_proxies_take_blocks_and_addresses() {
+        let s = settings(&[("PAYWALL_TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.1,::1")]).unwrap();
+        assert_eq!(s.trusted_proxies.len(), 3);
+        assert!(s.trusted_proxies[1].contains(&"192.0.2.1".parse::<std::net::IpAddr>().unwrap()));
     }
 
     #[test]

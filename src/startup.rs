@@ -10,10 +10,11 @@ use actix_web::http::header;
 use actix_web::middleware::DefaultHeaders;
 use actix_web::{web, App, HttpServer};
 
-use crate::auth::{tokens, PasswordHasher, TokenKeys};
+use crate::auth::{tokens, PasswordHasher, Throttle, TokenKeys};
 use crate::config::Settings;
 use crate::domain::{Email, Password, Role};
 use crate::error::ApiError;
+use crate::mail::Mailer;
 use crate::routes;
 use crate::store::{now_ts, NewAccount, Store, StoreError};
 
@@ -23,6 +24,11 @@ pub struct AppState {
     pub store: Store,
     pub keys: TokenKeys,
     pub hasher: PasswordHasher,
+    pub throttle: Throttle,
+    /// None when PAYWALL_SMTP_URL is unset: no mail is sent.
+    pub mailer: Option<Arc<Mailer>>,
+    /// The base of links handed out (reset links): PAYWALL_PUBLIC_URL, else this server.
+    pub public_base: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -211,11 +217,24 @@ impl Application {
             source,
         })?;
         let workers = settings.workers;
+        let mailer = match (&settings.smtp_url, &settings.mail_from) {
+            (Some(url), Some(from)) => Some(Arc::new(
+                Mailer::new(url, from).map_err(StartupError::Other)?,
+            )),
+            _ => None,
+        };
+        let public_base = settings
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{address}"));
         let state = web::Data::new(AppState {
+            throttle: Throttle::new(&settings),
             settings: Arc::new(settings),
             store: store.clone(),
             keys,
             hasher,
+            mailer,
+            public_base,
         });
         let query_config = web::QueryConfig::default().error_handler(|error, _| {
             ApiError::BadRequest(format!("the query string is not valid: {error}")).into()

@@ -1,10 +1,13 @@
 //! Who is calling: password hashing, access and refresh tokens, and the extractors that
 //! turn a request into a `Caller`.
 
+pub mod client;
 pub mod identity;
 pub mod password;
+pub mod throttle;
 pub mod tokens;
 
 pub use identity::{AuthAccount, Authenticated, Caller};
 pub use password::PasswordHasher;
+pub use throttle::Throttle;
 pub use tokens::{Claims, TokenKeys};

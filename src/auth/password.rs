@@ -4,6 +4,8 @@
 use std::sync::Arc;
 
 use argon2::password_hash::rand_core::OsRng;
+use std::str::FromStr;
+
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use tokio::sync::Semaphore;
@@ -30,13 +32,59 @@ pub fn hash_blocking(password: &str) -> Result<String, argon2::password_hash::Er
         .to_string())
 }
 
-/// Checks a password against a PHC string with the parameters the string names.
-pub fn verify_blocking(password: &str, phc: &str) -> bool {
-    PasswordHash::new(phc).is_ok_and(|parsed| {
-        argon2()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok()
-    })
+/// The outcome of checking a password against a stored hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verified {
+    No,
+    /// It matches; `rehash` when the stored hash is weaker than the configured cost
+    /// or of another algorithm (imported bcrypt), so it should be re-made now.
+    Yes {
+        rehash: bool,
+    },
+}
+
+fn is_bcrypt(hash: &str) -> bool {
+    ["$2a$", "$2b$", "$2x$", "$2y$"]
+        .iter()
+        .any(|prefix| hash.starts_with(prefix))
+}
+
+/// Whether a stored hash is one this service can verify: Argon2 PHC or bcrypt.
+pub fn is_supported_hash(hash: &str) -> bool {
+    if is_bcrypt(hash) {
+        return bcrypt::HashParts::from_str(hash).is_ok();
+    }
+    PasswordHash::new(hash).is_ok_and(|parsed| parsed.algorithm.as_str().starts_with("argon2"))
+}
+
+fn below_configured_cost(parsed: &PasswordHash<'_>) -> bool {
+    let Ok(params) = Params::try_from(parsed) else {
+        return true;
+    };
+    parsed.algorithm.as_str() != "argon2id"
+        || params.m_cost() < M_COST_KIB
+        || params.t_cost() < T_COST
+        || params.p_cost() < P_COST
+}
+
+/// Checks a password against an Argon2 PHC string (with the parameters it names) or
+/// a bcrypt hash.
+pub fn verify_blocking(password: &str, stored: &str) -> Verified {
+    if is_bcrypt(stored) {
+        return match bcrypt::verify(password, stored) {
+            Ok(true) => Verified::Yes { rehash: true },
+            _ => Verified::No,
+        };
+    }
+    let Ok(parsed) = PasswordHash::new(stored) else {
+        return Verified::No;
+    };
+    match argon2().verify_password(password.as_bytes(), &parsed) {
+        Ok(()) => Verified::Yes {
+            rehash: below_configured_cost(&parsed),
+        },
+        Err(_) => Verified::No,
+    }
 }
 
 #[derive(Clone)]
@@ -77,13 +125,13 @@ impl PasswordHasher {
         &self,
         password: Password,
         stored: Option<String>,
-    ) -> Result<bool, ApiError> {
+    ) -> Result<Verified, ApiError> {
         let known = stored.is_some();
         let phc = stored.unwrap_or_else(|| self.dummy_hash.to_string());
-        let matches = self
+        let verified = self
             .run(move || verify_blocking(password.expose(), &phc))
             .await?;
-        Ok(known && matches)
+        Ok(if known { verified } else { Verified::No })
     }
 }
 
@@ -95,15 +143,62 @@ mod tests {
     fn hashes_are_argon2id_phc_at_the_minimum_cost() {
         let phc = hash_blocking("une phrase de passe").unwrap();
         assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
-        assert!(verify_blocking("une phrase de passe", &phc));
-        assert!(!verify_blocking("une phrase de passE", &phc));
-        assert!(!verify_blocking("une phrase de passe", "not a hash"));
+        assert_eq!(
+            verify_blocking("une phrase de passe", &phc),
+            Verified::Yes { rehash: false }
+        );
+        assert_eq!(verify_blocking("une phrase de passE", &phc), Verified::No);
+        assert_eq!(
+            verify_blocking("une phrase de passe", "not a hash"),
+            Verified::No
+        );
+        assert!(is_supported_hash(&phc));
+    }
+
+    #[test]
+    fn weaker_hashes_and_bcrypt_verify_and_ask_to_be_rehashed() {
+        let weak = {
+            let params = Params::new(8 * 1024, 1, 1, None).unwrap();
+            let salt = SaltString::generate(&mut OsRng);
+            Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+                .hash_password(b"old cheap hash", &salt)
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(
+            verify_blocking("old cheap hash", &weak),
+            Verified::Yes { rehash: true }
+        );
+        let argon2i = {
+            let salt = SaltString::generate(&mut OsRng);
+            Argon2::new(Algorithm::Argon2i, Version::V0x13, Params::default())
+                .hash_password(b"other variant", &salt)
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(
+            verify_blocking("other variant", &argon2i),
+            Verified::Yes { rehash: true }
+        );
+        let bcrypted = bcrypt::hash("imported from elsewhere", 4).unwrap();
+        assert!(is_supported_hash(&bcrypted));
+        assert_eq!(
+            verify_blocking("imported from elsewhere", &bcrypted),
+            Verified::Yes { rehash: true }
+        );
+        assert_eq!(
+            verify_blocking("imported from elsewherE", &bcrypted),
+            Verified::No
+        );
+        assert!(!is_supported_hash("$2b$04$short"));
+        assert!(!is_supported_hash("md5:abcdef"));
+        assert!(!is_supported_hash("$pbkdf2-sha256$29000$salt$hash"));
     }
 
     #[tokio::test]
     async fn unknown_accounts_never_match_even_the_dummy_password() {
         let hasher = PasswordHasher::new(1).unwrap();
         let given = Password::parse_given("dummy password for unknown accounts").unwrap();
-        assert!(!hasher.verify(given, None).await.unwrap());
+        assert_eq!(hasher.verify(given, None).await.unwrap(), Verified::No);
     }
 }

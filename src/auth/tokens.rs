@@ -94,16 +94,17 @@ impl TokenKeys {
     }
 }
 
-/// A new refresh token (256 random bits, URL-safe) and the digest to store for it.
-pub fn new_refresh_token() -> (String, String) {
+/// A new opaque token (refresh or password reset: 256 random bits, URL-safe) and the
+/// digest to store for it.
+pub fn new_opaque_token() -> (String, String) {
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
-    let digest = refresh_token_digest(&token);
+    let digest = opaque_token_digest(&token);
     (token, digest)
 }
 
-pub fn refresh_token_digest(token: &str) -> String {
+pub fn opaque_token_digest(token: &str) -> String {
     let digest = Sha256::digest(token.as_bytes());
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest)
 }
@@ -164,11 +165,11 @@ mod tests {
 
     #[test]
     fn refresh_tokens_are_random_and_stored_as_digests() {
-        let (a, digest_a) = new_refresh_token();
-        let (b, _) = new_refresh_token();
+        let (a, digest_a) = new_opaque_token();
+        let (b, _) = new_opaque_token();
         assert_ne!(a, b);
         assert!(a.len() >= 43);
         assert_ne!(a, digest_a);
-        assert_eq!(refresh_token_digest(&a), digest_a);
+        assert_eq!(opaque_token_digest(&a), digest_a);
     }
 }

@@ -148,6 +148,7 @@ pub async fn seed(
                     word_count: as_i64(prepared.word_count),
                     published_at,
                 },
+                None,
                 now,
             )
             .await?;

@@ -4,15 +4,14 @@ use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
-use super::articles::paginate;
-use super::extract::{nullable, page_cursor, page_limit, ApiJson};
-use super::views::{parse_rfc3339, AdminArticle, AdminArticleSummary};
+use super::extract::{nullable, page_cursor, page_limit, query_value, ApiJson};
+use super::views::{parse_rfc3339, AdminArticle, AdminArticleSummary, Page};
 use crate::auth::{AuthAccount, Authenticated};
 use crate::domain::{AccessLevel, ArticleStatus, Role, Slug};
 use crate::error::{ApiError, ApiResult, FieldError};
 use crate::paywall::teaser;
 use crate::startup::AppState;
-use crate::store::{now_ts, ArticleRecord, ArticleRow, StoreError};
+use crate::store::{now_ts, ArticleRecord, ArticleRow, AuditEntry, StoreError};
 
 const MAX_TITLE: usize = 300;
 const MAX_SECTION: usize = 64;
@@ -325,11 +324,17 @@ pub async fn create(
     require_editor(&caller.0)?;
     let now = now_ts();
     let draft = merge(input.0, None, now).map_err(ApiError::Validation)?;
+    let audit = AuditEntry::new(
+        Some(&caller.0.account_id),
+        "article.create",
+        "article",
+        None,
+    );
     let default_ratio = state.settings.teaser_ratio;
     if let Some(slug) = &draft.slug {
         let row = state
             .store
-            .insert_article(&record(&draft, slug, default_ratio)?, now)
+            .insert_article(&record(&draft, slug, default_ratio)?, Some(&audit), now)
             .await
             .map_err(slug_conflict)?;
         return Ok(created(&row));
@@ -347,7 +352,11 @@ pub async fn create(
             continue;
         }
         article.slug = slug.as_str().to_string();
-        match state.store.insert_article(&article, now).await {
+        match state
+            .store
+            .insert_article(&article, Some(&audit), now)
+            .await
+        {
             Ok(row) => return Ok(created(&row)),
             Err(StoreError::Conflict) => continue,
             Err(other) => return Err(other.into()),
@@ -399,9 +408,15 @@ pub async fn patch(
         .clone()
         .ok_or_else(|| ApiError::internal("stored slug is not valid"))?;
     let record = record(&draft, &slug, state.settings.teaser_ratio)?;
+    let audit = AuditEntry::new(
+        Some(&caller.0.account_id),
+        "article.update",
+        "article",
+        None,
+    );
     let updated = state
         .store
-        .update_article(&row.meta.id, &record, now_ts())
+        .update_article(&row.meta.id, &record, Some(&audit), now_ts())
         .await
         .map_err(slug_conflict)?
         .ok_or(ApiError::NotFound("no article has this slug"))?;
@@ -414,7 +429,17 @@ pub async fn delete(
     slug: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     require_editor(&caller.0)?;
-    if state.store.delete_article(&slug).await? {
+    let audit = AuditEntry::new(
+        Some(&caller.0.account_id),
+        "article.delete",
+        "article",
+        None,
+    );
+    if state
+        .store
+        .delete_article(&slug, Some(&audit), now_ts())
+        .await?
+    {
         Ok(HttpResponse::NoContent().finish())
     } else {
         Err(ApiError::NotFound("no article has this slug"))
@@ -436,8 +461,8 @@ pub async fn list(
     require_editor(&caller.0)?;
     let limit = page_limit(query.limit.as_deref())?;
     let cursor = page_cursor(query.cursor.as_deref())?;
-    let status = match query.status.as_deref() {
-        None | Some("") => None,
+    let status = match query_value(&query.status) {
+        None => None,
         Some(raw) => Some(
             ArticleStatus::parse(raw)
                 .ok_or_else(|| ApiError::BadRequest("status must be draft or published".into()))?,
@@ -447,11 +472,11 @@ pub async fn list(
         .store
         .list_all_articles(status.map(ArticleStatus::as_str), cursor.as_ref(), limit)
         .await?;
-    let page = paginate(
+    let page = Page::from_rows(
         rows,
         limit,
-        |row| row.created_at,
-        |row| AdminArticleSummary::from(row),
+        |r| (r.created_at, &r.id),
+        |r| AdminArticleSummary::from(r),
     );
     Ok(HttpResponse::Ok().json(page))
 }

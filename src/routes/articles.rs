@@ -4,42 +4,20 @@
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
-use super::extract::{page_cursor, page_limit};
+use super::extract::{page_cursor, page_limit, query_value};
 use super::views::{ArticleSummary, ArticleView, Page};
 use crate::auth::Caller;
 use crate::domain::AccessLevel;
 use crate::error::{ApiError, ApiResult};
 use crate::paywall::{self, access};
 use crate::startup::AppState;
-use crate::store::{now_ts, ArticleSummaryRow, Cursor};
+use crate::store::now_ts;
 
 #[derive(Deserialize)]
 pub struct ListQuery {
     section: Option<String>,
     limit: Option<String>,
     cursor: Option<String>,
-}
-
-/// Cuts the `limit + 1` rows read into a page and the cursor of the next one.
-pub fn paginate<T>(
-    mut rows: Vec<ArticleSummaryRow>,
-    limit: u32,
-    key: impl Fn(&ArticleSummaryRow) -> i64,
-    view: impl Fn(&ArticleSummaryRow) -> T,
-) -> Page<T> {
-    let more = rows.len() > limit as usize;
-    rows.truncate(limit as usize);
-    let next_cursor = rows.last().filter(|_| more).map(|last| {
-        Cursor {
-            key: key(last),
-            id: last.id.clone(),
-        }
-        .encode()
-    });
-    Page {
-        items: rows.iter().map(view).collect(),
-        next_cursor,
-    }
 }
 
 pub async fn list(
@@ -49,20 +27,16 @@ pub async fn list(
 ) -> ApiResult<HttpResponse> {
     let limit = page_limit(query.limit.as_deref())?;
     let cursor = page_cursor(query.cursor.as_deref())?;
-    let section = query
-        .section
-        .as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty());
+    let section = query_value(&query.section);
     let rows = state
         .store
         .list_public_articles(section, cursor.as_ref(), limit, now_ts())
         .await?;
-    let page = paginate(
+    let page = Page::from_rows(
         rows,
         limit,
-        |row| row.published_at.unwrap_or(0),
-        |row| ArticleSummary::from(row),
+        |r| (r.published_at.unwrap_or(0), &r.id),
+        |r| ArticleSummary::from(r),
     );
     Ok(HttpResponse::Ok().json(page))
 }

@@ -1,4 +1,4 @@
-//! Registration, sign-in, token refresh and sign-out.
+//! Registration, sign-in, token refresh, sign-out and password resets.
 
 use actix_web::cookie::Cookie;
 use actix_web::http::header;
@@ -7,16 +7,21 @@ use serde::Deserialize;
 
 use super::extract::ApiJson;
 use super::views::{AccountView, TokenPair};
+use crate::auth::client::client_address;
 use crate::auth::identity::SESSION_COOKIE;
+use crate::auth::password::Verified;
+use crate::auth::throttle::Burst;
 use crate::auth::{tokens, Authenticated};
 use crate::domain::{AccountStatus, Email, Password, Role};
 use crate::error::{ApiError, ApiResult, FieldError};
 use crate::startup::AppState;
 use crate::store::sessions::NewSession;
-use crate::store::{now_ts, AccountRow, NewAccount, RefreshOutcome, StoreError};
+use crate::store::{now_ts, AccountRow, AuditEntry, NewAccount, RefreshOutcome, StoreError};
 
 const MAX_DISPLAY_NAME: usize = 100;
 const MAX_USER_AGENT: usize = 256;
+/// Reset links last an hour.
+pub const RESET_TTL_SECS: i64 = 3_600;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -41,13 +46,49 @@ pub fn parse_display_name(raw: Option<&str>) -> Result<Option<String>, String> {
     Ok(Some(name.to_string()))
 }
 
+/// Words a guesser would try first for this account: parts of its email and name.
+pub fn password_context<'a>(email: &'a str, display_name: Option<&'a str>) -> Vec<&'a str> {
+    let mut words: Vec<&str> = email.split(['@', '.', '+', '-', '_']).collect();
+    if let Some(name) = display_name {
+        words.extend(name.split_whitespace());
+    }
+    words.retain(|w| !w.is_empty());
+    words
+}
+
+/// Checks a new password on the blocking pool: strength estimation is CPU work.
+pub async fn new_password(raw: String, context: Vec<String>) -> ApiResult<Password> {
+    web::block(move || {
+        let context: Vec<&str> = context.iter().map(String::as_str).collect();
+        Password::parse_new(&raw, &context)
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(|message| ApiError::validation("password", message))
+}
+
+fn owned(words: Vec<&str>) -> Vec<String> {
+    words.into_iter().map(str::to_string).collect()
+}
+
+fn too_many(retry: crate::auth::throttle::RetryAfter) -> ApiError {
+    ApiError::RateLimited {
+        retry_after_secs: retry.secs(),
+    }
+}
+
 pub async fn register(
     state: web::Data<AppState>,
+    req: HttpRequest,
     body: ApiJson<RegisterBody>,
 ) -> ApiResult<HttpResponse> {
     if !state.settings.registration_open {
         return Err(ApiError::RegistrationClosed);
     }
+    state
+        .throttle
+        .signup_or_reset(client_address(&req, &state.settings.trusted_proxies))
+        .map_err(too_many)?;
     let body = body.0;
     let mut errors = Vec::new();
     let email = Email::parse(&body.email)
@@ -57,16 +98,18 @@ pub async fn register(
         .map_err(|m| errors.push(FieldError::new("display_name", m)))
         .ok()
         .flatten();
-    let mut context: Vec<&str> = Vec::new();
-    if let Some(email) = &email {
-        context.extend(email.as_str().split(['@', '.']));
-    }
-    if let Some(name) = &display_name {
-        context.extend(name.split_whitespace());
-    }
-    let password = Password::parse_new(&body.password, &context)
-        .map_err(|m| errors.push(FieldError::new("password", m)))
-        .ok();
+    let context = owned(password_context(
+        email.as_ref().map_or("", |e| e.as_str()),
+        display_name.as_deref(),
+    ));
+    let password = match new_password(body.password, context).await {
+        Ok(password) => Some(password),
+        Err(ApiError::Validation(mut more)) => {
+            errors.append(&mut more);
+            None
+        }
+        Err(other) => return Err(other),
+    };
     let (Some(email), Some(password), true) = (email, password, errors.is_empty()) else {
         return Err(ApiError::Validation(errors));
     };
@@ -92,11 +135,15 @@ pub async fn register(
             now,
         })
         .await
-        .map_err(|e| match e {
-            StoreError::Conflict => ApiError::EmailTaken,
-            other => other.into(),
-        })?;
+        .map_err(email_conflict)?;
     Ok(HttpResponse::Created().json(AccountView::new(&row, now)))
+}
+
+pub fn email_conflict(error: StoreError) -> ApiError {
+    match error {
+        StoreError::Conflict => ApiError::EmailTaken,
+        other => other.into(),
+    }
 }
 
 #[derive(Deserialize)]
@@ -120,7 +167,7 @@ async fn start_session(
     req: &HttpRequest,
 ) -> ApiResult<TokenPair> {
     let now = now_ts();
-    let (refresh_token, refresh_hash) = tokens::new_refresh_token();
+    let (refresh_token, refresh_hash) = tokens::new_opaque_token();
     let user_agent = user_agent(req);
     let session_id = state
         .store
@@ -157,35 +204,134 @@ fn token_pair(
     })
 }
 
+/// Checks `given` against the account's password, the same way sign-in does.
+pub async fn password_matches(
+    state: &AppState,
+    account: &AccountRow,
+    given: &str,
+) -> ApiResult<bool> {
+    let Ok(password) = Password::parse_given(given) else {
+        return Ok(false);
+    };
+    let verified = state
+        .hasher
+        .verify(password, account.password_hash.clone())
+        .await?;
+    Ok(matches!(verified, Verified::Yes { .. }))
+}
+
 pub async fn login(
     state: web::Data<AppState>,
     req: HttpRequest,
     body: ApiJson<LoginBody>,
 ) -> ApiResult<HttpResponse> {
     let body = body.0;
+    let address = client_address(&req, &state.settings.trusted_proxies);
+    let email = Email::parse(&body.email).ok();
+    let throttle_key = email.as_ref().map_or_else(
+        || body.email.trim().to_lowercase(),
+        |e| e.as_str().to_string(),
+    );
+    if let Some(retry) = state.throttle.login_blocked(&throttle_key, address) {
+        return Err(too_many(retry));
+    }
     // Whatever is wrong (address, account, password), the same work is done and the
     // same answer given, so the answer does not tell which accounts exist.
-    let account = match Email::parse(&body.email) {
-        Ok(email) => state.store.account_by_email(email.as_str()).await?,
-        Err(_) => None,
+    let account = match &email {
+        Some(email) => state.store.account_by_email(email.as_str()).await?,
+        None => None,
     };
-    let password = Password::parse_given(&body.password).ok();
-    let verified = match password {
-        Some(password) => {
-            let stored = account.as_ref().and_then(|a| a.password_hash.clone());
-            state.hasher.verify(password, stored).await?
+    let stored = account.as_ref().and_then(|a| a.password_hash.clone());
+    let verified = match Password::parse_given(&body.password) {
+        Ok(password) => state.hasher.verify(password, stored.clone()).await?,
+        Err(_) => Verified::No,
+    };
+    let (rehash, account) = match (verified, account) {
+        (Verified::Yes { rehash }, Some(account)) => (rehash, account),
+        (_, account) => {
+            let burst = state.throttle.login_failed(&throttle_key, address);
+            if burst != Burst::None {
+                record_burst(&state, burst, &throttle_key, account.as_ref(), address).await?;
+            }
+            return Err(ApiError::InvalidCredentials);
         }
-        None => false,
     };
-    let account = match (verified, account) {
-        (true, Some(account)) => account,
-        _ => return Err(ApiError::InvalidCredentials),
-    };
+    state.throttle.login_succeeded(&throttle_key, address);
     if AccountStatus::parse(&account.status) != Some(AccountStatus::Active) {
         return Err(ApiError::AccountSuspended);
     }
+    if rehash {
+        rehash_in_background(&state, &account, body.password, stored);
+    }
     let pair = start_session(&state, &account, &req).await?;
     Ok(HttpResponse::Ok().json(pair))
+}
+
+/// The first failure over a limit is written to the audit log; the ones after it in
+/// the same window are the same burst.
+async fn record_burst(
+    state: &AppState,
+    burst: Burst,
+    email: &str,
+    account: Option<&AccountRow>,
+    address: std::net::IpAddr,
+) -> ApiResult<()> {
+    let (scope, limit) = match burst {
+        Burst::PerAddress => (
+            "client_address",
+            state.settings.login_max_failures_per_address,
+        ),
+        _ => (
+            "email_and_client_address",
+            state.settings.login_max_failures,
+        ),
+    };
+    let mut details = serde_json::json!({
+        "scope": scope,
+        "client_address": address.to_string(),
+        "failures": limit,
+        "window_secs": state.settings.login_window_secs,
+    });
+    if burst == Burst::PerEmailAndAddress {
+        details["email"] = serde_json::Value::String(email.to_string());
+    }
+    let entry = AuditEntry::new(
+        None,
+        "login.throttled",
+        "account",
+        account.map(|a| a.id.as_str()),
+    )
+    .details(details);
+    state.store.record_audit(&entry, now_ts()).await?;
+    Ok(())
+}
+
+/// Re-makes a weaker (or imported bcrypt) hash at the configured cost after a
+/// successful sign-in, without making the reader wait for it.
+fn rehash_in_background(
+    state: &web::Data<AppState>,
+    account: &AccountRow,
+    password: String,
+    old: Option<String>,
+) {
+    let (Some(old), Ok(password)) = (old, Password::parse_given(&password)) else {
+        return;
+    };
+    let state = state.clone();
+    let account_id = account.id.clone();
+    actix_web::rt::spawn(async move {
+        let outcome = match state.hasher.hash(password).await {
+            Ok(new) => state
+                .store
+                .upgrade_password_hash(&account_id, &old, &new)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(error) = outcome {
+            tracing::warn!(%error, "could not re-hash a password at the configured cost");
+        }
+    });
 }
 
 #[derive(Deserialize)]
@@ -203,10 +349,10 @@ pub async fn refresh(
         return Err(ApiError::InvalidToken("the refresh token is not valid"));
     }
     let now = now_ts();
-    let (next_token, next_hash) = tokens::new_refresh_token();
+    let (next_token, next_hash) = tokens::new_opaque_token();
     let outcome = state
         .store
-        .rotate_refresh_token(&tokens::refresh_token_digest(&presented), &next_hash, now)
+        .rotate_refresh_token(&tokens::opaque_token_digest(&presented), &next_hash, now)
         .await?;
     match outcome {
         RefreshOutcome::Rotated {
@@ -231,22 +377,164 @@ pub async fn refresh(
     }
 }
 
-pub async fn logout(state: web::Data<AppState>, caller: Authenticated) -> ApiResult<HttpResponse> {
-    state
-        .store
-        .revoke_session(&caller.0.session_id, now_ts())
-        .await?;
+/// An expired `paywall_session` cookie, so a browser forgets the token too.
+pub fn removed_session_cookie() -> Cookie<'static> {
     let mut expired = Cookie::build(SESSION_COOKIE, "")
         .path("/")
         .http_only(true)
         .finish();
     expired.make_removal();
-    Ok(HttpResponse::NoContent().cookie(expired).finish())
+    expired
+}
+
+pub async fn logout(state: web::Data<AppState>, caller: Authenticated) -> ApiResult<HttpResponse> {
+    state
+        .store
+        .revoke_session(&caller.0.session_id, now_ts())
+        .await?;
+    Ok(HttpResponse::NoContent()
+        .cookie(removed_session_cookie())
+        .finish())
+}
+
+/// A new reset token: the link to hand out and the digest to store.
+pub struct ResetLink {
+    pub token: String,
+    pub digest: String,
+    pub url: String,
+    pub expires_at: i64,
+}
+
+impl ResetLink {
+    /// The link points at the publisher's reset page, which posts the token and the new
+    /// password to `POST /v1/auth/password-reset`.
+    pub fn new(public_base: &str, now: i64) -> Self {
+        let (token, digest) = tokens::new_opaque_token();
+        ResetLink {
+            url: format!("{public_base}/reset-password?token={token}"),
+            token,
+            digest,
+            expires_at: now + RESET_TTL_SECS,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResetRequestBody {
+    email: String,
+}
+
+/// 202 whatever the email: whether an account exists is never told. The token and the
+/// mail are made after the answer, so the answer takes as long either way.
+pub async fn request_password_reset(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: ApiJson<ResetRequestBody>,
+) -> ApiResult<HttpResponse> {
+    state
+        .throttle
+        .signup_or_reset(client_address(&req, &state.settings.trusted_proxies))
+        .map_err(too_many)?;
+    let email = Email::parse(&body.0.email).map_err(|m| ApiError::validation("email", m))?;
+    if state.mailer.is_some() && state.throttle.reset_mail_allowed(email.as_str()) {
+        let state = state.clone();
+        actix_web::rt::spawn(async move {
+            if let Err(error) = send_reset_mail(&state, &email).await {
+                tracing::warn!(%error, "could not send a password reset mail");
+            }
+        });
+    }
+    Ok(HttpResponse::Accepted().finish())
+}
+
+async fn send_reset_mail(state: &AppState, email: &Email) -> Result<(), String> {
+    let Some(mailer) = &state.mailer else {
+        return Ok(());
+    };
+    let account = state
+        .store
+        .account_by_email(email.as_str())
+        .await
+        .map_err(|e| e.to_string())?;
+    let Some(account) = account.filter(|a| a.status == AccountStatus::Active.as_str()) else {
+        return Ok(());
+    };
+    let now = now_ts();
+    let link = ResetLink::new(&state.public_base, now);
+    state
+        .store
+        .create_password_reset(&account.id, &link.digest, link.expires_at, None, now)
+        .await
+        .map_err(|e| e.to_string())?;
+    mailer
+        .send_password_reset(&account.email, &link.url, RESET_TTL_SECS / 60)
+        .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResetBody {
+    token: String,
+    new_password: String,
+}
+
+const INVALID_RESET: ApiError =
+    ApiError::InvalidToken("this reset link is not valid, was already used or has expired");
+
+/// Sets a new password with a reset token: single use, within the hour; every session
+/// of the account ends.
+pub async fn reset_password(
+    state: web::Data<AppState>,
+    body: ApiJson<ResetBody>,
+) -> ApiResult<HttpResponse> {
+    let ResetBody {
+        token,
+        new_password: raw,
+    } = body.0;
+    if token.is_empty() || token.len() > 512 {
+        return Err(INVALID_RESET);
+    }
+    let digest = tokens::opaque_token_digest(&token);
+    let now = now_ts();
+    let account = state
+        .store
+        .password_reset_account(&digest, now)
+        .await?
+        .ok_or(INVALID_RESET)?;
+    let context = owned(password_context(
+        &account.email,
+        account.display_name.as_deref(),
+    ));
+    let password = new_password(raw, context)
+        .await
+        .map_err(|e| rename_field(e, "new_password"))?;
+    let hash = state.hasher.hash(password).await?;
+    // Spent atomically: of two requests with one token, only one succeeds.
+    state
+        .store
+        .consume_password_reset(&digest, &hash, now_ts())
+        .await?
+        .ok_or(INVALID_RESET)?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The same validation error reported under the request's own field name.
+pub fn rename_field(error: ApiError, field: &str) -> ApiError {
+    match error {
+        ApiError::Validation(errors) => ApiError::Validation(
+            errors
+                .into_iter()
+                .map(|e| FieldError::new(field, e.message))
+                .collect(),
+        ),
+        other => other,
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::parse_display_name;
+    use super::*;
 
     #[test]
     fn display_names() {
@@ -258,5 +546,24 @@ mod tests {
         );
         assert!(parse_display_name(Some(&"é".repeat(101))).is_err());
         assert!(parse_display_name(Some("a\u{0}b")).is_err());
+    }
+
+    #[test]
+    fn password_context_splits_the_address() {
+        assert_eq!(
+            password_context("ada.lovelace+news@example.org", Some("Ada L")),
+            ["ada", "lovelace", "news", "example", "org", "Ada", "L"]
+        );
+    }
+
+    #[test]
+    fn reset_links_carry_the_token_and_an_hour() {
+        let link = ResetLink::new("https://news.example", 1_000);
+        assert_eq!(
+            link.url,
+            format!("https://news.example/reset-password?token={}", link.token)
+        );
+        assert_eq!(link.expires_at, 4_600);
+        assert_eq!(tokens::opaque_token_digest(&link.token), link.digest);
     }
 }

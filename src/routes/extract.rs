@@ -143,6 +143,11 @@ where
     serde::Deserialize::deserialize(deserializer).map(Some)
 }
 
+/// A query parameter's value, trimmed; absent or blank is None.
+pub fn query_value(value: &Option<String>) -> Option<&str> {
+    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
+}
+
 /// `?limit=`: 1 to 100, default 20.
 pub fn page_limit(raw: Option<&str>) -> Result<u32, ApiError> {
     match raw {

@@ -1,18 +1,176 @@
-use actix_web::{web, HttpResponse};
+//! The reader's own account: view, rename, change password, sessions, erase.
 
-use super::views::AccountView;
-use crate::auth::Authenticated;
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+
+use super::auth::{
+    new_password, password_context, password_matches, removed_session_cookie, rename_field,
+};
+use super::extract::{nullable, ApiJson};
+use super::views::{AccountView, SessionView};
+use crate::auth::{AuthAccount, Authenticated};
 use crate::error::{ApiError, ApiResult};
 use crate::startup::AppState;
-use crate::store::now_ts;
+use crate::store::StoreError;
+use crate::store::{now_ts, AccountRow};
 
-pub async fn get_me(state: web::Data<AppState>, caller: Authenticated) -> ApiResult<HttpResponse> {
-    let account = state
+async fn own_account(state: &AppState, caller: &AuthAccount) -> ApiResult<AccountRow> {
+    state
         .store
-        .account_by_id(&caller.0.account_id)
+        .account_by_id(&caller.account_id)
         .await?
         .ok_or(ApiError::InvalidToken(
             "the account of this access token no longer exists",
-        ))?;
+        ))
+}
+
+pub async fn get_me(state: web::Data<AppState>, caller: Authenticated) -> ApiResult<HttpResponse> {
+    let account = own_account(&state, &caller.0).await?;
     Ok(HttpResponse::Ok().json(AccountView::new(&account, now_ts())))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchMeBody {
+    #[serde(default, deserialize_with = "nullable")]
+    display_name: Option<Option<String>>,
+}
+
+pub async fn patch_me(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+    body: ApiJson<PatchMeBody>,
+) -> ApiResult<HttpResponse> {
+    let now = now_ts();
+    let account = match body.0.display_name {
+        None => own_account(&state, &caller.0).await?,
+        Some(raw) => {
+            let name = super::auth::parse_display_name(raw.as_deref())
+                .map_err(|m| ApiError::validation("display_name", m))?;
+            state
+                .store
+                .set_display_name(&caller.0.account_id, name.as_deref(), now)
+                .await
+                .map_err(gone)?
+        }
+    };
+    Ok(HttpResponse::Ok().json(AccountView::new(&account, now)))
+}
+
+fn gone(error: StoreError) -> ApiError {
+    match error {
+        StoreError::NotFound => {
+            ApiError::InvalidToken("the account of this access token no longer exists")
+        }
+        other => other.into(),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePasswordBody {
+    current_password: String,
+    new_password: String,
+}
+
+/// A wrong current password is `invalid_credentials`, as at sign-in.
+pub async fn change_password(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+    body: ApiJson<ChangePasswordBody>,
+) -> ApiResult<HttpResponse> {
+    let ChangePasswordBody {
+        current_password,
+        new_password: raw,
+    } = body.0;
+    let account = own_account(&state, &caller.0).await?;
+    if !password_matches(&state, &account, &current_password).await? {
+        return Err(ApiError::InvalidCredentials);
+    }
+    let context = password_context(&account.email, account.display_name.as_deref())
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    let password = new_password(raw, context)
+        .await
+        .map_err(|e| rename_field(e, "new_password"))?;
+    let hash = state.hasher.hash(password).await?;
+    state
+        .store
+        .set_password_hash(
+            &account.id,
+            &hash,
+            Some(Some(&caller.0.session_id)),
+            now_ts(),
+        )
+        .await
+        .map_err(gone)?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteMeBody {
+    password: String,
+}
+
+/// Erases the account and its sessions. The last active admin cannot erase itself.
+pub async fn delete_me(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+    body: ApiJson<DeleteMeBody>,
+) -> ApiResult<HttpResponse> {
+    let account = own_account(&state, &caller.0).await?;
+    if !password_matches(&state, &account, &body.0.password).await? {
+        return Err(ApiError::InvalidCredentials);
+    }
+    state
+        .store
+        .delete_account(&account.id, None, now_ts())
+        .await
+        .map_err(gone)?;
+    Ok(HttpResponse::NoContent()
+        .cookie(removed_session_cookie())
+        .finish())
+}
+
+#[derive(serde::Serialize)]
+struct SessionList {
+    items: Vec<SessionView>,
+}
+
+pub async fn list_sessions(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+) -> ApiResult<HttpResponse> {
+    let rows = state
+        .store
+        .live_sessions(&caller.0.account_id, now_ts())
+        .await?;
+    let items = rows
+        .into_iter()
+        .map(|row| SessionView {
+            current: row.id == caller.0.session_id,
+            id: row.id,
+            created_at: super::views::rfc3339(row.created_at),
+            last_seen_at: super::views::rfc3339(row.last_seen_at),
+            user_agent: row.user_agent,
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(SessionList { items }))
+}
+
+/// Signs out everywhere, this session included.
+pub async fn delete_sessions(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+) -> ApiResult<HttpResponse> {
+    state
+        .store
+        .revoke_account_sessions(&caller.0.account_id, None, now_ts())
+        .await
+        .map_err(gone)?;
+    Ok(HttpResponse::NoContent()
+        .cookie(removed_session_cookie())
+        .finish())
 }

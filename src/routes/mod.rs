@@ -1,5 +1,6 @@
 //! Thin handlers: parse the input, call the store and the paywall, shape the answer.
 
+pub mod admin_accounts;
 pub mod admin_articles;
 pub mod articles;
 pub mod auth;
@@ -48,7 +49,55 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(resource("/auth/login", "POST").route(web::post().to(auth::login)))
                 .service(resource("/auth/refresh", "POST").route(web::post().to(auth::refresh)))
                 .service(resource("/auth/logout", "POST").route(web::post().to(auth::logout)))
-                .service(resource("/me", "GET").route(web::get().to(me::get_me)))
+                .service(
+                    resource("/auth/password-reset/request", "POST")
+                        .route(web::post().to(auth::request_password_reset)),
+                )
+                .service(
+                    resource("/auth/password-reset", "POST")
+                        .route(web::post().to(auth::reset_password)),
+                )
+                .service(
+                    resource("/me", "GET, PATCH, DELETE")
+                        .route(web::get().to(me::get_me))
+                        .route(web::patch().to(me::patch_me))
+                        .route(web::delete().to(me::delete_me)),
+                )
+                .service(
+                    resource("/me/password", "POST").route(web::post().to(me::change_password)),
+                )
+                .service(
+                    resource("/me/sessions", "GET, DELETE")
+                        .route(web::get().to(me::list_sessions))
+                        .route(web::delete().to(me::delete_sessions)),
+                )
+                .service(
+                    resource("/admin/accounts", "GET, POST")
+                        .route(web::get().to(admin_accounts::list))
+                        .route(web::post().to(admin_accounts::create)),
+                )
+                .service(
+                    resource("/admin/accounts/{id}", "GET, PATCH, DELETE")
+                        .route(web::get().to(admin_accounts::get))
+                        .route(web::patch().to(admin_accounts::patch))
+                        .route(web::delete().to(admin_accounts::delete)),
+                )
+                .service(
+                    resource("/admin/accounts/{id}/password-reset", "POST")
+                        .route(web::post().to(admin_accounts::password_reset)),
+                )
+                .service(
+                    resource("/admin/accounts/{id}/subscription", "PUT, DELETE")
+                        .route(web::put().to(admin_accounts::put_subscription))
+                        .route(web::delete().to(admin_accounts::delete_subscription)),
+                )
+                .service(
+                    resource("/admin/accounts/{id}/sessions", "DELETE")
+                        .route(web::delete().to(admin_accounts::delete_sessions)),
+                )
+                .service(
+                    resource("/admin/audit", "GET").route(web::get().to(admin_accounts::audit_log)),
+                )
                 .service(resource("/articles", "GET").route(web::get().to(articles::list)))
                 .service(resource("/articles/{slug}", "GET").route(web::get().to(articles::read)))
                 .service(

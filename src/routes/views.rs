@@ -202,3 +202,90 @@ pub struct Page<T> {
     pub items: Vec<T>,
     pub next_cursor: Option<String>,
 }
+
+impl<T> Page<T> {
+    /// Cuts the `limit + 1` rows a store list read into a page; the cursor of the next
+    /// page is the sort key and id of this page's last row, when more rows follow.
+    pub fn from_rows<R>(
+        mut rows: Vec<R>,
+        limit: u32,
+        position: impl Fn(&R) -> (i64, &str),
+        view: impl Fn(&R) -> T,
+    ) -> Self {
+        let more = rows.len() > limit as usize;
+        rows.truncate(limit as usize);
+        let next_cursor = rows.last().filter(|_| more).map(|last| {
+            let (key, id) = position(last);
+            crate::store::Cursor {
+                key,
+                id: id.to_string(),
+            }
+            .encode()
+        });
+        Page {
+            items: rows.iter().map(view).collect(),
+            next_cursor,
+        }
+    }
+}
+
+/// An account as admins see it: the account plus sign-in activity.
+#[derive(Debug, Serialize)]
+pub struct AdminAccountView {
+    #[serde(flatten)]
+    pub account: AccountView,
+    pub updated_at: String,
+    pub last_login_at: Option<String>,
+    pub active_sessions: i64,
+}
+
+/// A one-time link for a reader to choose a password.
+#[derive(Debug, Serialize)]
+pub struct ResetLinkView {
+    pub token: String,
+    pub url: String,
+    pub expires_at: String,
+}
+
+/// A created account, with its first reset link when it was made without a password.
+#[derive(Debug, Serialize)]
+pub struct CreatedAccountView {
+    #[serde(flatten)]
+    pub account: AccountView,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub password_reset: Option<ResetLinkView>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SessionView {
+    pub id: String,
+    pub created_at: String,
+    pub last_seen_at: String,
+    pub user_agent: Option<String>,
+    pub current: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AuditView {
+    pub id: String,
+    pub at: String,
+    pub actor_id: Option<String>,
+    pub action: String,
+    pub target_type: String,
+    pub target_id: Option<String>,
+    pub details: serde_json::Value,
+}
+
+impl From<&crate::store::AuditRow> for AuditView {
+    fn from(row: &crate::store::AuditRow) -> Self {
+        AuditView {
+            id: row.id.clone(),
+            at: rfc3339(row.at),
+            actor_id: row.actor_id.clone(),
+            action: row.action.clone(),
+            target_type: row.target_type.clone(),
+            target_id: row.target_id.clone(),
+            details: serde_json::from_str(&row.details).unwrap_or_default(),
+        }
+    }
+}

@@ -1,4 +1,7 @@
-use super::{conflict_or, Store, StoreError};
+use sqlx::SqliteConnection;
+
+use super::audit::{record, AuditEntry};
+use super::{conflict_or, Cursor, Store, StoreError};
 
 /// An account as stored. `password_hash` never leaves the service.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -17,6 +20,12 @@ pub struct AccountRow {
     pub last_login_at: Option<i64>,
 }
 
+impl AccountRow {
+    fn is_active_admin(&self) -> bool {
+        self.role == "admin" && self.status == "active"
+    }
+}
+
 pub struct NewAccount<'a> {
     pub email: &'a str,
     pub display_name: Option<&'a str>,
@@ -25,28 +34,130 @@ pub struct NewAccount<'a> {
     pub now: i64,
 }
 
-const ACCOUNT_COLUMNS: &str = "id, email, display_name, password_hash, role, status, \
+/// A subscription to grant: `expires_at` None means without end.
+#[derive(Debug, Clone)]
+pub struct Subscription {
+    pub plan: String,
+    pub expires_at: Option<i64>,
+}
+
+/// What an admin may change on an account; `None` leaves a field as it is.
+#[derive(Debug, Default)]
+pub struct AccountChanges {
+    pub email: Option<String>,
+    pub display_name: Option<Option<String>>,
+    pub role: Option<String>,
+    pub status: Option<String>,
+}
+
+#[derive(Debug, Default)]
+pub struct AccountFilter<'a> {
+    /// Matches email or display name, case-insensitively, anywhere in them.
+    pub q: Option<&'a str>,
+    pub role: Option<&'a str>,
+    pub status: Option<&'a str>,
+    pub subscribed: Option<bool>,
+}
+
+pub(crate) const ACCOUNT_COLUMNS: &str = "id, email, display_name, password_hash, role, status, \
     subscription_plan, subscription_started_at, subscription_expires_at, \
     created_at, updated_at, last_login_at";
+
+async fn fetch_account(
+    conn: &mut SqliteConnection,
+    id: &str,
+) -> Result<Option<AccountRow>, sqlx::Error> {
+    let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = $1");
+    sqlx::query_as::<_, AccountRow>(&sql)
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+}
+
+/// Refuses a change that would leave no active admin. Runs inside the writing
+/// transaction: with one writer at a time, two admins demoting each other at once are
+/// serialized and the second sees the first's change.
+async fn keep_an_admin(
+    conn: &mut SqliteConnection,
+    account: &AccountRow,
+    still_admin: bool,
+) -> Result<(), StoreError> {
+    if !account.is_active_admin() || still_admin {
+        return Ok(());
+    }
+    let others: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM accounts WHERE role = 'admin' AND status = 'active' AND id <> $1",
+    )
+    .bind(&account.id)
+    .fetch_one(conn)
+    .await?;
+    if others == 0 {
+        return Err(StoreError::LastAdmin);
+    }
+    Ok(())
+}
+
+pub(crate) async fn revoke_all_sessions(
+    conn: &mut SqliteConnection,
+    account_id: &str,
+    except: Option<&str>,
+    now: i64,
+) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE sessions SET revoked_at = $3 WHERE account_id = $1 AND revoked_at IS NULL \
+         AND ($2 IS NULL OR id <> $2)",
+    )
+    .bind(account_id)
+    .bind(except)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
+}
 
 impl Store {
     /// Creates an active account with no subscription. `Conflict` if the email is taken.
     pub async fn insert_account(&self, new: &NewAccount<'_>) -> Result<AccountRow, StoreError> {
+        self.create_account(new, None, None, None).await
+    }
+
+    /// Creates an account, with a subscription and a first password-reset token if
+    /// given, and its audit entry, in one transaction.
+    pub async fn create_account(
+        &self,
+        new: &NewAccount<'_>,
+        subscription: Option<&Subscription>,
+        reset: Option<(&str, i64)>,
+        audit: Option<&AuditEntry>,
+    ) -> Result<AccountRow, StoreError> {
         let id = uuid::Uuid::now_v7().to_string();
+        let mut tx = self.write.begin().await?;
         let sql = format!(
-            "INSERT INTO accounts (id, email, display_name, password_hash, role, status, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, 'active', $6, $6) RETURNING {ACCOUNT_COLUMNS}"
+            "INSERT INTO accounts (id, email, display_name, password_hash, role, status, \
+             subscription_plan, subscription_started_at, subscription_expires_at, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, 'active', $6, $7, $8, $9, $9) RETURNING {ACCOUNT_COLUMNS}"
         );
-        sqlx::query_as::<_, AccountRow>(&sql)
+        let row = sqlx::query_as::<_, AccountRow>(&sql)
             .bind(&id)
             .bind(new.email)
             .bind(new.display_name)
             .bind(new.password_hash)
             .bind(new.role)
+            .bind(subscription.map(|s| s.plan.as_str()))
+            .bind(subscription.map(|_| new.now))
+            .bind(subscription.and_then(|s| s.expires_at))
             .bind(new.now)
-            .fetch_one(&self.write)
+            .fetch_one(&mut *tx)
             .await
-            .map_err(conflict_or)
+            .map_err(conflict_or)?;
+        if let Some((token_hash, expires_at)) = reset {
+            insert_reset(&mut tx, &id, token_hash, new.now, expires_at).await?;
+        }
+        if let Some(entry) = audit {
+            record(&mut tx, &entry.about(&id), new.now).await?;
+        }
+        tx.commit().await?;
+        Ok(row)
     }
 
     pub async fn account_by_email(&self, email: &str) -> Result<Option<AccountRow>, StoreError> {
@@ -74,7 +185,204 @@ impl Store {
         Ok(found.is_some())
     }
 
-    /// Grants or replaces a subscription. `expires_at` None means no end.
+    /// Newest first; `limit + 1` rows so the caller can tell whether more follow.
+    pub async fn list_accounts(
+        &self,
+        filter: &AccountFilter<'_>,
+        after: Option<&Cursor>,
+        limit: u32,
+        now: i64,
+    ) -> Result<Vec<AccountRow>, StoreError> {
+        let pattern = filter.q.map(|q| {
+            let escaped = q
+                .to_lowercase()
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            format!("%{escaped}%")
+        });
+        let sql = format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM accounts \
+             WHERE ($1 IS NULL OR lower(email) LIKE $1 ESCAPE '\\' OR lower(COALESCE(display_name, '')) LIKE $1 ESCAPE '\\') \
+             AND ($2 IS NULL OR role = $2) AND ($3 IS NULL OR status = $3) \
+             AND ($4 IS NULL OR $4 = (CASE WHEN subscription_plan IS NOT NULL \
+                  AND (subscription_expires_at IS NULL OR subscription_expires_at > $5) THEN 1 ELSE 0 END)) \
+             AND ($6 IS NULL OR created_at < $6 OR (created_at = $6 AND id < $7)) \
+             ORDER BY created_at DESC, id DESC LIMIT $8"
+        );
+        Ok(sqlx::query_as::<_, AccountRow>(&sql)
+            .bind(pattern)
+            .bind(filter.role)
+            .bind(filter.status)
+            .bind(filter.subscribed.map(i64::from))
+            .bind(now)
+            .bind(after.map(|c| c.key))
+            .bind(after.map(|c| c.id.as_str()))
+            .bind(i64::from(limit) + 1)
+            .fetch_all(&self.read)
+            .await?)
+    }
+
+    /// Applies an admin's changes. Suspending an account also ends its sessions.
+    /// `NotFound`, `Conflict` (email taken) or `LastAdmin`.
+    pub async fn update_account(
+        &self,
+        id: &str,
+        changes: &AccountChanges,
+        audit: &AuditEntry,
+        now: i64,
+    ) -> Result<AccountRow, StoreError> {
+        let mut tx = self.write.begin().await?;
+        let current = fetch_account(&mut tx, id)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let role = changes.role.clone().unwrap_or_else(|| current.role.clone());
+        let status = changes
+            .status
+            .clone()
+            .unwrap_or_else(|| current.status.clone());
+        keep_an_admin(&mut tx, &current, role == "admin" && status == "active").await?;
+        let email = changes
+            .email
+            .clone()
+            .unwrap_or_else(|| current.email.clone());
+        let display_name = changes
+            .display_name
+            .clone()
+            .unwrap_or_else(|| current.display_name.clone());
+        let sql = format!(
+            "UPDATE accounts SET email = $2, display_name = $3, role = $4, status = $5, updated_at = $6 \
+             WHERE id = $1 RETURNING {ACCOUNT_COLUMNS}"
+        );
+        let row = sqlx::query_as::<_, AccountRow>(&sql)
+            .bind(id)
+            .bind(&email)
+            .bind(&display_name)
+            .bind(&role)
+            .bind(&status)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(conflict_or)?;
+        if status == "suspended" && current.status != "suspended" {
+            revoke_all_sessions(&mut tx, id, None, now).await?;
+        }
+        let mut changed = serde_json::Map::new();
+        for (field, before, after) in [
+            ("email", Some(current.email.as_str()), Some(email.as_str())),
+            (
+                "display_name",
+                current.display_name.as_deref(),
+                display_name.as_deref(),
+            ),
+            ("role", Some(current.role.as_str()), Some(role.as_str())),
+            (
+                "status",
+                Some(current.status.as_str()),
+                Some(status.as_str()),
+            ),
+        ] {
+            if before != after {
+                changed.insert(
+                    field.to_string(),
+                    serde_json::json!({"from": before, "to": after}),
+                );
+            }
+        }
+        let entry = audit
+            .clone()
+            .details(serde_json::json!({ "changes": changed }));
+        record(&mut tx, &entry, now).await?;
+        tx.commit().await?;
+        Ok(row)
+    }
+
+    /// Deletes an account and, by cascade, its sessions and reset tokens.
+    /// `NotFound` or `LastAdmin`.
+    pub async fn delete_account(
+        &self,
+        id: &str,
+        audit: Option<&AuditEntry>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write.begin().await?;
+        let current = fetch_account(&mut tx, id)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        keep_an_admin(&mut tx, &current, false).await?;
+        sqlx::query("DELETE FROM accounts WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        if let Some(entry) = audit {
+            let entry = entry
+                .clone()
+                .details(serde_json::json!({"email": current.email, "role": current.role}));
+            record(&mut tx, &entry, now).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Grants or replaces a subscription, starting now. `NotFound` if the account is gone.
+    pub async fn put_subscription(
+        &self,
+        account_id: &str,
+        subscription: &Subscription,
+        audit: Option<&AuditEntry>,
+        now: i64,
+    ) -> Result<AccountRow, StoreError> {
+        let mut tx = self.write.begin().await?;
+        let sql = format!(
+            "UPDATE accounts SET subscription_plan = $2, subscription_started_at = $3, \
+             subscription_expires_at = $4, updated_at = $3 WHERE id = $1 RETURNING {ACCOUNT_COLUMNS}"
+        );
+        let row = sqlx::query_as::<_, AccountRow>(&sql)
+            .bind(account_id)
+            .bind(&subscription.plan)
+            .bind(now)
+            .bind(subscription.expires_at)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        if let Some(entry) = audit {
+            record(&mut tx, entry, now).await?;
+        }
+        tx.commit().await?;
+        Ok(row)
+    }
+
+    /// Ends a subscription now (kept as expired, so the reader sees `subscription_expired`).
+    /// An account without a running subscription is left as it is.
+    pub async fn end_subscription(
+        &self,
+        account_id: &str,
+        audit: &AuditEntry,
+        now: i64,
+    ) -> Result<AccountRow, StoreError> {
+        let mut tx = self.write.begin().await?;
+        let current = fetch_account(&mut tx, account_id)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let running = current.subscription_plan.is_some()
+            && current.subscription_expires_at.is_none_or(|at| at > now);
+        if !running {
+            return Ok(current);
+        }
+        let sql = format!(
+            "UPDATE accounts SET subscription_expires_at = $2, updated_at = $2 WHERE id = $1 RETURNING {ACCOUNT_COLUMNS}"
+        );
+        let row = sqlx::query_as::<_, AccountRow>(&sql)
+            .bind(account_id)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?;
+        record(&mut tx, audit, now).await?;
+        tx.commit().await?;
+        Ok(row)
+    }
+
+    /// Grants or replaces a subscription (without an audit entry: set-up and tests).
     pub async fn set_subscription(
         &self,
         account_id: &str,
@@ -124,4 +432,81 @@ impl Store {
             .await?;
         Ok(done.rows_affected() == 1)
     }
+
+    /// The reader's own display name.
+    pub async fn set_display_name(
+        &self,
+        account_id: &str,
+        display_name: Option<&str>,
+        now: i64,
+    ) -> Result<AccountRow, StoreError> {
+        let sql = format!("UPDATE accounts SET display_name = $2, updated_at = $3 WHERE id = $1 RETURNING {ACCOUNT_COLUMNS}");
+        sqlx::query_as::<_, AccountRow>(&sql)
+            .bind(account_id)
+            .bind(display_name)
+            .bind(now)
+            .fetch_optional(&self.write)
+            .await?
+            .ok_or(StoreError::NotFound)
+    }
+
+    /// Replaces the password hash; with `revoke_except`, every session but that one ends.
+    pub async fn set_password_hash(
+        &self,
+        account_id: &str,
+        hash: &str,
+        revoke_except: Option<Option<&str>>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write.begin().await?;
+        let done =
+            sqlx::query("UPDATE accounts SET password_hash = $2, updated_at = $3 WHERE id = $1")
+                .bind(account_id)
+                .bind(hash)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        if let Some(except) = revoke_except {
+            revoke_all_sessions(&mut tx, account_id, except, now).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Same hash, re-made at the configured cost on sign-in; sessions are untouched.
+    /// Only replaces `old` so a password changed meanwhile is never overwritten.
+    pub async fn upgrade_password_hash(
+        &self,
+        account_id: &str,
+        old: &str,
+        new: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE accounts SET password_hash = $3 WHERE id = $1 AND password_hash = $2")
+            .bind(account_id)
+            .bind(old)
+            .bind(new)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+}
+
+pub(crate) async fn insert_reset(
+    conn: &mut SqliteConnection,
+    account_id: &str,
+    token_hash: &str,
+    now: i64,
+    expires_at: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO password_resets (token_hash, account_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
+        .bind(token_hash)
+        .bind(account_id)
+        .bind(now)
+        .bind(expires_at)
+        .execute(conn)
+        .await?;
+    Ok(())
 }

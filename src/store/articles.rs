@@ -1,5 +1,6 @@
 use base64::Engine;
 
+use super::audit::{record, AuditEntry};
 use super::{conflict_or, Store, StoreError};
 use crate::paywall::ArticleText;
 
@@ -110,43 +111,57 @@ const SUMMARY_COLUMNS: &str = "id, slug, title, standfirst, section, author, acc
 
 impl Store {
     /// Runs an INSERT or UPDATE whose parameters are `$1` the id, `$2`..`$18` the
-    /// record's fields in `ArticleRecord` order, and `$19` the time of the write.
+    /// record's fields in `ArticleRecord` order, and `$19` the time of the write, with
+    /// its audit entry in the same transaction.
     async fn write_article(
         &self,
         sql: &str,
         id: &str,
-        record: &ArticleRecord,
+        article: &ArticleRecord,
+        audit: Option<&AuditEntry>,
         now: i64,
     ) -> Result<Option<ArticleRow>, StoreError> {
-        sqlx::query_as::<_, ArticleRow>(sql)
+        let mut tx = self.write.begin().await?;
+        let row = sqlx::query_as::<_, ArticleRow>(sql)
             .bind(id)
-            .bind(&record.slug)
-            .bind(&record.title)
-            .bind(&record.standfirst)
-            .bind(&record.section)
-            .bind(&record.author)
-            .bind(&record.access)
-            .bind(&record.status)
-            .bind(record.teaser_ratio)
-            .bind(record.teaser_ratio_used)
-            .bind(&record.body_source)
-            .bind(&record.body)
-            .bind(record.teaser_bytes)
-            .bind(record.teaser_chars)
-            .bind(record.total_chars)
-            .bind(record.percent_left_hundredths)
-            .bind(record.word_count)
-            .bind(record.published_at)
+            .bind(&article.slug)
+            .bind(&article.title)
+            .bind(&article.standfirst)
+            .bind(&article.section)
+            .bind(&article.author)
+            .bind(&article.access)
+            .bind(&article.status)
+            .bind(article.teaser_ratio)
+            .bind(article.teaser_ratio_used)
+            .bind(&article.body_source)
+            .bind(&article.body)
+            .bind(article.teaser_bytes)
+            .bind(article.teaser_chars)
+            .bind(article.total_chars)
+            .bind(article.percent_left_hundredths)
+            .bind(article.word_count)
+            .bind(article.published_at)
             .bind(now)
-            .fetch_optional(&self.write)
+            .fetch_optional(&mut *tx)
             .await
-            .map_err(conflict_or)
+            .map_err(conflict_or)?;
+        if let (Some(entry), Some(_)) = (audit, &row) {
+            let entry = entry.about(id).details(serde_json::json!({
+                "slug": article.slug,
+                "status": article.status,
+                "access": article.access,
+            }));
+            record(&mut tx, &entry, now).await?;
+        }
+        tx.commit().await?;
+        Ok(row)
     }
 
     /// `Conflict` when the slug is taken.
     pub async fn insert_article(
         &self,
-        record: &ArticleRecord,
+        article: &ArticleRecord,
+        audit: Option<&AuditEntry>,
         now: i64,
     ) -> Result<ArticleRow, StoreError> {
         let sql = format!(
@@ -157,7 +172,7 @@ impl Store {
              RETURNING {ARTICLE_COLUMNS}"
         );
         let id = uuid::Uuid::now_v7().to_string();
-        self.write_article(&sql, &id, record, now)
+        self.write_article(&sql, &id, article, audit, now)
             .await?
             .ok_or(StoreError::Database(sqlx::Error::RowNotFound))
     }
@@ -167,7 +182,8 @@ impl Store {
     pub async fn update_article(
         &self,
         id: &str,
-        record: &ArticleRecord,
+        article: &ArticleRecord,
+        audit: Option<&AuditEntry>,
         now: i64,
     ) -> Result<Option<ArticleRow>, StoreError> {
         let sql = format!(
@@ -177,7 +193,7 @@ impl Store {
              percent_left_hundredths = $16, word_count = $17, published_at = $18, updated_at = $19 \
              WHERE id = $1 RETURNING {ARTICLE_COLUMNS}"
         );
-        self.write_article(&sql, id, record, now).await
+        self.write_article(&sql, id, article, audit, now).await
     }
 
     pub async fn article_by_slug(&self, slug: &str) -> Result<Option<ArticleRow>, StoreError> {
@@ -196,12 +212,31 @@ impl Store {
         Ok(found.is_some())
     }
 
-    pub async fn delete_article(&self, slug: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM articles WHERE slug = $1")
-            .bind(slug)
-            .execute(&self.write)
+    pub async fn delete_article(
+        &self,
+        slug: &str,
+        audit: Option<&AuditEntry>,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.write.begin().await?;
+        let id: Option<String> =
+            sqlx::query_scalar("DELETE FROM articles WHERE slug = $1 RETURNING id")
+                .bind(slug)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some(id) = id else {
+            return Ok(false);
+        };
+        if let Some(entry) = audit {
+            record(
+                &mut tx,
+                &entry.about(&id).details(serde_json::json!({"slug": slug})),
+                now,
+            )
             .await?;
-        Ok(done.rows_affected() == 1)
+        }
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Published articles whose time has come, newest first; `limit + 1` rows are read

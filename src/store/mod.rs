@@ -3,6 +3,8 @@
 
 pub mod accounts;
 pub mod articles;
+pub mod audit;
+pub mod resets;
 pub mod sessions;
 
 use std::str::FromStr;
@@ -12,8 +14,9 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-pub use accounts::{AccountRow, NewAccount};
+pub use accounts::{AccountChanges, AccountFilter, AccountRow, NewAccount, Subscription};
 pub use articles::{ArticleRecord, ArticleRow, ArticleSummaryRow, Cursor};
+pub use audit::{AuditEntry, AuditFilter, AuditRow};
 pub use sessions::{RefreshOutcome, SessionState};
 
 static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -26,11 +29,23 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("a row with this unique value already exists")]
     Conflict,
+    #[error("no such row")]
+    NotFound,
+    #[error("the change would leave no active admin")]
+    LastAdmin,
 }
 
 impl From<StoreError> for crate::error::ApiError {
+    /// The usual meaning of each outcome; handlers map `Conflict` to the specific code.
     fn from(error: StoreError) -> Self {
-        crate::error::ApiError::internal(error)
+        use crate::error::ApiError;
+        match error {
+            StoreError::NotFound => ApiError::NotFound("there is nothing with this id"),
+            StoreError::LastAdmin => {
+                ApiError::LastAdmin("this is the last active admin; make another admin first")
+            }
+            other => ApiError::internal(other),
+        }
     }
 }
 

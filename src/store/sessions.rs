@@ -1,4 +1,15 @@
+use super::accounts::revoke_all_sessions;
+use super::audit::{record, AuditEntry};
 use super::{AccountRow, Store, StoreError};
+
+/// A live session as its owner sees it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SessionRow {
+    pub id: String,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    pub user_agent: Option<String>,
+}
 
 /// What a request with an access token needs to know about its session, read fresh so
 /// that revocation, suspension, role and subscription changes apply at once.
@@ -172,5 +183,58 @@ impl Store {
             .execute(&self.write)
             .await?;
         Ok(())
+    }
+
+    /// Sessions that are neither revoked nor expired, newest first.
+    pub async fn live_sessions(
+        &self,
+        account_id: &str,
+        now: i64,
+    ) -> Result<Vec<SessionRow>, StoreError> {
+        Ok(sqlx::query_as::<_, SessionRow>(
+            "SELECT id, created_at, last_seen_at, user_agent FROM sessions \
+             WHERE account_id = $1 AND revoked_at IS NULL AND expires_at > $2 \
+             ORDER BY created_at DESC, id DESC",
+        )
+        .bind(account_id)
+        .bind(now)
+        .fetch_all(&self.read)
+        .await?)
+    }
+
+    pub async fn live_session_count(&self, account_id: &str, now: i64) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM sessions WHERE account_id = $1 AND revoked_at IS NULL AND expires_at > $2",
+        )
+        .bind(account_id)
+        .bind(now)
+        .fetch_one(&self.read)
+        .await?)
+    }
+
+    /// Ends every session of an account. `NotFound` if the account is gone.
+    pub async fn revoke_account_sessions(
+        &self,
+        account_id: &str,
+        audit: Option<&AuditEntry>,
+        now: i64,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.write.begin().await?;
+        let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM accounts WHERE id = $1")
+            .bind(account_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if exists.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        let ended = revoke_all_sessions(&mut tx, account_id, None, now).await?;
+        if let Some(entry) = audit {
+            let entry = entry
+                .clone()
+                .details(serde_json::json!({"sessions_ended": ended}));
+            record(&mut tx, &entry, now).await?;
+        }
+        tx.commit().await?;
+        Ok(ended)
     }
 }

@@ -1,0 +1,474 @@
+//! Account administration: list, create, view, change, delete; subscriptions, sessions
+//! and reset links. Every change is written to the audit log in its own transaction.
+
+use actix_web::http::header;
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::auth::{email_conflict, new_password, parse_display_name, password_context, ResetLink};
+use super::extract::{nullable, page_cursor, page_limit, query_value, ApiJson};
+use super::views::{
+    parse_rfc3339, rfc3339, AccountView, AdminAccountView, CreatedAccountView, Page, ResetLinkView,
+};
+use crate::auth::{AuthAccount, Authenticated};
+use crate::domain::{AccountStatus, Email, Role};
+use crate::error::{ApiError, ApiResult, FieldError};
+use crate::startup::AppState;
+use crate::store::{
+    now_ts, AccountChanges, AccountFilter, AccountRow, AuditEntry, NewAccount, StoreError,
+    Subscription,
+};
+
+const MAX_PLAN: usize = 64;
+
+fn require_admin(caller: &AuthAccount) -> ApiResult<()> {
+    caller.require(&[Role::Admin])
+}
+
+/// Account ids are UUIDs; anything else names no account.
+fn account_id(raw: &str) -> ApiResult<String> {
+    uuid::Uuid::parse_str(raw)
+        .map(|id| id.to_string())
+        .map_err(|_| ApiError::NotFound("no account has this id"))
+}
+
+fn not_found(error: StoreError) -> ApiError {
+    match error {
+        StoreError::NotFound => ApiError::NotFound("no account has this id"),
+        other => email_conflict(other),
+    }
+}
+
+fn audit(caller: &AuthAccount, action: &'static str, target: &str) -> AuditEntry {
+    AuditEntry::new(Some(&caller.account_id), action, "account", Some(target))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubscriptionBody {
+    plan: String,
+    #[serde(default)]
+    expires_at: Option<String>,
+}
+
+/// A plan name (1 to 64 characters) and an end (RFC 3339) or none.
+fn parse_subscription(
+    body: SubscriptionBody,
+    prefix: &str,
+    errors: &mut Vec<FieldError>,
+) -> Option<Subscription> {
+    let plan = body.plan.trim().to_string();
+    let mut ok = true;
+    if plan.is_empty() || plan.chars().count() > MAX_PLAN || plan.chars().any(char::is_control) {
+        errors.push(FieldError::new(
+            format!("{prefix}plan"),
+            format!("must be 1 to {MAX_PLAN} characters"),
+        ));
+        ok = false;
+    }
+    let expires_at = match body.expires_at.as_deref() {
+        None => None,
+        Some(text) => {
+            let parsed = parse_rfc3339(text);
+            if parsed.is_none() {
+                errors.push(FieldError::new(
+                    format!("{prefix}expires_at"),
+                    "must be an RFC 3339 date and time, such as 2027-01-01T00:00:00Z, or null",
+                ));
+                ok = false;
+            }
+            parsed
+        }
+    };
+    ok.then_some(Subscription { plan, expires_at })
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AccountListQuery {
+    q: Option<String>,
+    role: Option<String>,
+    status: Option<String>,
+    subscribed: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+fn bad_query(name: &str, expected: &str) -> ApiError {
+    ApiError::BadRequest(format!("{name} must be {expected}"))
+}
+
+pub async fn list(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+    query: web::Query<AccountListQuery>,
+) -> ApiResult<HttpResponse> {
+    require_admin(&caller.0)?;
+    let limit = page_limit(query.limit.as_deref())?;
+    let cursor = page_cursor(query.cursor.as_deref())?;
+    let role = query_value(&query.role)
+        .map(|r| Role::parse(r).ok_or_else(|| bad_query("role", "reader, editor or admin")))
+        .transpose()?;
+    let status = query_value(&query.status)
+        .map(|s| AccountStatus::parse(s).ok_or_else(|| bad_query("status", "active or suspended")))
+        .transpose()?;
+    let subscribed = query_value(&query.subscribed)
+        .map(|s| match s {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            _ => Err(bad_query("subscribed", "true or false")),
+        })
+        .transpose()?;
+    let q = query_value(&query.q);
+    if q.is_some_and(|q| q.chars().count() > 254) {
+        return Err(bad_query("q", "at most 254 characters"));
+    }
+    let filter = AccountFilter {
+        q,
+        role: role.map(Role::as_str),
+        status: status.map(AccountStatus::as_str),
+        subscribed,
+    };
+    let now = now_ts();
+    let rows = state
+        .store
+        .list_accounts(&filter, cursor.as_ref(), limit, now)
+        .await?;
+    let page = Page::from_rows(
+        rows,
+        limit,
+        |r| (r.created_at, &r.id),
+        |r| AccountView::new(r, now),
+    );
+    Ok(HttpResponse::Ok().json(page))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateAccountBody {
+    email: String,
+    #[serde(default)]
+    password: Option<String>,
+    #[serde(default)]
+    display_name: Option<String>,
+    #[serde(default)]
+    role: Option<Role>,
+    #[serde(default)]
+    subscription: Option<SubscriptionBody>,
+}
+
+/// Creates an account. Without a password, the answer carries a one-time reset link
+/// for the reader to choose one: an admin never picks a reader's password.
+pub async fn create(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+    body: ApiJson<CreateAccountBody>,
+) -> ApiResult<HttpResponse> {
+    require_admin(&caller.0)?;
+    let body = body.0;
+    let mut errors = Vec::new();
+    let email = Email::parse(&body.email)
+        .map_err(|m| errors.push(FieldError::new("email", m)))
+        .ok();
+    let display_name = parse_display_name(body.display_name.as_deref())
+        .map_err(|m| errors.push(FieldError::new("display_name", m)))
+        .ok()
+        .flatten();
+    let subscription = body
+        .subscription
+        .and_then(|s| parse_subscription(s, "subscription.", &mut errors));
+    let password = match body.password {
+        None => None,
+        Some(raw) => {
+            let context = password_context(
+                email.as_ref().map_or("", |e| e.as_str()),
+                display_name.as_deref(),
+            )
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+            match new_password(raw, context).await {
+                Ok(password) => Some(password),
+                Err(ApiError::Validation(mut more)) => {
+                    errors.append(&mut more);
+                    None
+                }
+                Err(other) => return Err(other),
+            }
+        }
+    };
+    let Some(email) = email.filter(|_| errors.is_empty()) else {
+        return Err(ApiError::Validation(errors));
+    };
+    if state
+        .store
+        .account_by_email(email.as_str())
+        .await?
+        .is_some()
+    {
+        return Err(ApiError::EmailTaken);
+    }
+    let hash = match password {
+        Some(password) => Some(state.hasher.hash(password).await?),
+        None => None,
+    };
+    let now = now_ts();
+    let link = hash
+        .is_none()
+        .then(|| ResetLink::new(&state.public_base, now));
+    let role = body.role.unwrap_or(Role::Reader);
+    let entry = AuditEntry::new(Some(&caller.0.account_id), "account.create", "account", None).details(json!({
+        "email": email.as_str(),
+        "role": role.as_str(),
+        "subscription": subscription.as_ref().map(|s| json!({"plan": s.plan, "expires_at": s.expires_at.map(rfc3339)})),
+        "password_set": hash.is_some(),
+    }));
+    let row = state
+        .store
+        .create_account(
+            &NewAccount {
+                email: email.as_str(),
+                display_name: display_name.as_deref(),
+                password_hash: hash.as_deref(),
+                role: role.as_str(),
+                now,
+            },
+            subscription.as_ref(),
+            link.as_ref().map(|l| (l.digest.as_str(), l.expires_at)),
+            Some(&entry),
+        )
+        .await
+        .map_err(email_conflict)?;
+    Ok(HttpResponse::Created()
+        .insert_header((header::LOCATION, format!("/v1/admin/accounts/{}", row.id)))
+        .json(CreatedAccountView {
+            account: AccountView::new(&row, now),
+            password_reset: link.map(|l| ResetLinkView {
+                token: l.token,
+                url: l.url,
+                expires_at: rfc3339(l.expires_at),
+            }),
+        }))
+}
+
+async fn admin_view(state: &AppState, row: &AccountRow) -> ApiResult<AdminAccountView> {
+    let now = now_ts();
+    Ok(AdminAccountView {
+        account: AccountView::new(row, now),
+        updated_at: rfc3339(row.updated_at),
+        last_login_at: row.last_login_at.map(rfc3339),
+        active_sessions: state.store.live_session_count(&row.id, now).await?,
+    })
+}
+
+pub async fn get(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+    id: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    require_admin(&caller.0)?;
+    let id = account_id(&id)?;
+    let row = state
+        .store
+        .account_by_id(&id)
+        .await?
+        .ok_or(ApiError::NotFound("no account has this id"))?;
+    Ok(HttpResponse::Ok().json(admin_view(&state, &row).await?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchAccountBody {
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    display_name: Option<Option<String>>,
+    #[serde(default)]
+    role: Option<Role>,
+    #[serde(default)]
+    status: Option<AccountStatus>,
+}
+
+pub async fn patch(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+    id: web::Path<String>,
+    body: ApiJson<PatchAccountBody>,
+) -> ApiResult<HttpResponse> {
+    require_admin(&caller.0)?;
+    let id = account_id(&id)?;
+    let body = body.0;
+    let mut errors = Vec::new();
+    let email = body
+        .email
+        .map(|raw| {
+            Email::parse(&raw)
+                .map_err(|m| errors.push(FieldError::new("email", m)))
+                .ok()
+        })
+        .map(|parsed| parsed.map(|e| e.as_str().to_string()));
+    let display_name = body.display_name.map(|raw| {
+        parse_display_name(raw.as_deref())
+            .map_err(|m| errors.push(FieldError::new("display_name", m)))
+            .ok()
+            .flatten()
+    });
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let changes = AccountChanges {
+        email: email.flatten(),
+        display_name,
+        role: body.role.map(|r| r.as_str().to_string()),
+        status: body.status.map(|s| s.as_str().to_string()),
+    };
+    let row = state
+        .store
+        .update_account(
+            &id,
+            &changes,
+            &audit(&caller.0, "account.update", &id),
+            now_ts(),
+        )
+        .await
+        .map_err(not_found)?;
+    Ok(HttpResponse::Ok().json(admin_view(&state, &row).await?))
+}
+
+pub async fn delete(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+    id: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    require_admin(&caller.0)?;
+    let id = account_id(&id)?;
+    state
+        .store
+        .delete_account(
+            &id,
+            Some(&audit(&caller.0, "account.delete", &id)),
+            now_ts(),
+        )
+        .await
+        .map_err(not_found)?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// A one-time reset link for the admin to pass on to the reader.
+pub async fn password_reset(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+    id: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    require_admin(&caller.0)?;
+    let id = account_id(&id)?;
+    let now = now_ts();
+    let link = ResetLink::new(&state.public_base, now);
+    let entry = audit(&caller.0, "account.password_reset", &id)
+        .details(json!({"expires_at": rfc3339(link.expires_at)}));
+    state
+        .store
+        .create_password_reset(&id, &link.digest, link.expires_at, Some(&entry), now)
+        .await
+        .map_err(not_found)?;
+    Ok(HttpResponse::Created().json(ResetLinkView {
+        token: link.token,
+        url: link.url,
+        expires_at: rfc3339(link.expires_at),
+    }))
+}
+
+pub async fn put_subscription(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+    id: web::Path<String>,
+    body: ApiJson<SubscriptionBody>,
+) -> ApiResult<HttpResponse> {
+    require_admin(&caller.0)?;
+    let id = account_id(&id)?;
+    let mut errors = Vec::new();
+    let subscription =
+        parse_subscription(body.0, "", &mut errors).ok_or(ApiError::Validation(errors))?;
+    let entry = audit(&caller.0, "subscription.put", &id).details(json!({
+        "plan": subscription.plan,
+        "expires_at": subscription.expires_at.map(rfc3339),
+    }));
+    let now = now_ts();
+    let row = state
+        .store
+        .put_subscription(&id, &subscription, Some(&entry), now)
+        .await
+        .map_err(not_found)?;
+    Ok(HttpResponse::Ok().json(AccountView::new(&row, now)))
+}
+
+/// Ends the subscription now; it stays on the account as expired.
+pub async fn delete_subscription(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+    id: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    require_admin(&caller.0)?;
+    let id = account_id(&id)?;
+    let now = now_ts();
+    let row = state
+        .store
+        .end_subscription(&id, &audit(&caller.0, "subscription.delete", &id), now)
+        .await
+        .map_err(not_found)?;
+    Ok(HttpResponse::Ok().json(AccountView::new(&row, now)))
+}
+
+pub async fn delete_sessions(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+    id: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    require_admin(&caller.0)?;
+    let id = account_id(&id)?;
+    state
+        .store
+        .revoke_account_sessions(
+            &id,
+            Some(&audit(&caller.0, "sessions.revoke", &id)),
+            now_ts(),
+        )
+        .await
+        .map_err(not_found)?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AuditQuery {
+    actor: Option<String>,
+    target: Option<String>,
+    action: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+pub async fn audit_log(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+    query: web::Query<AuditQuery>,
+) -> ApiResult<HttpResponse> {
+    require_admin(&caller.0)?;
+    let limit = page_limit(query.limit.as_deref())?;
+    let cursor = page_cursor(query.cursor.as_deref())?;
+    let filter = crate::store::AuditFilter {
+        actor: query_value(&query.actor),
+        target: query_value(&query.target),
+        action: query_value(&query.action),
+    };
+    let rows = state
+        .store
+        .list_audit(&filter, cursor.as_ref(), limit)
+        .await?;
+    let page = Page::from_rows(
+        rows,
+        limit,
+        |r| (r.at, &r.id),
+        |r| super::views::AuditView::from(r),
+    );
+    Ok(HttpResponse::Ok().json(page))
+}
