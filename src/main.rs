@@ -26,6 +26,26 @@ enum Command {
         #[arg(long)]
         email: String,
     },
+    /// Import accounts from CSV (with a header row) or JSON Lines: email, display_name, role, subscription_plan, subscription_expires_at and optionally password_hash (Argon2 PHC or bcrypt). Existing emails are updated. Prints one line per input line (created, updated, or refused and why) and exits 1 if any line was refused.
+    ImportAccounts {
+        /// The file to read.
+        file: String,
+        /// csv or jsonl; by default taken from the file's extension.
+        #[arg(long)]
+        format: Option<String>,
+    },
+    /// Export every account, oldest first, in the import format (to standard output unless --output is given).
+    ExportAccounts {
+        /// csv or jsonl.
+        #[arg(long, default_value = "csv")]
+        format: String,
+        /// Include password hashes (they are left out unless asked for).
+        #[arg(long)]
+        with_password_hashes: bool,
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        output: Option<String>,
+    },
     /// Serve a fresh demo database (in a new temporary folder) with sample articles of every access level, and print an admin, a subscriber and a reader login.
     Demo,
 }
@@ -90,6 +110,71 @@ async fn run(command: Command, settings: Settings) -> Result<(), String> {
                     Err("an account with this email already exists".into())
                 }
             }
+        }
+        Command::ImportAccounts { file, format } => {
+            let format = paywall::transfer::Format::choose(format.as_deref(), &file)?;
+            let input = std::fs::File::open(&file).map_err(|e| format!("{file}: {e}"))?;
+            let store = startup::open_store(&settings)
+                .await
+                .map_err(|e| e.to_string())?;
+            let stdout = std::io::stdout();
+            let mut report = std::io::BufWriter::new(stdout.lock());
+            let outcome = paywall::transfer::import(
+                &store,
+                std::io::BufReader::new(input),
+                format,
+                &mut report,
+            )
+            .await;
+            drop(report);
+            store.close().await;
+            let summary = outcome?;
+            println!(
+                "created {}, updated {}, refused {}",
+                summary.created, summary.updated, summary.refused
+            );
+            if summary.refused > 0 {
+                return Err(format!(
+                    "{} line(s) refused; the others were imported",
+                    summary.refused
+                ));
+            }
+            Ok(())
+        }
+        Command::ExportAccounts {
+            format,
+            with_password_hashes,
+            output,
+        } => {
+            let format = paywall::transfer::Format::choose(Some(&format), "")?;
+            let store = startup::open_store(&settings)
+                .await
+                .map_err(|e| e.to_string())?;
+            let written = match &output {
+                Some(path) => {
+                    let file = std::fs::File::create(path).map_err(|e| format!("{path}: {e}"))?;
+                    paywall::transfer::export(
+                        &store,
+                        std::io::BufWriter::new(file),
+                        format,
+                        with_password_hashes,
+                    )
+                    .await
+                }
+                None => {
+                    let stdout = std::io::stdout();
+                    paywall::transfer::export(
+                        &store,
+                        std::io::BufWriter::new(stdout.lock()),
+                        format,
+                        with_password_hashes,
+                    )
+                    .await
+                }
+            };
+            store.close().await;
+            eprintln!("exported {} account(s)", written?);
+            Ok(())
         }
         Command::Demo => {
             let settings = paywall::demo::prepare(settings)

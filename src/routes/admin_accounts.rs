@@ -165,7 +165,7 @@ pub async fn create(
     body: ApiJson<CreateAccountBody>,
 ) -> ApiResult<HttpResponse> {
     require_admin(&caller.0)?;
-    let body = body.0;
+    let body = body.into_inner()?;
     let mut errors = Vec::new();
     let email = Email::parse(&body.email)
         .map_err(|m| errors.push(FieldError::new("email", m)))
@@ -297,7 +297,7 @@ pub async fn patch(
 ) -> ApiResult<HttpResponse> {
     require_admin(&caller.0)?;
     let id = account_id(&id)?;
-    let body = body.0;
+    let body = body.into_inner()?;
     let mut errors = Vec::new();
     let email = body
         .email
@@ -387,8 +387,8 @@ pub async fn put_subscription(
     require_admin(&caller.0)?;
     let id = account_id(&id)?;
     let mut errors = Vec::new();
-    let subscription =
-        parse_subscription(body.0, "", &mut errors).ok_or(ApiError::Validation(errors))?;
+    let subscription = parse_subscription(body.into_inner()?, "", &mut errors)
+        .ok_or(ApiError::Validation(errors))?;
     let entry = audit(&caller.0, "subscription.put", &id).details(json!({
         "plan": subscription.plan,
         "expires_at": subscription.expires_at.map(rfc3339),

@@ -323,7 +323,7 @@ pub async fn create(
 ) -> ApiResult<HttpResponse> {
     require_editor(&caller.0)?;
     let now = now_ts();
-    let draft = merge(input.0, None, now).map_err(ApiError::Validation)?;
+    let draft = merge(input.into_inner()?, None, now).map_err(ApiError::Validation)?;
     let audit = AuditEntry::new(
         Some(&caller.0.account_id),
         "article.create",
@@ -402,7 +402,8 @@ pub async fn patch(
     require_editor(&caller.0)?;
     let row = find(&state, &slug).await?;
     let current = Draft::of(&row).ok_or_else(|| ApiError::internal("unreadable article row"))?;
-    let draft = merge(input.0, Some(&current), now_ts()).map_err(ApiError::Validation)?;
+    let draft =
+        merge(input.into_inner()?, Some(&current), now_ts()).map_err(ApiError::Validation)?;
     let slug = draft
         .slug
         .clone()

@@ -89,7 +89,7 @@ pub async fn register(
         .throttle
         .signup_or_reset(client_address(&req, &state.settings.trusted_proxies))
         .map_err(too_many)?;
-    let body = body.0;
+    let body = body.into_inner()?;
     let mut errors = Vec::new();
     let email = Email::parse(&body.email)
         .map_err(|m| errors.push(FieldError::new("email", m)))
@@ -225,7 +225,7 @@ pub async fn login(
     req: HttpRequest,
     body: ApiJson<LoginBody>,
 ) -> ApiResult<HttpResponse> {
-    let body = body.0;
+    let body = body.into_inner()?;
     let address = client_address(&req, &state.settings.trusted_proxies);
     let email = Email::parse(&body.email).ok();
     let throttle_key = email.as_ref().map_or_else(
@@ -344,7 +344,7 @@ pub async fn refresh(
     state: web::Data<AppState>,
     body: ApiJson<RefreshBody>,
 ) -> ApiResult<HttpResponse> {
-    let presented = body.0.refresh_token;
+    let presented = body.into_inner()?.refresh_token;
     if presented.is_empty() || presented.len() > 512 {
         return Err(ApiError::InvalidToken("the refresh token is not valid"));
     }
@@ -436,7 +436,8 @@ pub async fn request_password_reset(
         .throttle
         .signup_or_reset(client_address(&req, &state.settings.trusted_proxies))
         .map_err(too_many)?;
-    let email = Email::parse(&body.0.email).map_err(|m| ApiError::validation("email", m))?;
+    let email =
+        Email::parse(&body.into_inner()?.email).map_err(|m| ApiError::validation("email", m))?;
     if state.mailer.is_some() && state.throttle.reset_mail_allowed(email.as_str()) {
         let state = state.clone();
         actix_web::rt::spawn(async move {
@@ -491,7 +492,7 @@ pub async fn reset_password(
     let ResetBody {
         token,
         new_password: raw,
-    } = body.0;
+    } = body.into_inner()?;
     if token.is_empty() || token.len() > 512 {
         return Err(INVALID_RESET);
     }

@@ -11,7 +11,7 @@ use actix_web::{FromRequest, HttpRequest};
 use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 
-use crate::error::{ApiError, FieldError};
+use crate::error::{ApiError, ApiResult, FieldError};
 use crate::store::Cursor;
 
 /// The largest request body a route accepts; set per scope with `app_data`.
@@ -21,8 +21,17 @@ pub struct BodyLimit(pub usize);
 pub const DEFAULT_BODY_LIMIT: usize = 16 * 1024;
 pub const ARTICLE_BODY_LIMIT: usize = 1024 * 1024;
 
-/// A JSON request body, read within the route's limit and parsed strictly.
-pub struct ApiJson<T>(pub T);
+/// A JSON request body, read within the route's limit and parsed strictly. Extraction
+/// itself never fails: the handler takes the body with `into_inner` after its own
+/// authentication and role checks, so a caller without the right to a route learns
+/// 401 or 403, never what is wrong with the body.
+pub struct ApiJson<T>(Result<T, ApiError>);
+
+impl<T> ApiJson<T> {
+    pub fn into_inner(self) -> ApiResult<T> {
+        self.0
+    }
+}
 
 fn is_json(req: &HttpRequest) -> bool {
     let Some(value) = req.headers().get(header::CONTENT_TYPE) else {
@@ -46,6 +55,16 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let read = read_json::<T>(req, payload);
+        Box::pin(async move { Ok(ApiJson(read.await)) })
+    }
+}
+
+fn read_json<T: DeserializeOwned + 'static>(
+    req: &HttpRequest,
+    payload: &mut Payload,
+) -> Pin<Box<dyn Future<Output = ApiResult<T>>>> {
+    {
         let limit = req
             .app_data::<BodyLimit>()
             .map_or(DEFAULT_BODY_LIMIT, |limit| limit.0);
@@ -73,7 +92,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
                 }
                 body.extend_from_slice(&chunk);
             }
-            parse_json(&body).map(ApiJson)
+            parse_json(&body)
         })
     }
 }

@@ -42,7 +42,7 @@ pub async fn patch_me(
     body: ApiJson<PatchMeBody>,
 ) -> ApiResult<HttpResponse> {
     let now = now_ts();
-    let account = match body.0.display_name {
+    let account = match body.into_inner()?.display_name {
         None => own_account(&state, &caller.0).await?,
         Some(raw) => {
             let name = super::auth::parse_display_name(raw.as_deref())
@@ -82,7 +82,7 @@ pub async fn change_password(
     let ChangePasswordBody {
         current_password,
         new_password: raw,
-    } = body.0;
+    } = body.into_inner()?;
     let account = own_account(&state, &caller.0).await?;
     if !password_matches(&state, &account, &current_password).await? {
         return Err(ApiError::InvalidCredentials);
@@ -121,7 +121,7 @@ pub async fn delete_me(
     body: ApiJson<DeleteMeBody>,
 ) -> ApiResult<HttpResponse> {
     let account = own_account(&state, &caller.0).await?;
-    if !password_matches(&state, &account, &body.0.password).await? {
+    if !password_matches(&state, &account, &body.into_inner()?.password).await? {
         return Err(ApiError::InvalidCredentials);
     }
     state

@@ -510,3 +510,133 @@ pub(crate) async fn insert_reset(
         .await?;
     Ok(())
 }
+
+/// What importing one line did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImportOutcome {
+    Created,
+    Updated,
+    Refused(String),
+}
+
+async fn import_one(
+    conn: &mut SqliteConnection,
+    record: &crate::transfer::ImportRecord,
+    now: i64,
+) -> Result<ImportOutcome, StoreError> {
+    let existing = {
+        let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE email = $1");
+        sqlx::query_as::<_, AccountRow>(&sql)
+            .bind(&record.email)
+            .fetch_optional(&mut *conn)
+            .await?
+    };
+    let plan = record.subscription.as_ref().map(|(plan, _)| plan.as_str());
+    let expires = record
+        .subscription
+        .as_ref()
+        .and_then(|(_, expires)| *expires);
+    let Some(current) = existing else {
+        sqlx::query(
+            "INSERT INTO accounts (id, email, display_name, password_hash, role, status, \
+             subscription_plan, subscription_started_at, subscription_expires_at, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, 'active', $6, $7, $8, $9, $9)",
+        )
+        .bind(uuid::Uuid::now_v7().to_string())
+        .bind(&record.email)
+        .bind(&record.display_name)
+        .bind(&record.password_hash)
+        .bind(record.role.map_or("reader", |r| r.as_str()))
+        .bind(plan)
+        .bind(plan.map(|_| now))
+        .bind(expires)
+        .bind(now)
+        .execute(&mut *conn)
+        .await
+        .map_err(conflict_or)?;
+        return Ok(ImportOutcome::Created);
+    };
+    let role = record.role.map_or(current.role.as_str(), |r| r.as_str());
+    keep_an_admin(
+        &mut *conn,
+        &current,
+        role == "admin" && current.status == "active",
+    )
+    .await?;
+    sqlx::query(
+        "UPDATE accounts SET display_name = COALESCE($2, display_name), role = $3, \
+         password_hash = COALESCE($4, password_hash), \
+         subscription_plan = COALESCE($5, subscription_plan), \
+         subscription_started_at = CASE WHEN $5 IS NULL THEN subscription_started_at ELSE COALESCE(subscription_started_at, $7) END, \
+         subscription_expires_at = CASE WHEN $5 IS NULL THEN subscription_expires_at ELSE $6 END, \
+         updated_at = $7 WHERE id = $1",
+    )
+    .bind(&current.id)
+    .bind(&record.display_name)
+    .bind(role)
+    .bind(&record.password_hash)
+    .bind(plan)
+    .bind(expires)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(ImportOutcome::Updated)
+}
+
+impl Store {
+    /// Imports a batch in one transaction, each line in its own savepoint: a refused
+    /// line leaves nothing behind and does not stop the others.
+    pub async fn import_accounts(
+        &self,
+        records: &[crate::transfer::ImportRecord],
+        now: i64,
+    ) -> Result<Vec<ImportOutcome>, StoreError> {
+        use sqlx::Acquire;
+        let mut tx = self.write.begin().await?;
+        let mut outcomes = Vec::with_capacity(records.len());
+        for record in records {
+            let mut line = tx.begin().await?;
+            match import_one(&mut line, record, now).await {
+                Ok(outcome) => {
+                    line.commit().await?;
+                    outcomes.push(outcome);
+                }
+                Err(error) => {
+                    line.rollback().await?;
+                    let reason = match error {
+                        StoreError::LastAdmin => {
+                            "role: this is the last active admin; it stays an admin".to_string()
+                        }
+                        StoreError::Conflict => "email: taken by another account".to_string(),
+                        StoreError::Database(e) => return Err(StoreError::Database(e)),
+                        other => other.to_string(),
+                    };
+                    outcomes.push(ImportOutcome::Refused(reason));
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(outcomes)
+    }
+}
+
+impl Store {
+    /// Oldest first, after the cursor: for exports.
+    pub async fn accounts_in_creation_order(
+        &self,
+        after: Option<&Cursor>,
+        limit: u32,
+    ) -> Result<Vec<AccountRow>, StoreError> {
+        let sql = format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM accounts \
+             WHERE ($1 IS NULL OR created_at > $1 OR (created_at = $1 AND id > $2)) \
+             ORDER BY created_at, id LIMIT $3"
+        );
+        Ok(sqlx::query_as::<_, AccountRow>(&sql)
+            .bind(after.map(|c| c.key))
+            .bind(after.map(|c| c.id.as_str()))
+            .bind(i64::from(limit))
+            .fetch_all(&self.read)
+            .await?)
+    }
+}

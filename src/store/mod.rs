@@ -14,7 +14,9 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-pub use accounts::{AccountChanges, AccountFilter, AccountRow, NewAccount, Subscription};
+pub use accounts::{
+    AccountChanges, AccountFilter, AccountRow, ImportOutcome, NewAccount, Subscription,
+};
 pub use articles::{ArticleRecord, ArticleRow, ArticleSummaryRow, Cursor};
 pub use audit::{AuditEntry, AuditFilter, AuditRow};
 pub use sessions::{RefreshOutcome, SessionState};

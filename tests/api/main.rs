@@ -2,9 +2,14 @@
 
 mod access;
 mod accounts;
+mod admin_accounts;
 mod admin_articles;
 mod cli;
 mod errors;
 mod helpers;
+mod import;
 mod lists;
+mod me;
+mod resets;
+mod smtp;
 mod tokens;
