@@ -519,101 +519,146 @@ pub enum ImportOutcome {
     Refused(String),
 }
 
-async fn import_one(
-    conn: &mut SqliteConnection,
+/// Applies one import line over an account's current state (None: a new account).
+/// Absent fields keep their value; a plan replaces the subscription.
+fn merge_import(
+    current: Option<&AccountRow>,
     record: &crate::transfer::ImportRecord,
     now: i64,
-) -> Result<ImportOutcome, StoreError> {
-    let existing = {
-        let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE email = $1");
-        sqlx::query_as::<_, AccountRow>(&sql)
-            .bind(&record.email)
-            .fetch_optional(&mut *conn)
-            .await?
-    };
-    let plan = record.subscription.as_ref().map(|(plan, _)| plan.as_str());
-    let expires = record
-        .subscription
-        .as_ref()
-        .and_then(|(_, expires)| *expires);
-    let Some(current) = existing else {
-        sqlx::query(
-            "INSERT INTO accounts (id, email, display_name, password_hash, role, status, \
-             subscription_plan, subscription_started_at, subscription_expires_at, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, 'active', $6, $7, $8, $9, $9)",
-        )
-        .bind(uuid::Uuid::now_v7().to_string())
-        .bind(&record.email)
-        .bind(&record.display_name)
-        .bind(&record.password_hash)
-        .bind(record.role.map_or("reader", |r| r.as_str()))
-        .bind(plan)
-        .bind(plan.map(|_| now))
-        .bind(expires)
-        .bind(now)
-        .execute(&mut *conn)
-        .await
-        .map_err(conflict_or)?;
-        return Ok(ImportOutcome::Created);
-    };
-    let role = record.role.map_or(current.role.as_str(), |r| r.as_str());
-    keep_an_admin(
-        &mut *conn,
-        &current,
-        role == "admin" && current.status == "active",
-    )
-    .await?;
-    sqlx::query(
-        "UPDATE accounts SET display_name = COALESCE($2, display_name), role = $3, \
-         password_hash = COALESCE($4, password_hash), \
-         subscription_plan = COALESCE($5, subscription_plan), \
-         subscription_started_at = CASE WHEN $5 IS NULL THEN subscription_started_at ELSE COALESCE(subscription_started_at, $7) END, \
-         subscription_expires_at = CASE WHEN $5 IS NULL THEN subscription_expires_at ELSE $6 END, \
-         updated_at = $7 WHERE id = $1",
-    )
-    .bind(&current.id)
-    .bind(&record.display_name)
-    .bind(role)
-    .bind(&record.password_hash)
-    .bind(plan)
-    .bind(expires)
-    .bind(now)
-    .execute(&mut *conn)
-    .await?;
-    Ok(ImportOutcome::Updated)
+) -> AccountRow {
+    let mut row = current.cloned().unwrap_or_else(|| AccountRow {
+        id: uuid::Uuid::now_v7().to_string(),
+        email: record.email.clone(),
+        display_name: None,
+        password_hash: None,
+        role: "reader".to_string(),
+        status: "active".to_string(),
+        subscription_plan: None,
+        subscription_started_at: None,
+        subscription_expires_at: None,
+        created_at: now,
+        updated_at: now,
+        last_login_at: None,
+    });
+    if let Some(name) = &record.display_name {
+        row.display_name = Some(name.clone());
+    }
+    if let Some(role) = record.role {
+        row.role = role.as_str().to_string();
+    }
+    if let Some(hash) = &record.password_hash {
+        row.password_hash = Some(hash.clone());
+    }
+    if let Some((plan, expires_at)) = &record.subscription {
+        row.subscription_started_at = row.subscription_started_at.or(Some(now));
+        row.subscription_plan = Some(plan.clone());
+        row.subscription_expires_at = *expires_at;
+    }
+    row.updated_at = now;
+    row
 }
 
+/// Rows per multi-row statement. sqlx looks each `$N` parameter up by name, which
+/// costs time growing with the square of their number: 50 rows of 12 parameters
+/// imported 100,000 accounts in 3.3 s here, against 8.6 s at 400 rows.
+const IMPORT_ROWS_PER_STATEMENT: usize = 50;
+
 impl Store {
-    /// Imports a batch in one transaction, each line in its own savepoint: a refused
-    /// line leaves nothing behind and does not stop the others.
+    /// Imports a batch in one transaction with a few statements: the current rows are
+    /// read at once, each line is merged and checked in memory (the last active admin
+    /// stays an admin), and the results are written with multi-row upserts. A refused
+    /// line writes nothing; it does not stop the others.
     pub async fn import_accounts(
         &self,
         records: &[crate::transfer::ImportRecord],
         now: i64,
     ) -> Result<Vec<ImportOutcome>, StoreError> {
-        use sqlx::Acquire;
+        use std::collections::HashMap;
         let mut tx = self.write.begin().await?;
-        let mut outcomes = Vec::with_capacity(records.len());
-        for record in records {
-            let mut line = tx.begin().await?;
-            match import_one(&mut line, record, now).await {
-                Ok(outcome) => {
-                    line.commit().await?;
-                    outcomes.push(outcome);
-                }
-                Err(error) => {
-                    line.rollback().await?;
-                    let reason = match error {
-                        StoreError::LastAdmin => {
-                            "role: this is the last active admin; it stays an admin".to_string()
-                        }
-                        StoreError::Conflict => "email: taken by another account".to_string(),
-                        StoreError::Database(e) => return Err(StoreError::Database(e)),
-                        other => other.to_string(),
-                    };
-                    outcomes.push(ImportOutcome::Refused(reason));
-                }
+        let mut state: HashMap<String, AccountRow> = HashMap::new();
+        for emails in records.chunks(IMPORT_ROWS_PER_STATEMENT) {
+            let placeholders: Vec<String> = (1..=emails.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE email IN ({})",
+                placeholders.join(", ")
+            );
+            let mut query = sqlx::query_as::<_, AccountRow>(&sql);
+            for record in emails {
+                query = query.bind(&record.email);
             }
+            for row in query.fetch_all(&mut *tx).await? {
+                state.insert(row.email.clone(), row);
+            }
+        }
+        let mut active_admins: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM accounts WHERE role = 'admin' AND status = 'active'",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        let mut outcomes = Vec::with_capacity(records.len());
+        let mut changed: Vec<String> = Vec::new();
+        for record in records {
+            let current = state.get(&record.email);
+            let merged = merge_import(current, record, now);
+            let was_admin = current.is_some_and(AccountRow::is_active_admin);
+            let is_admin = merged.is_active_admin();
+            if was_admin && !is_admin && active_admins <= 1 {
+                outcomes.push(ImportOutcome::Refused(
+                    "role: this is the last active admin; it stays an admin".to_string(),
+                ));
+                continue;
+            }
+            active_admins += i64::from(is_admin) - i64::from(was_admin);
+            outcomes.push(if current.is_some() {
+                ImportOutcome::Updated
+            } else {
+                ImportOutcome::Created
+            });
+            if !changed.contains(&merged.email) {
+                changed.push(merged.email.clone());
+            }
+            state.insert(merged.email.clone(), merged);
+        }
+        let rows: Vec<&AccountRow> = changed
+            .iter()
+            .filter_map(|email| state.get(email))
+            .collect();
+        for chunk in rows.chunks(IMPORT_ROWS_PER_STATEMENT) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|i| {
+                    let p: Vec<String> = (1..=12).map(|k| format!("${}", i * 12 + k)).collect();
+                    format!("({})", p.join(", "))
+                })
+                .collect();
+            let sql = format!(
+                "INSERT INTO accounts (id, email, display_name, password_hash, role, status, \
+                 subscription_plan, subscription_started_at, subscription_expires_at, \
+                 created_at, updated_at, last_login_at) VALUES {} \
+                 ON CONFLICT (email) DO UPDATE SET display_name = excluded.display_name, \
+                 password_hash = excluded.password_hash, role = excluded.role, \
+                 subscription_plan = excluded.subscription_plan, \
+                 subscription_started_at = excluded.subscription_started_at, \
+                 subscription_expires_at = excluded.subscription_expires_at, \
+                 updated_at = excluded.updated_at",
+                values.join(", ")
+            );
+            let mut query = sqlx::query(&sql);
+            for row in chunk {
+                query = query
+                    .bind(&row.id)
+                    .bind(&row.email)
+                    .bind(&row.display_name)
+                    .bind(&row.password_hash)
+                    .bind(&row.role)
+                    .bind(&row.status)
+                    .bind(&row.subscription_plan)
+                    .bind(row.subscription_started_at)
+                    .bind(row.subscription_expires_at)
+                    .bind(row.created_at)
+                    .bind(row.updated_at)
+                    .bind(row.last_login_at);
+            }
+            query.execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(outcomes)
