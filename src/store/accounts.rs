@@ -294,6 +294,7 @@ impl Store {
             .details(serde_json::json!({ "changes": changed }));
         record(&mut tx, &entry, now).await?;
         tx.commit().await?;
+        self.sessions_changed();
         Ok(row)
     }
 
@@ -321,6 +322,7 @@ impl Store {
             record(&mut tx, &entry, now).await?;
         }
         tx.commit().await?;
+        self.sessions_changed();
         Ok(())
     }
 
@@ -349,6 +351,7 @@ impl Store {
             record(&mut tx, entry, now).await?;
         }
         tx.commit().await?;
+        self.sessions_changed();
         Ok(row)
     }
 
@@ -379,6 +382,7 @@ impl Store {
             .await?;
         record(&mut tx, audit, now).await?;
         tx.commit().await?;
+        self.sessions_changed();
         Ok(row)
     }
 
@@ -400,6 +404,7 @@ impl Store {
         .bind(expires_at)
         .execute(&self.write)
         .await?;
+        self.sessions_changed();
         Ok(done.rows_affected() == 1)
     }
 
@@ -415,6 +420,7 @@ impl Store {
             .bind(now)
             .execute(&self.write)
             .await?;
+        self.sessions_changed();
         Ok(done.rows_affected() == 1)
     }
 
@@ -430,6 +436,7 @@ impl Store {
             .bind(now)
             .execute(&self.write)
             .await?;
+        self.sessions_changed();
         Ok(done.rows_affected() == 1)
     }
 
@@ -473,6 +480,7 @@ impl Store {
             revoke_all_sessions(&mut tx, account_id, except, now).await?;
         }
         tx.commit().await?;
+        self.sessions_changed();
         Ok(())
     }
 
@@ -661,6 +669,7 @@ impl Store {
             query.execute(&mut *tx).await?;
         }
         tx.commit().await?;
+        self.sessions_changed();
         Ok(outcomes)
     }
 }

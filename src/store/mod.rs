@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod articles;
 pub mod audit;
+pub mod cache;
 pub mod resets;
 pub mod sessions;
 
@@ -65,6 +66,7 @@ pub(crate) fn conflict_or(error: sqlx::Error) -> StoreError {
 pub struct Store {
     read: SqlitePool,
     write: SqlitePool,
+    sessions: std::sync::Arc<cache::SessionCache>,
 }
 
 impl Store {
@@ -94,7 +96,11 @@ impl Store {
                 .connect_with(options)
                 .await?
         };
-        Ok(Store { read, write })
+        Ok(Store {
+            read,
+            write,
+            sessions: Default::default(),
+        })
     }
 
     pub async fn migrate(&self) -> Result<(), StoreError> {
@@ -105,6 +111,12 @@ impl Store {
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.read).await?;
         Ok(())
+    }
+
+    /// Called by every write that can change what a session may do (revocation, role,
+    /// status, subscription, deletion, password): cached session states are dropped.
+    pub(crate) fn sessions_changed(&self) {
+        self.sessions.invalidate();
     }
 
     pub async fn close(&self) {

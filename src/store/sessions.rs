@@ -13,7 +13,7 @@ pub struct SessionRow {
 
 /// What a request with an access token needs to know about its session, read fresh so
 /// that revocation, suspension, role and subscription changes apply at once.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct SessionState {
     pub account_id: String,
     pub revoked_at: Option<i64>,
@@ -87,18 +87,28 @@ impl Store {
         Ok(id)
     }
 
+    /// The session and its account as they stand, from the per-instance cache when it
+    /// has a fresh entry (see `cache`), else from the database.
     pub async fn session_state(
         &self,
         session_id: &str,
     ) -> Result<Option<SessionState>, StoreError> {
-        Ok(sqlx::query_as::<_, SessionState>(
+        if let Some(state) = self.sessions.get(session_id) {
+            return Ok(Some(state));
+        }
+        let generation = self.sessions.generation();
+        let state = sqlx::query_as::<_, SessionState>(
             "SELECT s.account_id, s.revoked_at, s.expires_at, a.role, a.status, \
              a.subscription_plan, a.subscription_expires_at \
              FROM sessions s JOIN accounts a ON a.id = s.account_id WHERE s.id = $1",
         )
         .bind(session_id)
         .fetch_optional(&self.read)
-        .await?)
+        .await?;
+        if let Some(state) = &state {
+            self.sessions.put(session_id, generation, state.clone());
+        }
+        Ok(state)
     }
 
     /// Spends a refresh token and stores its successor, in one transaction. A token
@@ -135,6 +145,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             tx.commit().await?;
+            self.sessions_changed();
             return Ok(RefreshOutcome::Reused);
         }
         if revoked_at.is_some() || token_expires <= now || session_expires <= now {
@@ -182,6 +193,7 @@ impl Store {
             .bind(now)
             .execute(&self.write)
             .await?;
+        self.sessions_changed();
         Ok(())
     }
 
@@ -235,6 +247,7 @@ impl Store {
             record(&mut tx, &entry, now).await?;
         }
         tx.commit().await?;
+        self.sessions_changed();
         Ok(ended)
     }
 }
