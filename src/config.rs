@@ -29,10 +29,14 @@ pub struct Settings {
     pub bind: String,
     pub database_url: String,
     pub jwt_secret: Option<String>,
+    pub jwt_previous_secrets: Vec<String>,
     pub jwt_issuer: String,
     pub jwt_audience: String,
     pub access_token_ttl_secs: i64,
+    /// The absolute lifetime of a session (and so of its refresh tokens).
     pub refresh_token_ttl_secs: i64,
+    /// A session unused (not refreshed) for this long ends.
+    pub session_idle_secs: i64,
     pub teaser_ratio: f64,
     pub meter_anonymous: u32,
     pub meter_registered: u32,
@@ -164,6 +168,17 @@ impl Settings {
             }
         }
 
+        let jwt_previous_secrets = list(get, "PAYWALL_JWT_PREVIOUS_SECRETS");
+        if let Some(short) = jwt_previous_secrets.iter().find(|s| s.len() < 32) {
+            return Err(bad(
+                "PAYWALL_JWT_PREVIOUS_SECRETS",
+                format!(
+                    "every secret must be at least 32 bytes long (one is {} bytes)",
+                    short.len()
+                ),
+            ));
+        }
+
         let teaser_ratio = number(get, "PAYWALL_TEASER_RATIO", 0.40_f64, 0.0, 1.0)?;
         if !(teaser_ratio > 0.0 && teaser_ratio < 1.0) {
             return Err(bad(
@@ -279,6 +294,7 @@ impl Settings {
             bind,
             database_url,
             jwt_secret,
+            jwt_previous_secrets,
             jwt_issuer: text(get, "PAYWALL_JWT_ISSUER", "paywall"),
             jwt_audience: text(get, "PAYWALL_JWT_AUDIENCE", "paywall"),
             access_token_ttl_secs: number(get, "PAYWALL_ACCESS_TOKEN_TTL_SECS", 900, 30, 86_400)?,
@@ -286,9 +302,10 @@ impl Settings {
                 get,
                 "PAYWALL_REFRESH_TOKEN_TTL_SECS",
                 2_592_000,
-                60,
+                1,
                 31_622_400,
             )?,
+            session_idle_secs: number(get, "PAYWALL_SESSION_IDLE_SECS", 604_800, 1, 31_622_400)?,
             teaser_ratio,
             meter_anonymous: number(get, "PAYWALL_METER_ANONYMOUS", 3, 0, 1_000)?,
             meter_registered: number(get, "PAYWALL_METER_REGISTERED", 5, 0, 1_000)?,

@@ -50,6 +50,8 @@ pub enum ApiError {
     LastAdmin(&'static str),
     #[error("the request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
+    #[error("the request headers are larger than {0} bytes in all")]
+    HeadersTooLarge(usize),
     #[error("request bodies must be sent as Content-Type: application/json")]
     UnsupportedMediaType,
     #[error("the request has invalid fields")]
@@ -89,6 +91,7 @@ impl ApiError {
             ApiError::SlugTaken => "slug_taken",
             ApiError::LastAdmin(_) => "last_admin",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
+            ApiError::HeadersTooLarge(_) => "headers_too_large",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::Validation(_) => "validation_failed",
             ApiError::RateLimited { .. } => "rate_limited",
@@ -128,6 +131,7 @@ impl ResponseError for ApiError {
                 StatusCode::CONFLICT
             }
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,

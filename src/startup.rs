@@ -6,8 +6,6 @@ use std::path::Path;
 use std::sync::Arc;
 
 use actix_web::dev::Server;
-use actix_web::http::header;
-use actix_web::middleware::DefaultHeaders;
 use actix_web::{web, App, HttpServer};
 
 use crate::auth::{tokens, PasswordHasher, Throttle, TokenKeys};
@@ -199,8 +197,14 @@ impl Application {
 
     pub async fn build_with_store(settings: Settings, store: Store) -> Result<Self, StartupError> {
         let secret = resolve_jwt_secret(&settings)?;
-        let keys = TokenKeys::new(
+        let previous: Vec<&[u8]> = settings
+            .jwt_previous_secrets
+            .iter()
+            .map(|s| s.as_bytes())
+            .collect();
+        let keys = TokenKeys::with_previous(
             secret.as_bytes(),
+            &previous,
             &settings.jwt_issuer,
             &settings.jwt_audience,
             settings.access_token_ttl_secs,
@@ -246,7 +250,8 @@ impl Application {
                 .app_data(state.clone())
                 .app_data(query_config.clone())
                 .app_data(path_config.clone())
-                .wrap(DefaultHeaders::new().add((header::X_CONTENT_TYPE_OPTIONS, "nosniff")))
+                .wrap(routes::security_headers())
+                .wrap(actix_web::middleware::from_fn(routes::request_hygiene))
                 .configure(routes::configure)
                 .default_service(web::to(routes::not_found))
         })

@@ -63,22 +63,28 @@ impl Caller {
 #[derive(Debug, Clone)]
 pub struct Authenticated(pub AuthAccount);
 
-/// The token from `Authorization: Bearer`, else from the session cookie. Never from the URL.
+/// The token in an `Authorization` header value: `Bearer` (any case) and a non-empty
+/// token. Anything else is an invalid token, never "no token".
+pub fn bearer_token(value: &[u8]) -> Result<&str, &'static str> {
+    let value =
+        std::str::from_utf8(value).map_err(|_| "the Authorization header is not valid text")?;
+    let value = value.trim();
+    let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err("the Authorization header must use the Bearer scheme");
+    }
+    let token = token.trim();
+    if token.is_empty() {
+        return Err("the bearer token is empty");
+    }
+    Ok(token)
+}
+
+/// The token from `Authorization: Bearer`, else from the session cookie. Never from the
+/// URL: a token in a query string would end up in logs and browser history.
 fn presented_token(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     if let Some(value) = req.headers().get(header::AUTHORIZATION) {
-        let value = value
-            .to_str()
-            .map_err(|_| ApiError::InvalidToken("the Authorization header is not valid text"))?;
-        let (scheme, token) = value.trim().split_once(' ').unwrap_or((value, ""));
-        if !scheme.eq_ignore_ascii_case("bearer") {
-            return Err(ApiError::InvalidToken(
-                "the Authorization header must use the Bearer scheme",
-            ));
-        }
-        let token = token.trim();
-        if token.is_empty() {
-            return Err(ApiError::InvalidToken("the bearer token is empty"));
-        }
+        let token = bearer_token(value.as_bytes()).map_err(ApiError::InvalidToken)?;
         return Ok(Some(token.to_string()));
     }
     Ok(req
@@ -156,5 +162,41 @@ impl FromRequest for Authenticated {
                 Caller::Account(account) => Ok(Authenticated(account)),
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bearer_token;
+    use proptest::prelude::*;
+
+    #[test]
+    fn bearer_headers() {
+        assert_eq!(bearer_token(b"Bearer abc.def.ghi"), Ok("abc.def.ghi"));
+        assert_eq!(bearer_token(b"bearer  abc "), Ok("abc"));
+        assert!(bearer_token(b"Basic dXNlcjpwYXNz").is_err());
+        assert!(bearer_token(b"Bearer").is_err());
+        assert!(bearer_token(b"Bearer ").is_err());
+        assert!(bearer_token(b"").is_err());
+        assert!(bearer_token(b"Bearer \xff\xfe").is_err());
+    }
+
+    proptest! {
+        // Fuzzing the header parser: never panics; accepts exactly "Bearer <token>".
+        #[test]
+        fn any_header_value_is_parsed_without_panic(value in proptest::collection::vec(any::<u8>(), 0..300)) {
+            if let Ok(token) = bearer_token(&value) {
+                let text = std::str::from_utf8(&value).unwrap();
+                prop_assert!(text.trim_start().to_ascii_lowercase().starts_with("bearer "));
+                prop_assert!(!token.is_empty());
+                prop_assert!(text.contains(token));
+            }
+        }
+
+        #[test]
+        fn well_formed_headers_give_back_their_token(token in "[A-Za-z0-9._~+/=-]{1,200}", scheme in "(?i)bearer") {
+            let value = format!("{scheme} {token}");
+            prop_assert_eq!(bearer_token(value.as_bytes()), Ok(token.as_str()));
+        }
     }
 }

@@ -20,16 +20,31 @@ pub struct Claims {
     pub exp: i64,
 }
 
-/// Keys and rules for access tokens, built once at start-up.
+/// Keys and rules for access tokens, built once at start-up. One secret signs; it and
+/// the previous secrets (kept during a rotation) verify. A token's `kid` only selects
+/// among these configured keys.
 #[derive(Clone)]
 pub struct TokenKeys {
+    signing_kid: String,
     encoding: EncodingKey,
-    decoding: DecodingKey,
+    verifying: Vec<(String, DecodingKey)>,
     validation: Validation,
     issuer: String,
     audience: String,
     pub access_ttl_secs: i64,
 }
+
+/// The `kid` of a secret: 96 bits of a SHA-256 of it, which tells keys apart without
+/// revealing anything about them.
+pub fn key_id(secret: &[u8]) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(b"paywall-jwt-kid:");
+    hasher.update(secret);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&hasher.finalize()[..12])
+}
+
+/// Longer tokens are refused before any parsing. Ours are about 400 bytes.
+pub const MAX_TOKEN_LEN: usize = 4_096;
 
 const ALGORITHM: Algorithm = Algorithm::HS256;
 /// Clock skew tolerated between instances, in seconds.
@@ -37,6 +52,17 @@ const LEEWAY_SECS: u64 = 5;
 
 impl TokenKeys {
     pub fn new(secret: &[u8], issuer: &str, audience: &str, access_ttl_secs: i64) -> Self {
+        Self::with_previous(secret, &[], issuer, audience, access_ttl_secs)
+    }
+
+    /// `previous` secrets still verify tokens they signed, until they are removed.
+    pub fn with_previous(
+        secret: &[u8],
+        previous: &[&[u8]],
+        issuer: &str,
+        audience: &str,
+        access_ttl_secs: i64,
+    ) -> Self {
         let mut validation = Validation::new(ALGORITHM);
         validation.algorithms = vec![ALGORITHM];
         validation.set_issuer(&[issuer]);
@@ -45,9 +71,14 @@ impl TokenKeys {
         validation.leeway = LEEWAY_SECS;
         validation.validate_exp = true;
         validation.validate_nbf = true;
+        let verifying = std::iter::once(secret)
+            .chain(previous.iter().copied())
+            .map(|key| (key_id(key), DecodingKey::from_secret(key)))
+            .collect();
         TokenKeys {
+            signing_kid: key_id(secret),
             encoding: EncodingKey::from_secret(secret),
-            decoding: DecodingKey::from_secret(secret),
+            verifying,
             validation,
             issuer: issuer.to_string(),
             audience: audience.to_string(),
@@ -71,13 +102,30 @@ impl TokenKeys {
             iat: now,
             exp: now + self.access_ttl_secs,
         };
-        jsonwebtoken::encode(&Header::new(ALGORITHM), &claims, &self.encoding)
+        let mut header = Header::new(ALGORITHM);
+        header.kid = Some(self.signing_kid.clone());
+        jsonwebtoken::encode(&header, &claims, &self.encoding)
     }
 
     /// Verifies signature, algorithm, issuer, audience and expiry. The error is a
     /// sentence for the `detail` of a 401 that says what is wrong without echoing input.
     pub fn verify(&self, token: &str) -> Result<Claims, &'static str> {
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+        if token.len() > MAX_TOKEN_LEN {
+            return Err("the access token is too long");
+        }
+        let header =
+            jsonwebtoken::decode_header(token).map_err(|_| "the access token is malformed")?;
+        if header.alg != ALGORITHM {
+            return Err("the access token is not signed with the expected algorithm");
+        }
+        let kid = header.kid.ok_or("the access token does not name its key")?;
+        let key = self
+            .verifying
+            .iter()
+            .find(|(id, _)| *id == kid)
+            .map(|(_, key)| key)
+            .ok_or("the access token is signed with a key this service does not use")?;
+        jsonwebtoken::decode::<Claims>(token, key, &self.validation)
             .map(|data| data.claims)
             .map_err(|error| match error.kind() {
                 ErrorKind::ExpiredSignature => "the access token has expired",
@@ -161,6 +209,64 @@ mod tests {
         assert!(other_issuer.verify(&token).is_err());
         let other_audience = TokenKeys::new(SECRET, "paywall", "another-app", 900);
         assert!(other_audience.verify(&token).is_err());
+    }
+
+    // ASVS 5.0 V9.1.3: keys come only from configuration; `kid` merely picks one.
+    #[test]
+    fn previous_secrets_verify_until_removed() {
+        let old = b"the-previous-secret-0123456789abcdef";
+        let before = TokenKeys::new(old, "paywall", "paywall", 900);
+        let token = before.issue("acc", "sid", Role::Reader, now()).unwrap();
+        let rotated = TokenKeys::with_previous(SECRET, &[old], "paywall", "paywall", 900);
+        assert!(rotated.verify(&token).is_ok());
+        let fresh = rotated.issue("acc", "sid", Role::Reader, now()).unwrap();
+        assert!(rotated.verify(&fresh).is_ok());
+        assert!(
+            before.verify(&fresh).is_err(),
+            "the old key never verifies new tokens"
+        );
+        let after = TokenKeys::new(SECRET, "paywall", "paywall", 900);
+        assert_eq!(
+            after.verify(&token),
+            Err("the access token is signed with a key this service does not use")
+        );
+    }
+
+    #[test]
+    fn key_ids_differ_per_secret_and_hide_it() {
+        assert_ne!(
+            key_id(SECRET),
+            key_id(b"another secret entirely, 32 bytes+")
+        );
+        assert_eq!(key_id(SECRET), key_id(SECRET));
+        assert_eq!(key_id(SECRET).len(), 16);
+    }
+
+    proptest::proptest! {
+        // Fuzzing the token path: arbitrary text never panics and never verifies.
+        #[test]
+        fn arbitrary_tokens_never_verify(token in "\\PC{0,600}") {
+            proptest::prop_assert!(keys().verify(&token).is_err());
+        }
+
+        #[test]
+        fn mangled_real_tokens_never_verify(cut in 0usize..400, byte in 0u8..128) {
+            let real = keys().issue("acc", "sid", Role::Admin, now()).unwrap();
+            let mut bytes = real.clone().into_bytes();
+            let at = cut % bytes.len();
+            if bytes[at] == byte {
+                return Ok(());
+            }
+            bytes[at] = byte;
+            if let Ok(mangled) = String::from_utf8(bytes) {
+                // A change in the signature's last character can leave its decoded bytes
+                // equal (base64 padding bits); anything else must fail.
+                let verified = keys().verify(&mangled);
+                if verified.is_ok() {
+                    proptest::prop_assert!(at >= real.len() - 1, "mangled at {} still verified", at);
+                }
+            }
+        }
     }
 
     #[test]

@@ -177,6 +177,7 @@ async fn start_session(
             refresh_hash: &refresh_hash,
             now,
             expires_at: now + state.settings.refresh_token_ttl_secs,
+            idle_secs: state.settings.session_idle_secs,
         })
         .await?;
     token_pair(state, account, &session_id, refresh_token, now)
@@ -352,7 +353,12 @@ pub async fn refresh(
     let (next_token, next_hash) = tokens::new_opaque_token();
     let outcome = state
         .store
-        .rotate_refresh_token(&tokens::opaque_token_digest(&presented), &next_hash, now)
+        .rotate_refresh_token(
+            &tokens::opaque_token_digest(&presented),
+            &next_hash,
+            state.settings.session_idle_secs,
+            now,
+        )
         .await?;
     match outcome {
         RefreshOutcome::Rotated {

@@ -9,8 +9,10 @@ pub mod health;
 pub mod me;
 pub mod views;
 
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::middleware::DefaultHeaders;
+use actix_web::middleware::{DefaultHeaders, Next};
 use actix_web::{web, HttpResponse, Resource};
 
 use crate::error::{ApiError, ApiResult};
@@ -25,6 +27,49 @@ fn resource(path: &str, allow: &'static str) -> Resource {
             .insert(header::ALLOW, HeaderValue::from_static(allow));
         response
     }))
+}
+
+/// The most header bytes (names and values) a request may carry. Browsers send a few
+/// kilobytes; the server itself stops at 96 headers.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+/// Refused before routing, on every path: TRACE and TRACK (they would echo a request
+/// back, credentials included) and requests with oversized headers.
+pub async fn request_hygiene(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let method = req.method().as_str();
+    let refusal = if method.eq_ignore_ascii_case("TRACE") || method.eq_ignore_ascii_case("TRACK") {
+        Some(ApiError::MethodNotAllowed)
+    } else {
+        let header_bytes: usize = req
+            .headers()
+            .iter()
+            .map(|(name, value)| name.as_str().len() + value.len())
+            .sum();
+        (header_bytes > MAX_HEADER_BYTES).then_some(ApiError::HeadersTooLarge(MAX_HEADER_BYTES))
+    };
+    if let Some(error) = refusal {
+        let response = actix_web::ResponseError::error_response(&error);
+        return Ok(req.into_response(response).map_into_right_body());
+    }
+    next.call(req)
+        .await
+        .map(ServiceResponse::map_into_left_body)
+}
+
+/// Headers for every answer: no sniffing, no referrer, no framing, and a content
+/// security policy that lets nothing load (the service serves no pages).
+pub fn security_headers() -> DefaultHeaders {
+    DefaultHeaders::new()
+        .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .add((header::REFERRER_POLICY, "no-referrer"))
+        .add((header::X_FRAME_OPTIONS, "DENY"))
+        .add((
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; frame-ancestors 'none'",
+        ))
 }
 
 pub async fn not_found() -> ApiResult<HttpResponse> {

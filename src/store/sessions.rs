@@ -50,7 +50,10 @@ pub struct NewSession<'a> {
     pub user_agent: Option<&'a str>,
     pub refresh_hash: &'a str,
     pub now: i64,
+    /// The absolute end of the session.
     pub expires_at: i64,
+    /// How long a refresh token lasts unused (never past the session's end).
+    pub idle_secs: i64,
 }
 
 impl Store {
@@ -75,7 +78,7 @@ impl Store {
         .bind(new.refresh_hash)
         .bind(&id)
         .bind(new.now)
-        .bind(new.expires_at)
+        .bind((new.now + new.idle_secs).min(new.expires_at))
         .execute(&mut *tx)
         .await?;
         sqlx::query("UPDATE accounts SET last_login_at = $2 WHERE id = $1")
@@ -117,6 +120,7 @@ impl Store {
         &self,
         presented_hash: &str,
         next_hash: &str,
+        idle_secs: i64,
         now: i64,
     ) -> Result<RefreshOutcome, StoreError> {
         let mut tx = self.write.begin().await?;
@@ -162,7 +166,7 @@ impl Store {
         .bind(next_hash)
         .bind(&session_id)
         .bind(now)
-        .bind(session_expires)
+        .bind((now + idle_secs).min(session_expires))
         .execute(&mut *tx)
         .await?;
         sqlx::query("UPDATE sessions SET last_seen_at = $2 WHERE id = $1")

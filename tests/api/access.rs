@@ -239,14 +239,34 @@ async fn changes_to_an_account_apply_on_the_next_request() {
     .await;
     let (id, token) = app.reader("changes@test.example").await;
     let subscription = format!("/v1/admin/accounts/{id}/subscription");
-    assert_teaser(&read(&app, "sub", Some(&token)).await, "reader", "subscribers", "subscription_required");
+    assert_teaser(
+        &read(&app, "sub", Some(&token)).await,
+        "reader",
+        "subscribers",
+        "subscription_required",
+    );
     let put = app
-        .request(reqwest::Method::PUT, &subscription, Some(&admin), Some(json!({"plan": "digital"})))
+        .request(
+            reqwest::Method::PUT,
+            &subscription,
+            Some(&admin),
+            Some(json!({"plan": "digital"})),
+        )
         .await;
     assert_eq!(put.status(), 200);
-    assert_full(&read(&app, "sub", Some(&token)).await, "new subscriber", "subscribers");
-    app.request(reqwest::Method::DELETE, &subscription, Some(&admin), None).await;
-    assert_teaser(&read(&app, "sub", Some(&token)).await, "lapsed", "subscribers", "subscription_expired");
+    assert_full(
+        &read(&app, "sub", Some(&token)).await,
+        "new subscriber",
+        "subscribers",
+    );
+    app.request(reqwest::Method::DELETE, &subscription, Some(&admin), None)
+        .await;
+    assert_teaser(
+        &read(&app, "sub", Some(&token)).await,
+        "lapsed",
+        "subscribers",
+        "subscription_expired",
+    );
     app.request(
         reqwest::Method::PATCH,
         &format!("/v1/admin/accounts/{id}"),
@@ -254,7 +274,12 @@ async fn changes_to_an_account_apply_on_the_next_request() {
         Some(json!({"status": "suspended"})),
     )
     .await;
-    assert_problem(app.get("/v1/articles/sub", Some(&token)).await, 401, "invalid_token").await;
+    assert_problem(
+        app.get("/v1/articles/sub", Some(&token)).await,
+        401,
+        "invalid_token",
+    )
+    .await;
 }
 
 // Another instance (here: another process writing to the same database) changes an
@@ -270,22 +295,36 @@ async fn changes_made_elsewhere_are_seen_within_a_second() {
     )
     .await;
     let (id, token) = app.reader("elsewhere@test.example").await;
-    assert_teaser(&read(&app, "sub", Some(&token)).await, "reader", "subscribers", "subscription_required");
+    assert_teaser(
+        &read(&app, "sub", Some(&token)).await,
+        "reader",
+        "subscribers",
+        "subscription_required",
+    );
     let store = app.store().await;
-    store.set_subscription(&id, "digital", now(), None).await.unwrap();
+    store
+        .set_subscription(&id, "digital", now(), None)
+        .await
+        .unwrap();
     let changed = std::time::Instant::now();
     loop {
         let view = read(&app, "sub", Some(&token)).await;
         if view["truncated"] == false {
             break;
         }
-        assert!(changed.elapsed() < std::time::Duration::from_millis(1_500), "still stale after 1.5 s");
+        assert!(
+            changed.elapsed() < std::time::Duration::from_millis(1_500),
+            "still stale after 1.5 s"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     store.set_status(&id, "suspended", now()).await.unwrap();
     let changed = std::time::Instant::now();
     while app.get("/v1/articles/sub", Some(&token)).await.status() == 200 {
-        assert!(changed.elapsed() < std::time::Duration::from_millis(1_500), "suspension unseen after 1.5 s");
+        assert!(
+            changed.elapsed() < std::time::Duration::from_millis(1_500),
+            "suspension unseen after 1.5 s"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }

@@ -6,6 +6,7 @@ mod admin_accounts;
 mod admin_articles;
 mod cli;
 mod errors;
+mod hardening;
 mod helpers;
 mod import;
 mod lists;
