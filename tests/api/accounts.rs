@@ -11,6 +11,8 @@ fn field_of(problem: &Value) -> String {
         .to_string()
 }
 
+// ASVS 5.0 V6.2.8: the password is verified exactly as typed (spaces, case, no
+// truncation); hashes are Argon2id at OWASP's minimum cost.
 #[tokio::test]
 async fn register_then_read_your_own_account() {
     let app = TestApp::spawn().await;
@@ -71,6 +73,8 @@ async fn register_then_read_your_own_account() {
         .starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
 }
 
+// ASVS 5.0 V6.2.1 (at least 8), V6.2.4 (common passwords refused by zxcvbn, whose
+// lists hold the most common passwords), V6.2.9 (long passwords allowed: 128).
 #[tokio::test]
 async fn register_refuses_bad_input_with_the_contract_codes() {
     let app = TestApp::spawn().await;
@@ -180,6 +184,7 @@ async fn registration_can_be_closed() {
     app.admin_token().await;
 }
 
+// ASVS 5.0 V6.3.8: the same answer for an unknown email and a wrong password.
 #[tokio::test]
 async fn login_failures_say_the_same_thing() {
     let app = TestApp::spawn().await;

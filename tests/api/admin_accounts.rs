@@ -99,6 +99,7 @@ async fn only_admins_reach_the_account_routes() {
     }
 }
 
+// ASVS 5.0 V6.4.6: an admin starts a reset but never chooses a reader's password.
 #[tokio::test]
 async fn create_with_and_without_a_password() {
     let app = TestApp::spawn().await;
@@ -360,6 +361,8 @@ async fn list_filters_and_paginates_stably() {
     assert!(seen.iter().all(|e| !e.starts_with("late")));
 }
 
+// ASVS 5.0 V7.4.2 (suspension and deletion end sessions), V7.4.5 (admins end a
+// reader's sessions), V8.2.1 (role changes apply at once).
 #[tokio::test]
 async fn admin_changes_apply_on_the_next_request() {
     let app = TestApp::spawn().await;
@@ -842,6 +845,8 @@ async fn every_admin_change_is_audited_without_secrets() {
     .await;
 }
 
+// ASVS 5.0 V6.3.1 (brute force throttled, the owner elsewhere not locked out) and
+// V6.1.1; forged X-Forwarded-For is believed only from trusted proxies.
 #[tokio::test]
 async fn throttled_login_bursts_are_refused_and_audited() {
     let app = TestApp::spawn_with(&[

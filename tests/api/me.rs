@@ -59,6 +59,8 @@ async fn readers_rename_themselves() {
     .await;
 }
 
+// ASVS 5.0 V6.2.2 and V6.2.3 (change needs the current password), V6.2.4 (common
+// passwords refused), V7.4.3 (other sessions end after the change).
 #[tokio::test]
 async fn changing_the_password_ends_every_other_session() {
     let app = TestApp::spawn().await;
@@ -124,6 +126,7 @@ async fn changing_the_password_ends_every_other_session() {
     .await;
 }
 
+// ASVS 5.0 V7.5.2: readers see their sessions and can end them all.
 #[tokio::test]
 async fn readers_see_and_end_their_sessions() {
     let app = TestApp::spawn().await;
@@ -171,6 +174,7 @@ async fn readers_see_and_end_their_sessions() {
     assert_problem(app.get("/v1/me", Some(&phone)).await, 401, "invalid_token").await;
 }
 
+// ASVS 5.0 V7.4.2: a deleted account's sessions end with it.
 #[tokio::test]
 async fn readers_erase_their_account_with_their_password() {
     let app = TestApp::spawn().await;

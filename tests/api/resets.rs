@@ -17,6 +17,8 @@ fn token_in(mail: &str) -> String {
         .collect()
 }
 
+// ASVS 5.0 V6.4.1 (random, single use, short-lived), V6.4.3, V6.3.8 (no mail and the
+// same answer for unknown addresses), V7.4.3 (every session ends).
 #[tokio::test]
 async fn a_reset_mail_carries_a_working_single_use_link() {
     let sink = SmtpSink::start();
@@ -155,6 +157,7 @@ async fn reset_links_expire_and_refuse_garbage() {
         .await;
 }
 
+// ASVS 5.0 V6.1.1 and V6.3.1: anti-automation on registration and recovery.
 #[tokio::test]
 async fn reset_requests_and_registrations_are_throttled_per_address() {
     let app = TestApp::spawn_with(&[("PAYWALL_SIGNUPS_PER_ADDRESS_PER_HOUR", "3")]).await;

@@ -44,6 +44,7 @@ async fn assert_rejected(app: &TestApp, token: &str, what: &str) {
     }
 }
 
+// ASVS 5.0 V9.1.1, V9.1.2, V9.2.1, V9.2.3 (see also hardening.rs for RFC 8725).
 #[tokio::test]
 async fn forged_tokens_are_refused_everywhere() {
     let app = TestApp::spawn().await;
@@ -152,6 +153,8 @@ async fn no_token_on_a_private_route_is_unauthorized() {
     .await;
 }
 
+// ASVS 5.0 V7.2.3 (refresh tokens: 256 random bits) and V7.2.4 (a new token on every
+// refresh, the old one terminated); RFC 6819 reuse detection.
 #[tokio::test]
 async fn refresh_rotates_and_reuse_ends_the_session() {
     let app = TestApp::spawn().await;
@@ -226,6 +229,7 @@ async fn refresh_rotates_and_reuse_ends_the_session() {
     .await;
 }
 
+// ASVS 5.0 V7.4.1: logout terminates the session; the back button cannot resume it.
 #[tokio::test]
 async fn logout_ends_only_its_own_session() {
     let app = TestApp::spawn().await;
