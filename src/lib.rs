@@ -7,6 +7,7 @@ pub mod demo;
 pub mod domain;
 pub mod error;
 pub mod mail;
+pub mod metrics;
 pub mod paywall;
 pub mod routes;
 pub mod startup;

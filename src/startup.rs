@@ -13,7 +13,11 @@ use crate::config::Settings;
 use crate::domain::{Email, Password, Role};
 use crate::error::ApiError;
 use crate::mail::Mailer;
+use crate::metrics::Metrics;
+use crate::paywall::gifts::GiftKeys;
+use crate::paywall::meter::MeterIds;
 use crate::routes;
+use crate::store::meter::MeterWriter;
 use crate::store::{now_ts, NewAccount, Store, StoreError};
 
 /// What every handler shares. Built once, outside the per-worker closure.
@@ -25,8 +29,13 @@ pub struct AppState {
     pub throttle: Throttle,
     /// None when PAYWALL_SMTP_URL is unset: no mail is sent.
     pub mailer: Option<Arc<Mailer>>,
-    /// The base of links handed out (reset links): PAYWALL_PUBLIC_URL, else this server.
+    /// The base of links handed out (reset and gift links): PAYWALL_PUBLIC_URL, else
+    /// this server.
     pub public_base: String,
+    pub meter_ids: MeterIds,
+    pub gift_keys: GiftKeys,
+    pub meter: MeterWriter,
+    pub metrics: Metrics,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -182,6 +191,34 @@ pub fn hasher_for(settings: &Settings) -> Result<PasswordHasher, StartupError> {
     PasswordHasher::new(settings.workers).map_err(|e| StartupError::Other(format!("argon2: {e}")))
 }
 
+/// How often counts of finished meter periods and spent gifts are deleted.
+const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(3_600);
+
+/// Deletes what finished periods leave behind, at start-up and then every hour, so the
+/// meter tables do not grow without bound.
+fn start_pruning(store: Store) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(PRUNE_EVERY);
+        loop {
+            every.tick().await;
+            let now = time::OffsetDateTime::now_utc();
+            let month_start = crate::paywall::meter::period_starts_at(now).unix_timestamp();
+            let meter = store.prune_meter(now.unix_timestamp()).await;
+            let gifts = store.prune_gifts(now.unix_timestamp(), month_start).await;
+            match (meter, gifts) {
+                (Ok(reads), Ok(gifts)) => tracing::debug!(
+                    reads,
+                    gifts,
+                    "pruned finished meter periods and spent gifts"
+                ),
+                (Err(error), _) | (_, Err(error)) => {
+                    tracing::warn!(%error, "pruning the meter failed")
+                }
+            }
+        }
+    });
+}
+
 pub struct Application {
     server: Server,
     address: std::net::SocketAddr,
@@ -202,6 +239,13 @@ impl Application {
             .iter()
             .map(|s| s.as_bytes())
             .collect();
+        // Meter ids and gift tokens are signed with keys derived from the same secrets,
+        // so they survive a rotation like access tokens do.
+        let all_secrets: Vec<&[u8]> = std::iter::once(secret.as_bytes())
+            .chain(previous.iter().copied())
+            .collect();
+        let meter_ids = MeterIds::new(&all_secrets);
+        let gift_keys = GiftKeys::new(&all_secrets);
         let keys = TokenKeys::with_previous(
             secret.as_bytes(),
             &previous,
@@ -239,7 +283,12 @@ impl Application {
             hasher,
             mailer,
             public_base,
+            meter_ids,
+            gift_keys,
+            meter: MeterWriter::start(store.clone()),
+            metrics: Metrics::default(),
         });
+        start_pruning(store.clone());
         let query_config = web::QueryConfig::default().error_handler(|error, _| {
             ApiError::BadRequest(format!("the query string is not valid: {error}")).into()
         });

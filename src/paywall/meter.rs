@@ -53,3 +53,212 @@ mod tests {
         );
     }
 }
+
+/// The first instant of the day after `now`'s, in UTC: when a per-day cap resets.
+pub fn day_resets_at(now: OffsetDateTime) -> OffsetDateTime {
+    let start = day_starts_at(now);
+    start + time::Duration::days(1)
+}
+
+pub fn day_starts_at(now: OffsetDateTime) -> OffsetDateTime {
+    let now = now.to_offset(time::UtcOffset::UTC);
+    now.replace_time(Time::MIDNIGHT)
+}
+
+/// Who a metered read is counted against, and over which period.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum MeterKey {
+    /// An anonymous reader's signed meter id: a month.
+    Anonymous(String),
+    /// A reader account: a month.
+    Account(String),
+    /// Readers without a valid meter id, by client address: a day.
+    Unidentified(String),
+}
+
+/// A meter to consult: its key, its period and its limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Meter {
+    pub key: String,
+    pub period_start: i64,
+    pub period_end: i64,
+    pub limit: u32,
+}
+
+impl Meter {
+    pub fn new(key: &MeterKey, limit: u32, now: OffsetDateTime) -> Meter {
+        let (name, start, end) = match key {
+            MeterKey::Anonymous(id) => (
+                format!("m:{id}"),
+                period_starts_at(now),
+                period_resets_at(now),
+            ),
+            MeterKey::Account(id) => (
+                format!("a:{id}"),
+                period_starts_at(now),
+                period_resets_at(now),
+            ),
+            MeterKey::Unidentified(address) => (
+                format!("ip:{address}"),
+                day_starts_at(now),
+                day_resets_at(now),
+            ),
+        };
+        Meter {
+            key: name,
+            period_start: start.unix_timestamp(),
+            period_end: end.unix_timestamp(),
+            limit,
+        }
+    }
+}
+
+/// Meter ids are 128 random bits with a 128-bit HMAC-SHA256 tag, both base64url:
+/// the server keeps the count, the reader only holds a name it cannot forge.
+pub struct MeterIds {
+    /// The key that signs new ids, then keys that still verify (earlier secrets).
+    keys: Vec<[u8; 32]>,
+}
+
+const ID_BYTES: usize = 16;
+const TAG_BYTES: usize = 16;
+
+fn derive(secret: &[u8], purpose: &[u8]) -> [u8; 32] {
+    use hmac::Mac;
+    // HMAC is defined for keys of any length: this never fails, whatever the secret.
+    let mut mac = <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(secret)
+        .expect("HMAC accepts keys of any length");
+    mac.update(purpose);
+    mac.finalize().into_bytes().into()
+}
+
+/// A key for one purpose (meter ids, gift tokens), derived from a service secret.
+pub fn derive_key(secret: &[u8], purpose: &str) -> [u8; 32] {
+    derive(secret, purpose.as_bytes())
+}
+
+pub fn tag(key: &[u8; 32], message: &[u8]) -> [u8; 32] {
+    derive(key, message)
+}
+
+impl MeterIds {
+    pub fn new(secrets: &[&[u8]]) -> MeterIds {
+        MeterIds {
+            keys: secrets
+                .iter()
+                .map(|s| derive_key(s, "paywall meter id v1"))
+                .collect(),
+        }
+    }
+
+    /// A new signed id.
+    pub fn issue(&self) -> String {
+        use base64::Engine;
+        let mut id = [0u8; ID_BYTES];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut id);
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let tag = self
+            .keys
+            .first()
+            .map(|key| tag(key, &id))
+            .unwrap_or([0; 32]);
+        format!("{}.{}", b64.encode(id), b64.encode(&tag[..TAG_BYTES]))
+    }
+
+    /// The id inside a presented value, if one of our keys signed it.
+    pub fn verify(&self, presented: &str) -> Option<String> {
+        use base64::Engine;
+        if presented.len() > 64 {
+            return None;
+        }
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let (id_text, tag_text) = presented.split_once('.')?;
+        let id = b64.decode(id_text).ok()?;
+        let given = b64.decode(tag_text).ok()?;
+        if id.len() != ID_BYTES || given.len() != TAG_BYTES {
+            return None;
+        }
+        self.keys
+            .iter()
+            .any(|key| constant_time_eq(&tag(key, &id)[..TAG_BYTES], &given))
+            .then(|| id_text.to_string())
+    }
+}
+
+/// Compares two byte strings in time that depends only on their length.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod id_tests {
+    use super::*;
+    use proptest::prelude::*;
+    use time::macros::datetime;
+
+    const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn ids_verify_and_tampering_is_caught() {
+        let ids = MeterIds::new(&[SECRET]);
+        let id = ids.issue();
+        let name = ids.verify(&id).unwrap();
+        assert!(id.starts_with(&name));
+        assert_ne!(ids.issue(), id, "random");
+        let mut tampered = id.clone().into_bytes();
+        tampered[3] = if tampered[3] == b'A' { b'B' } else { b'A' };
+        assert!(ids
+            .verify(std::str::from_utf8(&tampered).unwrap())
+            .is_none());
+        let other = MeterIds::new(&[b"another secret of thirty-two bytes!!"]);
+        assert!(other.verify(&id).is_none());
+        for junk in ["", ".", "abc", "a.b", &"x".repeat(100)] {
+            assert!(ids.verify(junk).is_none());
+        }
+    }
+
+    #[test]
+    fn ids_signed_with_an_earlier_secret_still_count() {
+        let old = MeterIds::new(&[SECRET]);
+        let id = old.issue();
+        let rotated = MeterIds::new(&[b"the new secret, thirty-two bytes long", SECRET]);
+        assert!(rotated.verify(&id).is_some());
+    }
+
+    #[test]
+    fn meters_name_their_key_and_period() {
+        let now = datetime!(2026-11-30 23:59:59 UTC);
+        let m = Meter::new(&MeterKey::Anonymous("abc".into()), 3, now);
+        assert_eq!(m.key, "m:abc");
+        assert_eq!(
+            m.period_start,
+            datetime!(2026-11-01 0:00 UTC).unix_timestamp()
+        );
+        assert_eq!(
+            m.period_end,
+            datetime!(2026-12-01 0:00 UTC).unix_timestamp()
+        );
+        let ip = Meter::new(&MeterKey::Unidentified("192.0.2.1".into()), 10, now);
+        assert_eq!(ip.key, "ip:192.0.2.1");
+        assert_eq!(
+            ip.period_start,
+            datetime!(2026-11-30 0:00 UTC).unix_timestamp()
+        );
+        assert_eq!(
+            ip.period_end,
+            datetime!(2026-12-01 0:00 UTC).unix_timestamp()
+        );
+        assert_eq!(
+            Meter::new(&MeterKey::Account("x".into()), 5, now).key,
+            "a:x"
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_values_never_verify(value in "\\PC{0,80}") {
+            let ids = MeterIds::new(&[SECRET]);
+            prop_assert!(ids.verify(&value).is_none());
+        }
+    }
+}

@@ -1,17 +1,26 @@
-//! Public article routes: the list (never a body) and the read, which goes through the
-//! paywall's single text function.
+//! Public article routes: the list (never a body), the read, which goes through the
+//! paywall's single text function after consulting the gift and the meter, and gifts.
 
-use actix_web::{web, HttpResponse};
-use serde::Deserialize;
+use actix_web::cookie::{time::Duration as CookieDuration, Cookie, SameSite};
+use actix_web::http::header::HeaderValue;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
 
 use super::extract::{page_cursor, page_limit, query_value};
-use super::views::{ArticleSummary, ArticleView, Page};
-use crate::auth::Caller;
+use super::views::{rfc3339, ArticleSummary, ArticleView, MeterView, Page};
+use crate::auth::client::client_address;
+use crate::auth::{Authenticated, Caller};
 use crate::domain::AccessLevel;
 use crate::error::{ApiError, ApiResult};
-use crate::paywall::{self, access};
+use crate::paywall;
+use crate::paywall::access::{self, MeterVerdict};
+use crate::paywall::meter::{self, Meter, MeterKey};
 use crate::startup::AppState;
-use crate::store::now_ts;
+use crate::store::meter::ChargeRequest;
+use crate::store::{now_ts, ArticleRow};
+
+pub const METER_COOKIE: &str = "paywall_meter";
+pub const METER_HEADER: &str = "paywall-meter";
 
 #[derive(Deserialize)]
 pub struct ListQuery {
@@ -43,30 +52,233 @@ pub async fn list(
 
 #[derive(Deserialize)]
 pub struct ReadQuery {
-    /// Gift tokens are honoured once gifts exist; until then the parameter is ignored.
-    #[allow(dead_code)]
     gift: Option<String>,
+}
+
+async fn public_article(state: &AppState, slug: &str, now: i64) -> ApiResult<ArticleRow> {
+    state
+        .store
+        .article_by_slug(slug)
+        .await?
+        .filter(|article| article.is_public(now))
+        .ok_or(ApiError::NotFound("no published article has this slug"))
+}
+
+/// What consulting the meter gave for one read.
+struct MeterAnswer {
+    verdict: MeterVerdict,
+    view: MeterView,
+    /// The meter id to hand back (`Paywall-Meter`), and whether it is new (cookie).
+    id: Option<(String, bool)>,
+}
+
+/// The meter id the reader sent: the header wins over the cookie. A value that does not
+/// verify is no id at all.
+fn presented_meter_id(state: &AppState, req: &HttpRequest) -> Option<String> {
+    let from_header = req
+        .headers()
+        .get(METER_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty());
+    let from_cookie = req.cookie(METER_COOKIE).map(|c| c.value().to_string());
+    from_header
+        .map(str::to_string)
+        .or(from_cookie)
+        .filter(|value| state.meter_ids.verify(value).is_some())
+}
+
+/// Counts this read against the reader's meter: the account's own, the anonymous
+/// reader's signed id, or, without a valid id, the client address's daily cap and a
+/// fresh id handed out now.
+async fn consult_meter(
+    state: &AppState,
+    req: &HttpRequest,
+    caller: &Caller,
+    article_id: &str,
+) -> ApiResult<MeterAnswer> {
+    let now = time::OffsetDateTime::now_utc();
+    let settings = &state.settings;
+    let (meters, id) = match caller {
+        Caller::Account(account) => (
+            vec![Meter::new(
+                &MeterKey::Account(account.account_id.clone()),
+                settings.meter_registered,
+                now,
+            )],
+            None,
+        ),
+        Caller::Anonymous => match presented_meter_id(state, req) {
+            Some(value) => {
+                let name = state.meter_ids.verify(&value).unwrap_or_default();
+                (
+                    vec![Meter::new(
+                        &MeterKey::Anonymous(name),
+                        settings.meter_anonymous,
+                        now,
+                    )],
+                    Some((value, false)),
+                )
+            }
+            None => {
+                let value = state.meter_ids.issue();
+                let name = state.meter_ids.verify(&value).unwrap_or_default();
+                let address = client_address(req, &settings.trusted_proxies).to_string();
+                let meters = vec![
+                    Meter::new(
+                        &MeterKey::Unidentified(address),
+                        settings.meter_unidentified_per_day,
+                        now,
+                    ),
+                    Meter::new(&MeterKey::Anonymous(name), settings.meter_anonymous, now),
+                ];
+                (meters, Some((value, true)))
+            }
+        },
+    };
+    let outcome = state
+        .meter
+        .charge(ChargeRequest {
+            meters: meters.clone(),
+            article_id: article_id.to_string(),
+            now: now.unix_timestamp(),
+        })
+        .await
+        .map_err(ApiError::internal)?;
+    if outcome.charged {
+        state.metrics.meter_charge();
+    }
+    // The meter shown is the reader's own (the last one), unless the address's daily
+    // cap is what said no.
+    let shown = if outcome.credit {
+        meters.len() - 1
+    } else {
+        meters
+            .iter()
+            .zip(&outcome.used)
+            .position(|(m, used)| *used >= m.limit)
+            .unwrap_or(meters.len() - 1)
+    };
+    let used = outcome.used.get(shown).copied().unwrap_or(0);
+    let view = MeterView {
+        limit: meters[shown].limit,
+        used,
+        remaining: meters[shown].limit.saturating_sub(used),
+        resets_at: rfc3339(meters[shown].period_end),
+    };
+    let verdict = if outcome.credit {
+        MeterVerdict::Credit
+    } else {
+        MeterVerdict::Exhausted
+    };
+    Ok(MeterAnswer { verdict, view, id })
+}
+
+fn meter_cookie(value: String, secure: bool) -> Cookie<'static> {
+    Cookie::build(METER_COOKIE, value)
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(secure)
+        .max_age(CookieDuration::days(365))
+        .finish()
 }
 
 pub async fn read(
     state: web::Data<AppState>,
+    req: HttpRequest,
     caller: Caller,
     slug: web::Path<String>,
-    _query: web::Query<ReadQuery>,
+    query: web::Query<ReadQuery>,
 ) -> ApiResult<HttpResponse> {
     let now = now_ts();
-    let article = state
-        .store
-        .article_by_slug(&slug)
-        .await?
-        .filter(|article| article.is_public(now))
-        .ok_or(ApiError::NotFound("no published article has this slug"))?;
+    let article = public_article(&state, &slug, now).await?;
     let access_level = AccessLevel::parse(&article.meta.access)
         .ok_or_else(|| ApiError::internal("unknown access level in database"))?;
     let reader = caller.reader_kind();
-    // The meter arrives with its own store; until then a metered read that needs it
-    // gets the teaser (decide treats an unanswered meter as exhausted).
-    let decision = access::decide(reader, access_level, false, None);
+    let gift = query
+        .gift
+        .as_deref()
+        .is_some_and(|token| state.gift_keys.opens(token, &article.meta.id, now));
+    let mut response = HttpResponse::Ok();
+    let mut meter_view = None;
+    let mut verdict = None;
+    if access::needs_meter(reader, access_level, gift) {
+        let answer = consult_meter(&state, &req, &caller, &article.meta.id).await?;
+        verdict = Some(answer.verdict);
+        meter_view = Some(answer.view);
+        if let Some((id, new)) = answer.id {
+            if let Ok(value) = HeaderValue::from_str(&id) {
+                response.insert_header((METER_HEADER, value));
+            }
+            if new {
+                response.cookie(meter_cookie(id, state.public_base.starts_with("https://")));
+            }
+        }
+    }
+    let decision = access::decide(reader, access_level, gift, verdict);
+    state.metrics.decision(decision);
+    if gift && decision == paywall::Decision::Full && !reader.reads_everything() {
+        state.metrics.gift_read();
+    }
     let visible = paywall::visible_text(&article, decision);
-    Ok(HttpResponse::Ok().json(ArticleView::new(&article, visible, None)))
+    Ok(response.json(ArticleView::new(&article, visible, meter_view)))
+}
+
+#[derive(Debug, Serialize)]
+pub struct GiftView {
+    pub token: String,
+    pub url: String,
+    pub article: String,
+    pub expires_at: String,
+}
+
+/// A subscriber gifts an article: a link that opens it for anyone until it expires.
+pub async fn create_gift(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+    slug: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let account = caller.0;
+    if !account.reader_kind().reads_everything() {
+        return Err(ApiError::Forbidden("only subscribers can gift articles"));
+    }
+    let now = time::OffsetDateTime::now_utc();
+    let article = public_article(&state, &slug, now.unix_timestamp()).await?;
+    let expires_at = now.unix_timestamp() + state.settings.gift_ttl_secs;
+    let gift = state
+        .gift_keys
+        .issue(&article.meta.id, expires_at)
+        .ok_or_else(|| ApiError::internal("article id is not a UUID"))?;
+    let month_start = meter::period_starts_at(now).unix_timestamp();
+    let created = state
+        .store
+        .create_gift(
+            &gift.gift_id,
+            &account.account_id,
+            &article.meta.id,
+            now.unix_timestamp(),
+            expires_at,
+            month_start,
+            state.settings.gifts_per_month,
+        )
+        .await?;
+    if !created {
+        let resets = meter::period_resets_at(now).unix_timestamp();
+        return Err(ApiError::RateLimited {
+            retry_after_secs: u64::try_from(resets - now.unix_timestamp())
+                .unwrap_or(1)
+                .max(1),
+        });
+    }
+    let url = format!(
+        "{}/v1/articles/{}?gift={}",
+        state.public_base, article.meta.slug, gift.token
+    );
+    Ok(HttpResponse::Created().json(GiftView {
+        token: gift.token,
+        url,
+        article: article.meta.slug.clone(),
+        expires_at: rfc3339(expires_at),
+    }))
 }

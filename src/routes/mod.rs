@@ -146,6 +146,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .service(resource("/articles", "GET").route(web::get().to(articles::list)))
                 .service(resource("/articles/{slug}", "GET").route(web::get().to(articles::read)))
                 .service(
+                    resource("/articles/{slug}/gifts", "POST")
+                        .route(web::post().to(articles::create_gift)),
+                )
+                .service(
                     web::scope("/admin/articles")
                         .app_data(BodyLimit(ARTICLE_BODY_LIMIT))
                         .service(

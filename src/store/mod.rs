@@ -5,6 +5,8 @@ pub mod accounts;
 pub mod articles;
 pub mod audit;
 pub mod cache;
+pub mod gifts;
+pub mod meter;
 pub mod resets;
 pub mod sessions;
 

@@ -1,0 +1,43 @@
+use super::{Store, StoreError};
+
+impl Store {
+    /// Records a gift if the account has made fewer than `limit` since `month_start`:
+    /// one conditional insert, so two requests at the edge cannot both pass. Returns
+    /// false when the quota is spent.
+    pub async fn create_gift(
+        &self,
+        gift_id: &str,
+        account_id: &str,
+        article_id: &str,
+        now: i64,
+        expires_at: i64,
+        month_start: i64,
+        limit: u32,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO gifts (id, account_id, article_id, created_at, expires_at) \
+             SELECT $1, $2, $3, $4, $5 \
+             WHERE (SELECT COUNT(*) FROM gifts WHERE account_id = $2 AND created_at >= $6) < $7",
+        )
+        .bind(gift_id)
+        .bind(account_id)
+        .bind(article_id)
+        .bind(now)
+        .bind(expires_at)
+        .bind(month_start)
+        .bind(i64::from(limit))
+        .execute(&self.write)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Deletes gifts that have expired and no longer count towards this month's quota.
+    pub async fn prune_gifts(&self, now: i64, month_start: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM gifts WHERE expires_at <= $1 AND created_at < $2")
+            .bind(now)
+            .bind(month_start)
+            .execute(&self.write)
+            .await?;
+        Ok(done.rows_affected())
+    }
+}

@@ -1,0 +1,208 @@
+//! Meter charges, batched: many readers' charges go to the database in one write
+//! transaction with a handful of statements, so a charged read costs little more than
+//! a plain one, and the limit is decided inside the transaction that writes.
+
+use std::collections::{HashMap, HashSet};
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::{Store, StoreError};
+use crate::paywall::meter::Meter;
+
+/// One read to count against one or more meters (an unidentified reader's read counts
+/// against the address's daily cap and the new meter id at once).
+#[derive(Debug, Clone)]
+pub struct ChargeRequest {
+    pub meters: Vec<Meter>,
+    pub article_id: String,
+    pub now: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChargeOutcome {
+    /// Every meter had this article already or room for it: the read may go on.
+    pub credit: bool,
+    /// A new article was counted (false for a re-read, or when refused).
+    pub charged: bool,
+    /// Articles counted on each meter after this read, in the request's order.
+    pub used: Vec<u32>,
+}
+
+/// Rows per multi-row statement (see the note on the import's batch size).
+const ROWS_PER_STATEMENT: usize = 50;
+
+impl Store {
+    /// Decides and records a batch of charges in one transaction. Requests are decided
+    /// in order, each seeing the ones before it; SQLite's write lock (BEGIN IMMEDIATE)
+    /// keeps any other writer out between the read of the counts and the insert.
+    pub async fn charge_meters(
+        &self,
+        requests: &[ChargeRequest],
+    ) -> Result<Vec<ChargeOutcome>, StoreError> {
+        let mut tx = self.write.begin_with("BEGIN IMMEDIATE").await?;
+        // What each meter has counted this period so far.
+        let mut keys: Vec<(&str, i64)> = requests
+            .iter()
+            .flat_map(|r| r.meters.iter().map(|m| (m.key.as_str(), m.period_start)))
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let mut read: HashMap<(String, i64), HashSet<String>> = HashMap::new();
+        for chunk in keys.chunks(ROWS_PER_STATEMENT) {
+            let tuples: Vec<String> = (0..chunk.len())
+                .map(|i| {
+                    format!(
+                        "(meter_key = ${} AND period_start = ${})",
+                        2 * i + 1,
+                        2 * i + 2
+                    )
+                })
+                .collect();
+            let sql = format!(
+                "SELECT meter_key, period_start, article_id FROM meter_reads WHERE {}",
+                tuples.join(" OR ")
+            );
+            let mut query = sqlx::query_as::<_, (String, i64, String)>(&sql);
+            for (key, start) in chunk {
+                query = query.bind(*key).bind(*start);
+            }
+            for (key, start, article) in query.fetch_all(&mut *tx).await? {
+                read.entry((key, start)).or_default().insert(article);
+            }
+        }
+        let mut outcomes = Vec::with_capacity(requests.len());
+        let mut inserts: Vec<(&Meter, &str, i64)> = Vec::new();
+        for request in requests {
+            let credit = request.meters.iter().all(|meter| {
+                let seen = read.get(&(meter.key.clone(), meter.period_start));
+                seen.is_some_and(|s| s.contains(&request.article_id))
+                    || seen.map_or(0, HashSet::len) < meter.limit as usize
+            });
+            let mut charged = false;
+            if credit {
+                for meter in &request.meters {
+                    let seen = read
+                        .entry((meter.key.clone(), meter.period_start))
+                        .or_default();
+                    if seen.insert(request.article_id.clone()) {
+                        charged = true;
+                        inserts.push((meter, &request.article_id, request.now));
+                    }
+                }
+            }
+            let used = request
+                .meters
+                .iter()
+                .map(|m| {
+                    read.get(&(m.key.clone(), m.period_start))
+                        .map_or(0, |s| s.len() as u32)
+                })
+                .collect();
+            outcomes.push(ChargeOutcome {
+                credit,
+                charged,
+                used,
+            });
+        }
+        for chunk in inserts.chunks(ROWS_PER_STATEMENT) {
+            let rows: Vec<String> = (0..chunk.len())
+                .map(|i| {
+                    let p: Vec<String> = (1..=5).map(|k| format!("${}", i * 5 + k)).collect();
+                    format!("({})", p.join(", "))
+                })
+                .collect();
+            let sql = format!(
+                "INSERT INTO meter_reads (meter_key, period_start, article_id, period_end, read_at) VALUES {} \
+                 ON CONFLICT DO NOTHING",
+                rows.join(", ")
+            );
+            let mut query = sqlx::query(&sql);
+            for (meter, article, now) in chunk {
+                query = query
+                    .bind(&meter.key)
+                    .bind(meter.period_start)
+                    .bind(*article)
+                    .bind(meter.period_end)
+                    .bind(*now);
+            }
+            query.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(outcomes)
+    }
+
+    /// Deletes the counts of periods that have ended. Returns how many rows went.
+    pub async fn prune_meter(&self, now: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM meter_reads WHERE period_end <= $1")
+            .bind(now)
+            .execute(&self.write)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// How many articles a meter has counted in its current period.
+    pub async fn meter_used(&self, meter: &Meter) -> Result<u32, StoreError> {
+        let used: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM meter_reads WHERE meter_key = $1 AND period_start = $2",
+        )
+        .bind(&meter.key)
+        .bind(meter.period_start)
+        .fetch_one(&self.read)
+        .await?;
+        Ok(u32::try_from(used).unwrap_or(u32::MAX))
+    }
+}
+
+/// The most charges decided in one transaction.
+const MAX_BATCH: usize = 512;
+
+type Pending = (
+    ChargeRequest,
+    oneshot::Sender<Result<ChargeOutcome, String>>,
+);
+
+/// Hands charges to one background task that writes them in batches: whatever arrived
+/// while the previous batch was being written goes in the next. A charge is answered
+/// only after its batch has committed, so an acknowledged charge survives a crash.
+#[derive(Clone)]
+pub struct MeterWriter {
+    sender: mpsc::Sender<Pending>,
+}
+
+impl MeterWriter {
+    /// Starts the writer on the current runtime.
+    pub fn start(store: Store) -> MeterWriter {
+        let (sender, mut receiver) = mpsc::channel::<Pending>(4 * MAX_BATCH);
+        tokio::spawn(async move {
+            let mut batch: Vec<Pending> = Vec::with_capacity(MAX_BATCH);
+            while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {
+                let requests: Vec<ChargeRequest> = batch.iter().map(|(r, _)| r.clone()).collect();
+                match store.charge_meters(&requests).await {
+                    Ok(outcomes) => {
+                        for ((_, reply), outcome) in batch.drain(..).zip(outcomes) {
+                            let _ = reply.send(Ok(outcome));
+                        }
+                    }
+                    Err(error) => {
+                        tracing::error!(%error, "meter charges could not be written");
+                        for (_, reply) in batch.drain(..) {
+                            let _ = reply.send(Err(error.to_string()));
+                        }
+                    }
+                }
+            }
+        });
+        MeterWriter { sender }
+    }
+
+    pub async fn charge(&self, request: ChargeRequest) -> Result<ChargeOutcome, String> {
+        let (reply, answer) = oneshot::channel();
+        self.sender
+            .send((request, reply))
+            .await
+            .map_err(|_| "the meter writer has stopped".to_string())?;
+        answer
+            .await
+            .map_err(|_| "the meter writer has stopped".to_string())?
+    }
+}
