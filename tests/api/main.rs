@@ -11,6 +11,7 @@ mod helpers;
 mod import;
 mod lists;
 mod me;
+mod meter;
 mod resets;
 mod smtp;
 mod tokens;
