@@ -16,6 +16,7 @@ use crate::paywall;
 use crate::paywall::access::{self, MeterVerdict};
 use crate::paywall::meter::{self, Meter, MeterKey};
 use crate::startup::AppState;
+use crate::store::gifts::NewGift;
 use crate::store::meter::ChargeRequest;
 use crate::store::{now_ts, ArticleRow};
 
@@ -253,15 +254,15 @@ pub async fn create_gift(
     let month_start = meter::period_starts_at(now).unix_timestamp();
     let created = state
         .store
-        .create_gift(
-            &gift.gift_id,
-            &account.account_id,
-            &article.meta.id,
-            now.unix_timestamp(),
+        .create_gift(&NewGift {
+            gift_id: &gift.gift_id,
+            account_id: &account.account_id,
+            article_id: &article.meta.id,
+            now: now.unix_timestamp(),
             expires_at,
             month_start,
-            state.settings.gifts_per_month,
-        )
+            limit: state.settings.gifts_per_month,
+        })
         .await?;
     if !created {
         let resets = meter::period_resets_at(now).unix_timestamp();

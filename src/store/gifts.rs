@@ -1,31 +1,34 @@
 use super::{Store, StoreError};
 
+/// A gift to record, and the quota it must fit in.
+pub struct NewGift<'a> {
+    pub gift_id: &'a str,
+    pub account_id: &'a str,
+    pub article_id: &'a str,
+    pub now: i64,
+    pub expires_at: i64,
+    /// Gifts made since this instant count against the quota.
+    pub month_start: i64,
+    pub limit: u32,
+}
+
 impl Store {
     /// Records a gift if the account has made fewer than `limit` since `month_start`:
     /// one conditional insert, so two requests at the edge cannot both pass. Returns
     /// false when the quota is spent.
-    pub async fn create_gift(
-        &self,
-        gift_id: &str,
-        account_id: &str,
-        article_id: &str,
-        now: i64,
-        expires_at: i64,
-        month_start: i64,
-        limit: u32,
-    ) -> Result<bool, StoreError> {
+    pub async fn create_gift(&self, gift: &NewGift<'_>) -> Result<bool, StoreError> {
         let done = sqlx::query(
             "INSERT INTO gifts (id, account_id, article_id, created_at, expires_at) \
              SELECT $1, $2, $3, $4, $5 \
              WHERE (SELECT COUNT(*) FROM gifts WHERE account_id = $2 AND created_at >= $6) < $7",
         )
-        .bind(gift_id)
-        .bind(account_id)
-        .bind(article_id)
-        .bind(now)
-        .bind(expires_at)
-        .bind(month_start)
-        .bind(i64::from(limit))
+        .bind(gift.gift_id)
+        .bind(gift.account_id)
+        .bind(gift.article_id)
+        .bind(gift.now)
+        .bind(gift.expires_at)
+        .bind(gift.month_start)
+        .bind(i64::from(gift.limit))
         .execute(&self.write)
         .await?;
         Ok(done.rows_affected() == 1)
