@@ -1,6 +1,8 @@
 //! Public article routes: the list (never a body), the read, which goes through the
 //! paywall's single text function after consulting the gift and the meter, and gifts.
 
+use std::sync::Arc;
+
 use actix_web::cookie::{time::Duration as CookieDuration, Cookie, SameSite};
 use actix_web::http::header::HeaderValue;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -56,10 +58,10 @@ pub struct ReadQuery {
     gift: Option<String>,
 }
 
-async fn public_article(state: &AppState, slug: &str, now: i64) -> ApiResult<ArticleRow> {
+async fn public_article(state: &AppState, slug: &str, now: i64) -> ApiResult<Arc<ArticleRow>> {
     state
         .store
-        .article_by_slug(slug)
+        .cached_article(slug)
         .await?
         .filter(|article| article.is_public(now))
         .ok_or(ApiError::NotFound("no published article has this slug"))
@@ -222,7 +224,7 @@ pub async fn read(
     if gift && decision == paywall::Decision::Full && !reader.reads_everything() {
         state.metrics.gift_read();
     }
-    let visible = paywall::visible_text(&article, decision);
+    let visible = paywall::visible_text(article.as_ref(), decision);
     Ok(response.json(ArticleView::new(&article, visible, meter_view)))
 }
 

@@ -154,6 +154,7 @@ impl Store {
             record(&mut tx, &entry, now).await?;
         }
         tx.commit().await?;
+        self.articles_changed();
         Ok(row)
     }
 
@@ -204,6 +205,23 @@ impl Store {
             .await?)
     }
 
+    /// An article by slug for readers, from the per-instance cache when fresh (see
+    /// `cache`), shared rather than copied. Whether it is public yet is the caller's
+    /// check, with its own clock.
+    pub async fn cached_article(&self, slug: &str) -> Result<Option<std::sync::Arc<ArticleRow>>, StoreError> {
+        if let Some(article) = self.articles.get(slug) {
+            return Ok(Some(article));
+        }
+        let generation = self.articles.generation();
+        let Some(row) = self.article_by_slug(slug).await? else {
+            return Ok(None);
+        };
+        let article = std::sync::Arc::new(row);
+        let weight = article.body.len() + article.body_source.len() + 512;
+        self.articles.put(slug, generation, article.clone(), weight);
+        Ok(Some(article))
+    }
+
     pub async fn slug_exists(&self, slug: &str) -> Result<bool, StoreError> {
         let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM articles WHERE slug = $1")
             .bind(slug)
@@ -236,6 +254,7 @@ impl Store {
             .await?;
         }
         tx.commit().await?;
+        self.articles_changed();
         Ok(true)
     }
 

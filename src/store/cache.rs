@@ -1,62 +1,98 @@
-//! A short-lived, per-instance cache of session states, so an authenticated read does
-//! not query the database on every request.
+//! Short-lived, per-instance caches of what every request reads (session states and
+//! published articles), so the hot path does not query the database each time.
 //!
-//! Correctness: every change this instance makes to accounts or sessions bumps a
-//! generation number, which drops every cached entry at once, so a change is seen by
-//! the very next request on this instance. Changes made by another instance (or another
-//! process) are seen once the entry ages out: at most `TTL` later.
+//! Correctness: every change this instance makes bumps the cache's generation, which
+//! drops every entry at once, so a change is seen by the very next request on this
+//! instance. Changes made by another instance (or another process) are seen once an
+//! entry ages out: at most `TTL` later.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::SessionState;
-
-/// How stale a session state may be when another instance changed it.
+/// How stale an entry may be when another instance changed what it holds.
 pub const TTL: Duration = Duration::from_secs(1);
-/// Past this many entries, expired ones are swept on the next insert.
-const SWEEP_ABOVE: usize = 50_000;
 
-#[derive(Default)]
-pub struct SessionCache {
-    generation: AtomicU64,
-    entries: Mutex<HashMap<String, (Instant, u64, SessionState)>>,
+struct Entry<V> {
+    at: Instant,
+    generation: u64,
+    weight: usize,
+    value: V,
 }
 
-impl SessionCache {
+struct Inner<V> {
+    entries: HashMap<String, Entry<V>>,
+    weight: usize,
+}
+
+pub struct TtlCache<V> {
+    generation: AtomicU64,
+    inner: Mutex<Inner<V>>,
+    /// Past this total weight (entries, or bytes), stale entries are swept, then all.
+    budget: usize,
+}
+
+impl<V: Clone> TtlCache<V> {
+    pub fn new(budget: usize) -> Self {
+        TtlCache {
+            generation: AtomicU64::new(0),
+            inner: Mutex::new(Inner {
+                entries: HashMap::new(),
+                weight: 0,
+            }),
+            budget,
+        }
+    }
+
     /// The generation to stamp on a value read from the database now.
     pub fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
     }
 
-    /// Drops every entry: something about accounts or sessions changed.
+    /// Drops every entry: what they hold may have changed.
     pub fn invalidate(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, u64, SessionState)>> {
-        self.entries
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner<V>> {
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    pub fn get(&self, session_id: &str) -> Option<SessionState> {
+    pub fn get(&self, key: &str) -> Option<V> {
         let generation = self.generation();
-        let entries = self.lock();
-        let (at, stamp, state) = entries.get(session_id)?;
-        (*stamp == generation && at.elapsed() < TTL).then(|| state.clone())
+        let inner = self.lock();
+        let entry = inner.entries.get(key)?;
+        (entry.generation == generation && entry.at.elapsed() < TTL).then(|| entry.value.clone())
     }
 
-    /// Keeps `state`, read while the generation was `generation`: if anything changed
+    /// Keeps `value`, read while the generation was `generation`: if anything changed
     /// meanwhile, the entry is already stale and will not be served.
-    pub fn put(&self, session_id: &str, generation: u64, state: SessionState) {
-        let mut entries = self.lock();
-        if entries.len() > SWEEP_ABOVE {
-            let current = self.generation();
-            entries.retain(|_, (at, stamp, _)| *stamp == current && at.elapsed() < TTL);
+    pub fn put(&self, key: &str, generation: u64, value: V, weight: usize) {
+        let current = self.generation();
+        let mut inner = self.lock();
+        if inner.weight + weight > self.budget {
+            inner
+                .entries
+                .retain(|_, e| e.generation == current && e.at.elapsed() < TTL);
+            if inner.entries.values().map(|e| e.weight).sum::<usize>() + weight > self.budget {
+                inner.entries.clear();
+            }
+            inner.weight = inner.entries.values().map(|e| e.weight).sum();
         }
-        entries.insert(session_id.to_string(), (Instant::now(), generation, state));
+        if weight > self.budget {
+            return;
+        }
+        let entry = Entry {
+            at: Instant::now(),
+            generation,
+            weight,
+            value,
+        };
+        if let Some(old) = inner.entries.insert(key.to_string(), entry) {
+            inner.weight -= old.weight;
+        }
+        inner.weight += weight;
     }
 }
 
@@ -64,42 +100,46 @@ impl SessionCache {
 mod tests {
     use super::*;
 
-    fn state() -> SessionState {
-        SessionState {
-            account_id: "a".into(),
-            revoked_at: None,
-            expires_at: 10,
-            role: "reader".into(),
-            status: "active".into(),
-            subscription_plan: None,
-            subscription_expires_at: None,
-        }
-    }
-
     #[test]
     fn a_local_change_drops_entries_at_once() {
-        let cache = SessionCache::default();
-        let generation = cache.generation();
-        cache.put("s", generation, state());
-        assert!(cache.get("s").is_some());
+        let cache = TtlCache::new(10);
+        cache.put("s", cache.generation(), 1, 1);
+        assert_eq!(cache.get("s"), Some(1));
         cache.invalidate();
-        assert!(cache.get("s").is_none());
+        assert_eq!(cache.get("s"), None);
     }
 
     #[test]
     fn a_value_read_across_a_change_is_never_served() {
-        let cache = SessionCache::default();
+        let cache = TtlCache::new(10);
         let generation = cache.generation();
         cache.invalidate(); // a change lands while the read was in flight
-        cache.put("s", generation, state());
-        assert!(cache.get("s").is_none());
+        cache.put("s", generation, 1, 1);
+        assert_eq!(cache.get("s"), None);
     }
 
     #[test]
     fn entries_age_out() {
-        let cache = SessionCache::default();
-        cache.put("s", cache.generation(), state());
+        let cache = TtlCache::new(10);
+        cache.put("s", cache.generation(), 1, 1);
         std::thread::sleep(TTL + Duration::from_millis(20));
-        assert!(cache.get("s").is_none());
+        assert_eq!(cache.get("s"), None);
+    }
+
+    #[test]
+    fn the_budget_bounds_what_is_kept() {
+        let cache = TtlCache::new(100);
+        for i in 0..50 {
+            cache.put(&i.to_string(), cache.generation(), i, 10);
+        }
+        assert!(cache.lock().weight <= 100);
+        assert!(cache.lock().entries.len() <= 10);
+        cache.put("huge", cache.generation(), 0, 1_000);
+        assert_eq!(cache.get("huge"), None, "larger than the budget: not kept");
+        // Replacing an entry does not count it twice.
+        cache.put("x", cache.generation(), 1, 10);
+        cache.put("x", cache.generation(), 2, 10);
+        assert_eq!(cache.get("x"), Some(2));
+        assert!(cache.lock().weight <= 100);
     }
 }

@@ -68,8 +68,14 @@ pub(crate) fn conflict_or(error: sqlx::Error) -> StoreError {
 pub struct Store {
     read: SqlitePool,
     write: SqlitePool,
-    sessions: std::sync::Arc<cache::SessionCache>,
+    sessions: std::sync::Arc<cache::TtlCache<SessionState>>,
+    articles: std::sync::Arc<cache::TtlCache<std::sync::Arc<ArticleRow>>>,
 }
+
+/// Session states kept at most (each is small).
+const SESSION_CACHE_ENTRIES: usize = 100_000;
+/// Bytes of published article text kept at most.
+const ARTICLE_CACHE_BYTES: usize = 16 * 1024 * 1024;
 
 impl Store {
     pub async fn connect(database_url: &str) -> Result<Self, StoreError> {
@@ -101,7 +107,8 @@ impl Store {
         Ok(Store {
             read,
             write,
-            sessions: Default::default(),
+            sessions: std::sync::Arc::new(cache::TtlCache::new(SESSION_CACHE_ENTRIES)),
+            articles: std::sync::Arc::new(cache::TtlCache::new(ARTICLE_CACHE_BYTES)),
         })
     }
 
@@ -119,6 +126,11 @@ impl Store {
     /// status, subscription, deletion, password): cached session states are dropped.
     pub(crate) fn sessions_changed(&self) {
         self.sessions.invalidate();
+    }
+
+    /// Called by every article write: cached articles are dropped.
+    pub(crate) fn articles_changed(&self) {
+        self.articles.invalidate();
     }
 
     pub async fn close(&self) {

@@ -109,7 +109,7 @@ impl Store {
         .fetch_optional(&self.read)
         .await?;
         if let Some(state) = &state {
-            self.sessions.put(session_id, generation, state.clone());
+            self.sessions.put(session_id, generation, state.clone(), 1);
         }
         Ok(state)
     }
