@@ -289,6 +289,7 @@ impl Application {
             metrics: Metrics::default(),
         });
         start_pruning(store.clone());
+        store.start_cache_poller();
         let query_config = web::QueryConfig::default().error_handler(|error, _| {
             ApiError::BadRequest(format!("the query string is not valid: {error}")).into()
         });

@@ -294,7 +294,7 @@ impl Store {
             .details(serde_json::json!({ "changes": changed }));
         record(&mut tx, &entry, now).await?;
         tx.commit().await?;
-        self.sessions_changed();
+        self.sessions_changed().await?;
         Ok(row)
     }
 
@@ -322,7 +322,7 @@ impl Store {
             record(&mut tx, &entry, now).await?;
         }
         tx.commit().await?;
-        self.sessions_changed();
+        self.sessions_changed().await?;
         Ok(())
     }
 
@@ -351,7 +351,7 @@ impl Store {
             record(&mut tx, entry, now).await?;
         }
         tx.commit().await?;
-        self.sessions_changed();
+        self.sessions_changed().await?;
         Ok(row)
     }
 
@@ -382,7 +382,7 @@ impl Store {
             .await?;
         record(&mut tx, audit, now).await?;
         tx.commit().await?;
-        self.sessions_changed();
+        self.sessions_changed().await?;
         Ok(row)
     }
 
@@ -404,7 +404,7 @@ impl Store {
         .bind(expires_at)
         .execute(&self.write)
         .await?;
-        self.sessions_changed();
+        self.sessions_changed().await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -420,7 +420,7 @@ impl Store {
             .bind(now)
             .execute(&self.write)
             .await?;
-        self.sessions_changed();
+        self.sessions_changed().await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -436,7 +436,7 @@ impl Store {
             .bind(now)
             .execute(&self.write)
             .await?;
-        self.sessions_changed();
+        self.sessions_changed().await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -480,7 +480,7 @@ impl Store {
             revoke_all_sessions(&mut tx, account_id, except, now).await?;
         }
         tx.commit().await?;
-        self.sessions_changed();
+        self.sessions_changed().await?;
         Ok(())
     }
 
@@ -669,7 +669,7 @@ impl Store {
             query.execute(&mut *tx).await?;
         }
         tx.commit().await?;
-        self.sessions_changed();
+        self.sessions_changed().await?;
         Ok(outcomes)
     }
 }

@@ -154,7 +154,7 @@ impl Store {
             record(&mut tx, &entry, now).await?;
         }
         tx.commit().await?;
-        self.articles_changed();
+        self.articles_changed().await?;
         Ok(row)
     }
 
@@ -206,18 +206,23 @@ impl Store {
     }
 
     /// An article by slug for readers, from the per-instance cache when fresh (see
-    /// `cache`), shared rather than copied. Whether it is public yet is the caller's
-    /// check, with its own clock.
-    pub async fn cached_article(&self, slug: &str) -> Result<Option<std::sync::Arc<ArticleRow>>, StoreError> {
+    /// `cache`), shared rather than copied, without `body_source`. Whether it is public
+    /// yet is the caller's check, with its own clock.
+    pub async fn cached_article(
+        &self,
+        slug: &str,
+    ) -> Result<Option<std::sync::Arc<ArticleRow>>, StoreError> {
         if let Some(article) = self.articles.get(slug) {
             return Ok(Some(article));
         }
         let generation = self.articles.generation();
-        let Some(row) = self.article_by_slug(slug).await? else {
+        let Some(mut row) = self.article_by_slug(slug).await? else {
             return Ok(None);
         };
+        // Readers never see the editor's source (marker included): not kept.
+        row.body_source = String::new();
         let article = std::sync::Arc::new(row);
-        let weight = article.body.len() + article.body_source.len() + 512;
+        let weight = article.body.len() + 512;
         self.articles.put(slug, generation, article.clone(), weight);
         Ok(Some(article))
     }
@@ -254,7 +259,7 @@ impl Store {
             .await?;
         }
         tx.commit().await?;
-        self.articles_changed();
+        self.articles_changed().await?;
         Ok(true)
     }
 

@@ -122,15 +122,63 @@ impl Store {
         Ok(())
     }
 
-    /// Called by every write that can change what a session may do (revocation, role,
-    /// status, subscription, deletion, password): cached session states are dropped.
-    pub(crate) fn sessions_changed(&self) {
+    /// Called after every write that can change what a session may do (revocation,
+    /// role, status, subscription, deletion, password): this instance's cached session
+    /// states are dropped now, and the version other instances poll is bumped.
+    pub(crate) async fn sessions_changed(&self) -> Result<(), StoreError> {
         self.sessions.invalidate();
+        self.bump_version("sessions").await
     }
 
-    /// Called by every article write: cached articles are dropped.
-    pub(crate) fn articles_changed(&self) {
+    /// Called after every article write, like `sessions_changed`.
+    pub(crate) async fn articles_changed(&self) -> Result<(), StoreError> {
         self.articles.invalidate();
+        self.bump_version("articles").await
+    }
+
+    async fn bump_version(&self, name: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE cache_versions SET version = version + 1 WHERE name = $1")
+            .bind(name)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    /// Polls the cache versions every `cache::POLL` and drops a cache whose version
+    /// another writer (another instance, a command-line import) has bumped: their
+    /// changes are seen here within that interval.
+    pub fn start_cache_poller(&self) {
+        let store = self.clone();
+        tokio::spawn(async move {
+            let mut seen: std::collections::HashMap<String, i64> = Default::default();
+            let mut every = tokio::time::interval(cache::POLL);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                let versions: Result<Vec<(String, i64)>, sqlx::Error> =
+                    sqlx::query_as("SELECT name, version FROM cache_versions")
+                        .fetch_all(&store.read)
+                        .await;
+                let Ok(versions) = versions else {
+                    // Unreadable now: drop everything rather than serve what may be stale.
+                    store.sessions.invalidate();
+                    store.articles.invalidate();
+                    continue;
+                };
+                for (name, version) in versions {
+                    if seen
+                        .insert(name.clone(), version)
+                        .is_some_and(|old| old != version)
+                    {
+                        match name.as_str() {
+                            "sessions" => store.sessions.invalidate(),
+                            "articles" => store.articles.invalidate(),
+                            _ => {}
+                        }
+                    }
+                }
+            }
+        });
     }
 
     pub async fn close(&self) {

@@ -64,7 +64,7 @@ impl Store {
             .await?;
         revoke_all_sessions(&mut tx, &account_id, None, now).await?;
         tx.commit().await?;
-        self.sessions_changed();
+        self.sessions_changed().await?;
         Ok(Some(account_id))
     }
 }

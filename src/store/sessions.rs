@@ -149,7 +149,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             tx.commit().await?;
-            self.sessions_changed();
+            self.sessions_changed().await?;
             return Ok(RefreshOutcome::Reused);
         }
         if revoked_at.is_some() || token_expires <= now || session_expires <= now {
@@ -197,7 +197,7 @@ impl Store {
             .bind(now)
             .execute(&self.write)
             .await?;
-        self.sessions_changed();
+        self.sessions_changed().await?;
         Ok(())
     }
 
@@ -251,7 +251,7 @@ impl Store {
             record(&mut tx, &entry, now).await?;
         }
         tx.commit().await?;
-        self.sessions_changed();
+        self.sessions_changed().await?;
         Ok(ended)
     }
 }

@@ -1,0 +1,113 @@
+//! Seeds a database for the benchmarks through the store, without HTTP: articles of
+//! every access level (a few kilobytes each), reader and subscriber accounts, and signed
+//! meter ids, and writes the lists the load scripts read.
+//!
+//! cargo run --release --example seed -- DATABASE_URL SECRET OUT_DIR [ARTICLES] [ACCOUNTS]
+
+use std::io::Write;
+
+use paywall::paywall::meter::MeterIds;
+use paywall::paywall::teaser;
+use paywall::store::{ArticleRecord, NewAccount, Store};
+
+const LEVELS: [&str; 4] = ["free", "registered", "metered", "subscribers"];
+const PASSWORD: &str = "bench-passphrase-Ravel-1875";
+
+fn body(i: usize) -> String {
+    let paragraph = |k: usize| {
+        format!(
+            "Paragraph {k} of article {i}: the council’s budget — “a careful one”, said the mayor — \
+             funds schools, tramways and flood defences in équipes across the city. Readers asked \
+             how each euro is spent, and this report follows the money line by line."
+        )
+    };
+    (1..=12).map(paragraph).collect::<Vec<_>>().join("\n\n")
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    let (url, secret, out) = match args.as_slice() {
+        [_, url, secret, out, ..] => (url.clone(), secret.clone(), std::path::PathBuf::from(out)),
+        _ => return Err("usage: seed DATABASE_URL SECRET OUT_DIR [ARTICLES] [ACCOUNTS]".into()),
+    };
+    let articles: usize = args.get(4).map_or(Ok(10_000), |a| a.parse())?;
+    let accounts: usize = args.get(5).map_or(Ok(100), |a| a.parse())?;
+    std::fs::create_dir_all(&out)?;
+    let store = Store::connect(&url).await?;
+    store.migrate().await?;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let mut lists: Vec<std::io::BufWriter<std::fs::File>> = LEVELS
+        .iter()
+        .map(|level| {
+            std::fs::File::create(out.join(format!("{level}.txt"))).map(std::io::BufWriter::new)
+        })
+        .collect::<Result<_, _>>()?;
+    for i in 0..articles {
+        let level = LEVELS[i % LEVELS.len()];
+        let prepared = teaser::prepare(&body(i), 0.4)?;
+        let slug = format!("bench-article-{i}");
+        let n = |v: usize| i64::try_from(v).unwrap_or(i64::MAX);
+        store
+            .insert_article(
+                &ArticleRecord {
+                    slug: slug.clone(),
+                    title: format!("Bench article {i}"),
+                    standfirst: Some("A standfirst of a sentence or two.".into()),
+                    section: ["politics", "culture", "world"][i % 3].into(),
+                    author: Some("Bench".into()),
+                    access: level.into(),
+                    status: "published".into(),
+                    teaser_ratio: None,
+                    teaser_ratio_used: 0.4,
+                    body_source: prepared.source,
+                    body: prepared.text,
+                    teaser_bytes: n(prepared.teaser_bytes),
+                    teaser_chars: n(prepared.teaser_chars),
+                    total_chars: n(prepared.total_chars),
+                    percent_left_hundredths: i64::from(prepared.percent_left_hundredths),
+                    word_count: n(prepared.word_count),
+                    published_at: Some(now - n(articles - i)),
+                },
+                None,
+                now,
+            )
+            .await?;
+        writeln!(lists[i % LEVELS.len()], "{slug}")?;
+    }
+    for list in &mut lists {
+        list.flush()?;
+    }
+    let hash = paywall::auth::password::hash_blocking(PASSWORD).map_err(|e| e.to_string())?;
+    let mut logins = std::fs::File::create(out.join("accounts.txt"))?;
+    for i in 0..accounts {
+        let subscribed = i % 2 == 0;
+        let email = format!(
+            "{}{i}@bench.example",
+            if subscribed { "subscriber" } else { "reader" }
+        );
+        let account = store
+            .insert_account(&NewAccount {
+                email: &email,
+                display_name: None,
+                password_hash: Some(&hash),
+                role: "reader",
+                now,
+            })
+            .await?;
+        if subscribed {
+            store
+                .set_subscription(&account.id, "digital", now, None)
+                .await?;
+        }
+        writeln!(logins, "{email}")?;
+    }
+    let ids = MeterIds::new(&[secret.as_bytes()]);
+    let mut meter_ids = std::fs::File::create(out.join("meter_ids.txt"))?;
+    for _ in 0..200_000 {
+        writeln!(meter_ids, "{}", ids.issue())?;
+    }
+    store.close().await;
+    println!("seeded {articles} articles and {accounts} accounts into {url}");
+    Ok(())
+}
