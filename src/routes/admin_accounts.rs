@@ -183,10 +183,7 @@ pub async fn create(
             let context = password_context(
                 email.as_ref().map_or("", |e| e.as_str()),
                 display_name.as_deref(),
-            )
-            .into_iter()
-            .map(str::to_string)
-            .collect();
+            );
             match new_password(raw, context).await {
                 Ok(password) => Some(password),
                 Err(ApiError::Validation(mut more)) => {

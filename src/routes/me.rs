@@ -3,9 +3,7 @@
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
-use super::auth::{
-    new_password, password_context, password_matches, removed_session_cookie, rename_field,
-};
+use super::auth::{password_matches, removed_session_cookie, replacement_password};
 use super::extract::{nullable, ApiJson};
 use super::views::{AccountView, SessionView};
 use crate::auth::{AuthAccount, Authenticated};
@@ -87,13 +85,7 @@ pub async fn change_password(
     if !password_matches(&state, &account, &current_password).await? {
         return Err(ApiError::InvalidCredentials);
     }
-    let context = password_context(&account.email, account.display_name.as_deref())
-        .into_iter()
-        .map(str::to_string)
-        .collect();
-    let password = new_password(raw, context)
-        .await
-        .map_err(|e| rename_field(e, "new_password"))?;
+    let password = replacement_password(&account, raw).await?;
     let hash = state.hasher.hash(password).await?;
     state
         .store
