@@ -1,81 +1,90 @@
-//! Counters of what the paywall decided, for the operations endpoints to expose.
+//! What operators can watch at GET /metrics (Prometheus text format): requests by route
+//! pattern and status, their latency, sign-ins by outcome, paywall decisions by reason,
+//! meter charges, gift reads and database connections. Route patterns only: never a
+//! slug, an id or a token in a label.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::paywall::{Decision, Reason};
 
-#[derive(Debug, Default)]
-pub struct Metrics {
-    full: AtomicU64,
-    login_required: AtomicU64,
-    subscription_required: AtomicU64,
-    subscription_expired: AtomicU64,
-    meter_exhausted: AtomicU64,
-    meter_charges: AtomicU64,
-    gift_reads: AtomicU64,
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Request latency buckets, in seconds: the reads live around a millisecond.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
+
+/// Installs the process's recorder once; later calls share it.
+pub fn handle() -> Option<&'static PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
+                .ok()?;
+            builder.install_recorder().ok()
+        })
+        .as_ref()
 }
 
-/// A copy of the counters at one moment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Snapshot {
-    pub full: u64,
-    pub login_required: u64,
-    pub subscription_required: u64,
-    pub subscription_expired: u64,
-    pub meter_exhausted: u64,
-    pub meter_charges: u64,
-    pub gift_reads: u64,
+type RequestKey = (actix_web::http::Method, String, u16);
+
+thread_local! {
+    /// Registered handles per worker thread: the registry's label hashing and lookup
+    /// happen once per (method, route, status), not on every request.
+    static REQUEST_HANDLES: std::cell::RefCell<
+        std::collections::HashMap<RequestKey, (metrics::Counter, metrics::Histogram)>,
+    > = Default::default();
 }
 
-impl Metrics {
-    pub fn decision(&self, decision: Decision) {
-        let counter = match decision {
-            Decision::Full => &self.full,
-            Decision::Teaser(Reason::LoginRequired) => &self.login_required,
-            Decision::Teaser(Reason::SubscriptionRequired) => &self.subscription_required,
-            Decision::Teaser(Reason::SubscriptionExpired) => &self.subscription_expired,
-            Decision::Teaser(Reason::MeterExhausted) => &self.meter_exhausted,
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub fn meter_charge(&self) {
-        self.meter_charges.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub fn gift_read(&self) {
-        self.gift_reads.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub fn snapshot(&self) -> Snapshot {
-        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        Snapshot {
-            full: get(&self.full),
-            login_required: get(&self.login_required),
-            subscription_required: get(&self.subscription_required),
-            subscription_expired: get(&self.subscription_expired),
-            meter_exhausted: get(&self.meter_exhausted),
-            meter_charges: get(&self.meter_charges),
-            gift_reads: get(&self.gift_reads),
-        }
-    }
+pub fn request(method: &actix_web::http::Method, route: String, status: u16, seconds: f64) {
+    REQUEST_HANDLES.with(|handles| {
+        let mut handles = handles.borrow_mut();
+        let (counter, histogram) = handles
+            .entry((method.clone(), route, status))
+            .or_insert_with_key(|(method, route, status)| {
+                let labels = [
+                    ("method", method.as_str().to_string()),
+                    ("route", route.clone()),
+                    ("status", status.to_string()),
+                ];
+                (
+                    metrics::counter!("paywall_http_requests_total", &labels),
+                    metrics::histogram!("paywall_http_request_duration_seconds", &labels[..2]),
+                )
+            });
+        counter.increment(1);
+        histogram.record(seconds);
+    });
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+pub fn decision(decision: Decision) {
+    let reason = match decision {
+        Decision::Full => "full",
+        Decision::Teaser(Reason::LoginRequired) => "login_required",
+        Decision::Teaser(Reason::SubscriptionRequired) => "subscription_required",
+        Decision::Teaser(Reason::SubscriptionExpired) => "subscription_expired",
+        Decision::Teaser(Reason::MeterExhausted) => "meter_exhausted",
+    };
+    metrics::counter!("paywall_decisions_total", "reason" => reason).increment(1);
+}
 
-    #[test]
-    fn decisions_are_counted_by_reason() {
-        let m = Metrics::default();
-        m.decision(Decision::Full);
-        m.decision(Decision::Teaser(Reason::MeterExhausted));
-        m.decision(Decision::Teaser(Reason::MeterExhausted));
-        m.meter_charge();
-        let s = m.snapshot();
-        assert_eq!(
-            (s.full, s.meter_exhausted, s.meter_charges, s.login_required),
-            (1, 2, 1, 0)
-        );
-    }
+pub fn meter_charge() {
+    metrics::counter!("paywall_meter_charges_total").increment(1);
+}
+
+pub fn gift_read() {
+    metrics::counter!("paywall_gift_reads_total").increment(1);
+}
+
+/// `success`, `invalid_credentials`, `suspended` or `throttled`.
+pub fn login(outcome: &'static str) {
+    metrics::counter!("paywall_logins_total", "outcome" => outcome).increment(1);
+}
+
+pub fn connections(pool: &'static str, open: u32, idle: usize) {
+    metrics::gauge!("paywall_db_connections", "pool" => pool, "state" => "open")
+        .set(f64::from(open));
+    metrics::gauge!("paywall_db_connections", "pool" => pool, "state" => "idle").set(idle as f64);
 }

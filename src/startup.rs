@@ -13,7 +13,6 @@ use crate::config::Settings;
 use crate::domain::{Email, Password, Role};
 use crate::error::ApiError;
 use crate::mail::Mailer;
-use crate::metrics::Metrics;
 use crate::paywall::gifts::GiftKeys;
 use crate::paywall::meter::MeterIds;
 use crate::routes;
@@ -35,7 +34,6 @@ pub struct AppState {
     pub meter_ids: MeterIds,
     pub gift_keys: GiftKeys,
     pub meter: MeterWriter,
-    pub metrics: Metrics,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -254,6 +252,8 @@ impl Application {
             settings.access_token_ttl_secs,
         );
         let hasher = hasher_for(&settings)?;
+        // Installed before any request is counted.
+        crate::metrics::handle();
         bootstrap_admin(&settings, &store, &hasher).await?;
 
         let listener = TcpListener::bind(&settings.bind).map_err(|source| StartupError::Bind {
@@ -286,7 +286,6 @@ impl Application {
             meter_ids,
             gift_keys,
             meter: MeterWriter::start(store.clone()),
-            metrics: Metrics::default(),
         });
         start_pruning(store.clone());
         store.start_cache_poller();
@@ -300,8 +299,11 @@ impl Application {
                 .app_data(state.clone())
                 .app_data(query_config.clone())
                 .app_data(path_config.clone())
-                .wrap(routes::security_headers())
+                // The last wrapped runs first: every answer, refusals included, gets the
+                // security headers, a request id and a log line.
                 .wrap(actix_web::middleware::from_fn(routes::request_hygiene))
+                .wrap(routes::security_headers())
+                .wrap(actix_web::middleware::from_fn(routes::observe))
                 .configure(routes::configure)
                 .default_service(web::to(routes::not_found))
         })

@@ -149,7 +149,7 @@ async fn consult_meter(
         .await
         .map_err(ApiError::internal)?;
     if outcome.charged {
-        state.metrics.meter_charge();
+        crate::metrics::meter_charge();
     }
     // The meter shown is the reader's own (the last one), unless the address's daily
     // cap is what said no.
@@ -220,9 +220,9 @@ pub async fn read(
         }
     }
     let decision = access::decide(reader, access_level, gift, verdict);
-    state.metrics.decision(decision);
+    crate::metrics::decision(decision);
     if gift && decision == paywall::Decision::Full && !reader.reads_everything() {
-        state.metrics.gift_read();
+        crate::metrics::gift_read();
     }
     let visible = paywall::visible_text(article.as_ref(), decision);
     Ok(response.json(ArticleView::new(&article, visible, meter_view)))

@@ -239,6 +239,7 @@ pub async fn login(
         |e| e.as_str().to_string(),
     );
     if let Some(retry) = state.throttle.login_blocked(&throttle_key, address) {
+        crate::metrics::login("throttled");
         return Err(too_many(retry));
     }
     // Whatever is wrong (address, account, password), the same work is done and the
@@ -259,13 +260,16 @@ pub async fn login(
             if burst != Burst::None {
                 record_burst(&state, burst, &throttle_key, account.as_ref(), address).await?;
             }
+            crate::metrics::login("invalid_credentials");
             return Err(ApiError::InvalidCredentials);
         }
     };
     state.throttle.login_succeeded(&throttle_key, address);
     if AccountStatus::parse(&account.status) != Some(AccountStatus::Active) {
+        crate::metrics::login("suspended");
         return Err(ApiError::AccountSuspended);
     }
+    crate::metrics::login("success");
     if rehash {
         rehash_in_background(&state, &account, body.password, stored);
     }

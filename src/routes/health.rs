@@ -19,3 +19,15 @@ pub async fn readyz(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
         }
     }
 }
+
+/// Prometheus text format.
+pub async fn metrics(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
+    for (pool, open, idle) in state.store.pool_use() {
+        crate::metrics::connections(pool, open, idle);
+    }
+    let handle =
+        crate::metrics::handle().ok_or(ApiError::Unavailable("metrics are not being recorded"))?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(handle.render()))
+}

@@ -59,6 +59,54 @@ pub async fn request_hygiene(
         .map(ServiceResponse::map_into_left_body)
 }
 
+/// A request id we accept from a proxy: short, and only characters that cannot break a
+/// log line or a header.
+fn usable_request_id(value: &str) -> bool {
+    !value.is_empty()
+        && value.len() <= 64
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+}
+
+/// Gives every request an id (the caller's `X-Request-Id` when usable, else a new
+/// UUIDv7) carried by every log line written while serving it and sent back in the
+/// answer; logs one line per request with its route pattern (never the path, which can
+/// hold slugs and gift tokens), status and time; and counts it for /metrics.
+pub async fn observe(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    use tracing::Instrument;
+    let id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| usable_request_id(v))
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    let method = req.method().clone();
+    let span = tracing::info_span!("request", request_id = %id, method = %method);
+    let started = std::time::Instant::now();
+    let mut response = next.call(req).instrument(span.clone()).await?;
+    let elapsed = started.elapsed();
+    let route = response
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_string());
+    let status = response.status().as_u16();
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response
+            .headers_mut()
+            .insert(header::HeaderName::from_static("x-request-id"), value);
+    }
+    span.in_scope(|| {
+        tracing::info!(status, route = %route, elapsed_ms = elapsed.as_secs_f64() * 1000.0, "served");
+    });
+    crate::metrics::request(&method, route, status, elapsed.as_secs_f64());
+    Ok(response)
+}
+
 /// Headers for every answer: no sniffing, no referrer, no framing, and a content
 /// security policy that lets nothing load (the service serves no pages).
 pub fn security_headers() -> DefaultHeaders {
@@ -87,6 +135,7 @@ fn caller_dependent() -> DefaultHeaders {
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/healthz", "GET").route(web::get().to(health::healthz)))
         .service(resource("/readyz", "GET").route(web::get().to(health::readyz)))
+        .service(resource("/metrics", "GET").route(web::get().to(health::metrics)))
         .service(
             web::scope("/v1")
                 .wrap(caller_dependent())

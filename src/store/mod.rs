@@ -181,6 +181,14 @@ impl Store {
         });
     }
 
+    /// Open and idle connections of the read and the write pool.
+    pub fn pool_use(&self) -> [(&'static str, u32, usize); 2] {
+        [
+            ("read", self.read.size(), self.read.num_idle()),
+            ("write", self.write.size(), self.write.num_idle()),
+        ]
+    }
+
     pub async fn close(&self) {
         self.read.close().await;
         self.write.close().await;

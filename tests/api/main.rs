@@ -12,6 +12,7 @@ mod import;
 mod lists;
 mod me;
 mod meter;
+mod operations;
 mod resets;
 mod smtp;
 mod tokens;

@@ -1,0 +1,87 @@
+//! Operations: /metrics and request ids.
+
+use serde_json::json;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn metrics_count_requests_decisions_logins_and_charges_without_ids_in_labels() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    app.article(&admin, json!({"title": "Gated", "slug": "gated-secret-slug", "body": "One.\n\nTwo.", "section": "s", "access": "subscribers", "status": "published"}))
+        .await;
+    app.article(&admin, json!({"title": "Metered", "slug": "metered-one", "body": "One.\n\nTwo.", "section": "s", "access": "metered", "status": "published"}))
+        .await;
+    app.get("/v1/articles/gated-secret-slug", None).await;
+    app.get("/v1/articles/metered-one", None).await;
+    app.get("/v1/articles/does-not-exist", None).await;
+    app.post(
+        "/v1/auth/login",
+        None,
+        json!({"email": ADMIN_EMAIL, "password": "not-the-password"}),
+    )
+    .await;
+
+    let response = app.get("/metrics", None).await;
+    assert_eq!(response.status(), 200);
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    let text = response.text().await.unwrap();
+    for expected in [
+        r#"paywall_http_requests_total{method="GET",route="/v1/articles/{slug}",status="200"} 2"#,
+        r#"paywall_http_requests_total{method="GET",route="/v1/articles/{slug}",status="404"} 1"#,
+        r#"paywall_decisions_total{reason="subscription_required"} 1"#,
+        r#"paywall_decisions_total{reason="full"} 1"#,
+        "paywall_meter_charges_total 1",
+        r#"paywall_logins_total{outcome="success"} 1"#,
+        r#"paywall_logins_total{outcome="invalid_credentials"} 1"#,
+        r#"paywall_db_connections{pool="read",state="open"}"#,
+        "paywall_http_request_duration_seconds_bucket",
+    ] {
+        assert!(text.contains(expected), "missing {expected} in\n{text}");
+    }
+    for private in ["gated-secret-slug", "does-not-exist", ADMIN_EMAIL, "One."] {
+        assert!(!text.contains(private), "{private} leaked into /metrics");
+    }
+}
+
+#[tokio::test]
+async fn every_answer_carries_a_request_id() {
+    let app = TestApp::spawn().await;
+    let mut seen = std::collections::HashSet::new();
+    for path in ["/healthz", "/v1/articles", "/nowhere", "/v1/me"] {
+        let response = app.get(path, None).await;
+        let id = response.headers()["x-request-id"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(uuid::Uuid::parse_str(&id).is_ok(), "{path}: {id}");
+        assert!(seen.insert(id), "ids differ");
+    }
+    let trace = app
+        .request(reqwest::Method::TRACE, "/v1/articles", None, None)
+        .await;
+    assert!(trace.headers().contains_key("x-request-id"));
+    assert_eq!(trace.headers()["x-content-type-options"], "nosniff");
+    // A proxy's id is kept when it is usable, replaced when it is not.
+    let kept = app
+        .client
+        .get(app.url("/healthz"))
+        .header("x-request-id", "edge-1234.abc_Z")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(kept.headers()["x-request-id"], "edge-1234.abc_Z");
+    for bad in ["has spaces in it", &"x".repeat(65), "semi;colon"] {
+        let replaced = app
+            .client
+            .get(app.url("/healthz"))
+            .header("x-request-id", bad)
+            .send()
+            .await
+            .unwrap();
+        assert_ne!(replaced.headers()["x-request-id"], bad);
+    }
+}
