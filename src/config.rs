@@ -75,6 +75,120 @@ impl std::fmt::Debug for Settings {
     }
 }
 
+impl Settings {
+    /// Every setting as `(variable, effective value)`, secrets masked: what
+    /// `paywall check-config` prints.
+    pub fn describe(&self) -> Vec<(&'static str, String)> {
+        let secret = |v: &Option<String>| {
+            if v.is_some() {
+                "<set>".to_string()
+            } else {
+                "<unset>".to_string()
+            }
+        };
+        let optional = |v: &Option<String>| v.clone().unwrap_or_else(|| "<unset>".to_string());
+        let joined = |v: Vec<String>| {
+            if v.is_empty() {
+                "<none>".to_string()
+            } else {
+                v.join(",")
+            }
+        };
+        vec![
+            ("PAYWALL_BIND", self.bind.clone()),
+            ("DATABASE_URL", redact_url(&self.database_url)),
+            (
+                "PAYWALL_JWT_SECRET",
+                if self.jwt_secret.is_some() {
+                    "<set>".to_string()
+                } else {
+                    "<unset: generated and kept beside the SQLite file>".to_string()
+                },
+            ),
+            (
+                "PAYWALL_JWT_PREVIOUS_SECRETS",
+                format!("<{} set>", self.jwt_previous_secrets.len()),
+            ),
+            ("PAYWALL_JWT_ISSUER", self.jwt_issuer.clone()),
+            ("PAYWALL_JWT_AUDIENCE", self.jwt_audience.clone()),
+            (
+                "PAYWALL_ACCESS_TOKEN_TTL_SECS",
+                self.access_token_ttl_secs.to_string(),
+            ),
+            (
+                "PAYWALL_REFRESH_TOKEN_TTL_SECS",
+                self.refresh_token_ttl_secs.to_string(),
+            ),
+            (
+                "PAYWALL_SESSION_IDLE_SECS",
+                self.session_idle_secs.to_string(),
+            ),
+            ("PAYWALL_TEASER_RATIO", self.teaser_ratio.to_string()),
+            ("PAYWALL_METER_ANONYMOUS", self.meter_anonymous.to_string()),
+            (
+                "PAYWALL_METER_REGISTERED",
+                self.meter_registered.to_string(),
+            ),
+            (
+                "PAYWALL_METER_UNIDENTIFIED_PER_DAY",
+                self.meter_unidentified_per_day.to_string(),
+            ),
+            ("PAYWALL_GIFTS_PER_MONTH", self.gifts_per_month.to_string()),
+            ("PAYWALL_GIFT_TTL_SECS", self.gift_ttl_secs.to_string()),
+            (
+                "PAYWALL_REGISTRATION",
+                (if self.registration_open {
+                    "open"
+                } else {
+                    "closed"
+                })
+                .to_string(),
+            ),
+            ("PAYWALL_ADMIN_EMAIL", optional(&self.admin_email)),
+            ("PAYWALL_ADMIN_PASSWORD", secret(&self.admin_password)),
+            (
+                "PAYWALL_LOGIN_MAX_FAILURES",
+                self.login_max_failures.to_string(),
+            ),
+            (
+                "PAYWALL_LOGIN_WINDOW_SECS",
+                self.login_window_secs.to_string(),
+            ),
+            (
+                "PAYWALL_LOGIN_MAX_FAILURES_PER_ADDRESS",
+                self.login_max_failures_per_address.to_string(),
+            ),
+            (
+                "PAYWALL_SIGNUPS_PER_ADDRESS_PER_HOUR",
+                self.signups_per_address_per_hour.to_string(),
+            ),
+            (
+                "PAYWALL_SMTP_URL",
+                self.smtp_url
+                    .as_deref()
+                    .map_or("<unset>".to_string(), redact_url),
+            ),
+            ("PAYWALL_MAIL_FROM", optional(&self.mail_from)),
+            ("PAYWALL_PUBLIC_URL", optional(&self.public_url)),
+            (
+                "PAYWALL_TRUSTED_PROXIES",
+                joined(self.trusted_proxies.iter().map(|n| n.to_string()).collect()),
+            ),
+            ("PAYWALL_CORS_ORIGINS", joined(self.cors_origins.clone())),
+            ("PAYWALL_WORKERS", self.workers.to_string()),
+            ("PAYWALL_LOG", self.log.clone()),
+            (
+                "PAYWALL_LOG_FORMAT",
+                (match self.log_format {
+                    LogFormat::Text => "text",
+                    LogFormat::Json => "json",
+                })
+                .to_string(),
+            ),
+        ]
+    }
+}
+
 /// Hides a password in a database URL (`postgres://user:secret@host`).
 fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
@@ -451,6 +565,49 @@ mod tests {
         let s = settings(&[("PAYWALL_TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.1,::1")]).unwrap();
         assert_eq!(s.trusted_proxies.len(), 3);
         assert!(s.trusted_proxies[1].contains(&"192.0.2.1".parse::<std::net::IpAddr>().unwrap()));
+    }
+
+    #[test]
+    fn check_config_lists_every_setting_without_secrets() {
+        let s = settings(&[
+            (
+                "PAYWALL_JWT_SECRET",
+                "0123456789abcdef0123456789abcdef-secret",
+            ),
+            ("PAYWALL_ADMIN_PASSWORD", "admin-password-123"),
+            (
+                "PAYWALL_SMTP_URL",
+                "smtp://user:mailpass@mail.example.org:587",
+            ),
+            ("PAYWALL_MAIL_FROM", "news@example.org"),
+        ])
+        .unwrap();
+        let described = s.describe();
+        let text: String = described
+            .iter()
+            .map(|(k, v)| format!("{k}={v}\n"))
+            .collect();
+        assert!(
+            !text.contains("0123456789abcdef")
+                && !text.contains("admin-password")
+                && !text.contains("mailpass")
+        );
+        assert!(text.contains("PAYWALL_SMTP_URL=smtp://<redacted>@mail.example.org:587"));
+        // Every variable .env.example documents is listed.
+        let example = include_str!("../.env.example");
+        for line in example.lines() {
+            let name = line
+                .trim_start_matches("# ")
+                .split('=')
+                .next()
+                .unwrap_or("");
+            if name.starts_with("PAYWALL_") || name == "DATABASE_URL" {
+                assert!(
+                    described.iter().any(|(k, _)| *k == name),
+                    "{name} missing from check-config"
+                );
+            }
+        }
     }
 
     #[test]

@@ -46,6 +46,8 @@ enum Command {
         #[arg(long)]
         output: Option<String>,
     },
+    /// Print every setting's effective value (secrets masked) and exit; a bad setting exits with status 2 and names it.
+    CheckConfig,
     /// Serve a fresh demo database (in a new temporary folder) with sample articles of every access level, and print an admin, a subscriber and a reader login.
     Demo,
 }
@@ -174,6 +176,12 @@ async fn run(command: Command, settings: Settings) -> Result<(), String> {
             };
             store.close().await;
             eprintln!("exported {} account(s)", written?);
+            Ok(())
+        }
+        Command::CheckConfig => {
+            for (name, value) in settings.describe() {
+                println!("{name}={value}");
+            }
             Ok(())
         }
         Command::Demo => {

@@ -118,3 +118,27 @@ fn help_explains_every_command() {
         assert!(stdout.contains(command), "{command}");
     }
 }
+
+#[test]
+fn check_config_prints_settings_with_secrets_masked() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        ("PAYWALL_JWT_SECRET", SECRET),
+        ("PAYWALL_ADMIN_PASSWORD", ADMIN_PASSWORD),
+        ("PAYWALL_TEASER_RATIO", "0.5"),
+    ];
+    let (code, stdout, stderr) = run(dir.path(), &["check-config"], &env, None);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("PAYWALL_TEASER_RATIO=0.5\n"));
+    assert!(stdout.contains("PAYWALL_BIND=127.0.0.1:8080\n"));
+    assert!(stdout.contains("PAYWALL_JWT_SECRET=<set>\n"));
+    assert!(!stdout.contains(SECRET) && !stdout.contains(ADMIN_PASSWORD));
+    let (code, _, stderr) = run(
+        dir.path(),
+        &["check-config"],
+        &[("PAYWALL_TEASER_RATIO", "2")],
+        None,
+    );
+    assert_eq!(code, 2);
+    assert!(stderr.contains("PAYWALL_TEASER_RATIO"));
+}
