@@ -56,6 +56,8 @@ pub struct Settings {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     pub cors_origins: Vec<String>,
     pub workers: usize,
+    /// How long a stop (SIGTERM, SIGINT) waits for requests in flight.
+    pub shutdown_timeout_secs: u64,
     pub log: String,
     pub log_format: LogFormat,
 }
@@ -176,6 +178,10 @@ impl Settings {
             ),
             ("PAYWALL_CORS_ORIGINS", joined(self.cors_origins.clone())),
             ("PAYWALL_WORKERS", self.workers.to_string()),
+            (
+                "PAYWALL_SHUTDOWN_TIMEOUT_SECS",
+                self.shutdown_timeout_secs.to_string(),
+            ),
             ("PAYWALL_LOG", self.log.clone()),
             (
                 "PAYWALL_LOG_FORMAT",
@@ -457,6 +463,7 @@ impl Settings {
             trusted_proxies,
             cors_origins,
             workers: number(get, "PAYWALL_WORKERS", default_workers, 1, 1_024)?,
+            shutdown_timeout_secs: number(get, "PAYWALL_SHUTDOWN_TIMEOUT_SECS", 30, 1, 3_600)?,
             log,
             log_format,
         })

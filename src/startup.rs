@@ -265,6 +265,7 @@ impl Application {
             source,
         })?;
         let workers = settings.workers;
+        let shutdown_timeout = settings.shutdown_timeout_secs;
         let mailer = match (&settings.smtp_url, &settings.mail_from) {
             (Some(url), Some(from)) => Some(Arc::new(
                 Mailer::new(url, from).map_err(StartupError::Other)?,
@@ -308,6 +309,8 @@ impl Application {
                 .default_service(web::to(routes::not_found))
         })
         .workers(workers)
+        // On SIGTERM or SIGINT: stop accepting, let requests in flight finish.
+        .shutdown_timeout(shutdown_timeout)
         .listen(listener)
         .map_err(|source| StartupError::Bind {
             address: address.to_string(),
@@ -325,10 +328,12 @@ impl Application {
         self.address
     }
 
-    /// Serves until the server stops (SIGINT or SIGTERM), then closes the database.
+    /// Serves until the server stops (SIGINT or SIGTERM; requests in flight, and so
+    /// their meter charges, finish first), then closes the database.
     pub async fn run(self) -> std::io::Result<()> {
         let result = self.server.await;
         self.store.close().await;
+        tracing::info!("stopped");
         result
     }
 }

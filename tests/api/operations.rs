@@ -85,3 +85,78 @@ async fn every_answer_carries_a_request_id() {
         assert_ne!(replaced.headers()["x-request-id"], bad);
     }
 }
+
+// SIGTERM under load: every request that got an answer got a good one, every write that
+// was answered is in the database afterwards, and the process exits cleanly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigterm_under_load_drops_nothing() {
+    let mut app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    for i in 0..40 {
+        app.article(&admin, json!({"title": format!("M{i}"), "slug": format!("m{i}"), "body": "One.\n\nTwo.", "section": "s", "access": "metered", "status": "published"}))
+            .await;
+    }
+    let client = app.client.clone();
+    let base = app.base.clone();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut workers = Vec::new();
+    for w in 0..8 {
+        let (client, base, stop) = (client.clone(), base.clone(), stop.clone());
+        workers.push(tokio::spawn(async move {
+            let mut registered = Vec::new();
+            let mut bad = Vec::new();
+            let mut i = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                i += 1;
+                let outcome = if i % 2 == 0 {
+                    let email = format!("load{w}-{i}@test.example");
+                    client
+                        .post(format!("{base}/v1/auth/register"))
+                        .json(&json!({"email": email, "password": PASSWORD}))
+                        .send()
+                        .await
+                        .map(|r| (r.status().as_u16(), Some(email)))
+                } else {
+                    client
+                        .get(format!("{base}/v1/articles/m{}", i % 40))
+                        .send()
+                        .await
+                        .map(|r| (r.status().as_u16(), None))
+                };
+                match outcome {
+                    Ok((201, Some(email))) => registered.push(email),
+                    Ok((200, None)) => {}
+                    // Throttled registrations are a good answer too.
+                    Ok((429, _)) => {}
+                    Ok((status, _)) => bad.push(status),
+                    // Refused connections once the server stopped accepting are expected.
+                    Err(_) => break,
+                }
+            }
+            (registered, bad)
+        }));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &app.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let code = tokio::task::block_in_place(|| app.wait_exit(std::time::Duration::from_secs(30)));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(code, Some(0), "a clean exit");
+    let mut registered = Vec::new();
+    for worker in workers {
+        let (mut done, bad) = worker.await.unwrap();
+        assert!(bad.is_empty(), "failed answers during the stop: {bad:?}");
+        registered.append(&mut done);
+    }
+    assert!(!registered.is_empty(), "the load ran");
+    let store = app.store().await;
+    for email in &registered {
+        assert!(
+            store.account_by_email(email).await.unwrap().is_some(),
+            "{email} was acknowledged but lost"
+        );
+    }
+}
