@@ -46,6 +46,16 @@ enum Command {
         #[arg(long)]
         output: Option<String>,
     },
+    /// Write a consistent copy of the SQLite database to PATH while it serves (refuses an existing file), and check the copy's integrity.
+    Backup {
+        /// Where to write the copy.
+        path: String,
+    },
+    /// Replace the SQLite database with the backup at PATH after checking its integrity. Refused while a `paywall serve` uses the database.
+    Restore {
+        /// The backup to restore.
+        path: String,
+    },
     /// Print every setting's effective value (secrets masked) and exit; a bad setting exits with status 2 and names it.
     CheckConfig,
     /// Serve a fresh demo database (in a new temporary folder) with sample articles of every access level, and print an admin, a subscriber and a reader login.
@@ -178,6 +188,29 @@ async fn run(command: Command, settings: Settings) -> Result<(), String> {
             eprintln!("exported {} account(s)", written?);
             Ok(())
         }
+        Command::Backup { path } => {
+            let target = std::path::PathBuf::from(&path);
+            if target.exists() {
+                return Err(format!("{path} already exists; choose a new file"));
+            }
+            let store = startup::open_store(&settings)
+                .await
+                .map_err(|e| e.to_string())?;
+            let outcome = store.backup_to(&target).await;
+            store.close().await;
+            outcome.map_err(|e| format!("backup failed: {e}"))?;
+            let check = paywall::store::backup::integrity_check(&target)
+                .await
+                .map_err(|e| e.to_string())?;
+            if check != "ok" {
+                return Err(format!(
+                    "the copy at {path} fails its integrity check: {check}"
+                ));
+            }
+            println!("backup written to {path} (integrity check: ok)");
+            Ok(())
+        }
+        Command::Restore { path } => restore(&settings, &path).await,
         Command::CheckConfig => {
             for (name, value) in settings.describe() {
                 println!("{name}={value}");
@@ -191,6 +224,38 @@ async fn run(command: Command, settings: Settings) -> Result<(), String> {
             serve(settings).await
         }
     }
+}
+
+async fn restore(settings: &Settings, path: &str) -> Result<(), String> {
+    let db = settings
+        .sqlite_path()
+        .ok_or("restore needs DATABASE_URL to name a SQLite file")?;
+    let lock = paywall::store::backup::serving_lock(&db).map_err(|e| e.to_string())?;
+    if lock.try_lock().is_err() {
+        return Err(format!(
+            "{} is in use by a running paywall serve; stop it first",
+            db.display()
+        ));
+    }
+    let source = std::path::Path::new(path);
+    let check = paywall::store::backup::integrity_check(source)
+        .await
+        .map_err(|e| format!("{path} is not a readable SQLite database: {e}"))?;
+    if check != "ok" {
+        return Err(format!("{path} fails its integrity check: {check}"));
+    }
+    // Copy beside the target, then rename over it: never a half-written database.
+    let mut staging = db.clone().into_os_string();
+    staging.push(".restoring");
+    std::fs::copy(source, &staging).map_err(|e| e.to_string())?;
+    for suffix in ["-wal", "-shm"] {
+        let mut side = db.clone().into_os_string();
+        side.push(suffix);
+        let _ = std::fs::remove_file(side);
+    }
+    std::fs::rename(&staging, &db).map_err(|e| e.to_string())?;
+    println!("{} restored from {path}", db.display());
+    Ok(())
 }
 
 fn read_password_from_stdin() -> Result<String, String> {

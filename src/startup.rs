@@ -221,6 +221,21 @@ pub struct Application {
     server: Server,
     address: std::net::SocketAddr,
     store: Store,
+    /// Held while serving, so that `paywall restore` can tell the database is in use.
+    _serving: Option<std::fs::File>,
+}
+
+/// Takes the lock beside the SQLite file for as long as the returned file lives.
+fn lock_database(settings: &Settings) -> Option<std::fs::File> {
+    let path = settings.sqlite_path()?;
+    let file = crate::store::backup::serving_lock(&path).ok()?;
+    match file.try_lock() {
+        Ok(()) => Some(file),
+        Err(_) => {
+            tracing::warn!("another process is serving this SQLite database");
+            None
+        }
+    }
 }
 
 impl Application {
@@ -264,6 +279,7 @@ impl Application {
             address: settings.bind.clone(),
             source,
         })?;
+        let serving = lock_database(&settings);
         let workers = settings.workers;
         let shutdown_timeout = settings.shutdown_timeout_secs;
         let mailer = match (&settings.smtp_url, &settings.mail_from) {
@@ -321,6 +337,7 @@ impl Application {
             server,
             address,
             store,
+            _serving: serving,
         })
     }
 

@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod articles;
 pub mod audit;
+pub mod backup;
 pub mod cache;
 pub mod gifts;
 pub mod meter;

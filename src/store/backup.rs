@@ -1,0 +1,43 @@
+//! Online backups of a SQLite database, and restoring one.
+
+use std::path::Path;
+
+use super::{Store, StoreError};
+
+impl Store {
+    /// Writes a consistent copy of the database to `target` while it serves:
+    /// `VACUUM INTO` reads one snapshot, so the copy holds every transaction committed
+    /// before it began and none of the ones after. Refuses to overwrite a file.
+    pub async fn backup_to(&self, target: &Path) -> Result<(), StoreError> {
+        let target = target.to_str().ok_or(StoreError::NotFound)?;
+        sqlx::query("VACUUM INTO $1")
+            .bind(target)
+            .execute(&self.read)
+            .await?;
+        Ok(())
+    }
+}
+
+/// Checks a database file with SQLite's integrity check.
+pub async fn integrity_check(path: &Path) -> Result<String, StoreError> {
+    use sqlx::ConnectOptions;
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(path)
+        .read_only(true);
+    let mut conn = options.connect().await?;
+    Ok(sqlx::query_scalar("PRAGMA integrity_check")
+        .fetch_one(&mut conn)
+        .await?)
+}
+
+/// The lock a serving process holds on `DB.lock` beside its database, so that a
+/// restore can tell the database is in use.
+pub fn serving_lock(db: &Path) -> std::io::Result<std::fs::File> {
+    let mut name = db.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(".lock");
+    std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(db.with_file_name(name))
+}
