@@ -8,7 +8,7 @@ use std::io::Write;
 
 use paywall::paywall::meter::MeterIds;
 use paywall::paywall::teaser;
-use paywall::store::{ArticleRecord, NewAccount, Store};
+use paywall::store::{ArticleFields, ArticleRecord, NewAccount, Store};
 
 const LEVELS: [&str; 4] = ["free", "registered", "metered", "subscribers"];
 const PASSWORD: &str = "bench-passphrase-Ravel-1875";
@@ -47,31 +47,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let level = LEVELS[i % LEVELS.len()];
         let prepared = teaser::prepare(&body(i), 0.4)?;
         let slug = format!("bench-article-{i}");
-        let n = |v: usize| i64::try_from(v).unwrap_or(i64::MAX);
+        let fields = ArticleFields {
+            slug: slug.clone(),
+            title: format!("Bench article {i}"),
+            standfirst: Some("A standfirst of a sentence or two.".into()),
+            section: ["politics", "culture", "world"][i % 3].into(),
+            author: Some("Bench".into()),
+            access: level.into(),
+            status: "published".into(),
+            teaser_ratio: None,
+            // Newest last: article i was published (articles - i) seconds ago.
+            published_at: Some(now - i64::try_from(articles - i)?),
+        };
         store
-            .insert_article(
-                &ArticleRecord {
-                    slug: slug.clone(),
-                    title: format!("Bench article {i}"),
-                    standfirst: Some("A standfirst of a sentence or two.".into()),
-                    section: ["politics", "culture", "world"][i % 3].into(),
-                    author: Some("Bench".into()),
-                    access: level.into(),
-                    status: "published".into(),
-                    teaser_ratio: None,
-                    teaser_ratio_used: 0.4,
-                    body_source: prepared.source,
-                    body: prepared.text,
-                    teaser_bytes: n(prepared.teaser_bytes),
-                    teaser_chars: n(prepared.teaser_chars),
-                    total_chars: n(prepared.total_chars),
-                    percent_left_hundredths: i64::from(prepared.percent_left_hundredths),
-                    word_count: n(prepared.word_count),
-                    published_at: Some(now - n(articles - i)),
-                },
-                None,
-                now,
-            )
+            .insert_article(&ArticleRecord::new(fields, 0.4, prepared), None, now)
             .await?;
         writeln!(lists[i % LEVELS.len()], "{slug}")?;
     }

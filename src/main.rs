@@ -196,7 +196,7 @@ async fn run(command: Command, settings: Settings) -> Result<(), String> {
             let store = startup::open_store(&settings)
                 .await
                 .map_err(|e| e.to_string())?;
-            let outcome = store.backup_to(&target).await;
+            let outcome = store.backup_to(&path).await;
             store.close().await;
             outcome.map_err(|e| format!("backup failed: {e}"))?;
             let check = paywall::store::backup::integrity_check(&target)

@@ -5,7 +5,7 @@ use crate::config::Settings;
 use crate::domain::{AccessLevel, ArticleStatus, Role};
 use crate::paywall::teaser;
 use crate::startup::{self, StartupError};
-use crate::store::{now_ts, ArticleRecord, NewAccount, Store};
+use crate::store::{now_ts, ArticleFields, ArticleRecord, NewAccount, Store};
 
 pub struct DemoLogin {
     pub label: &'static str,
@@ -124,34 +124,23 @@ pub async fn seed(
     for (age, article) in ARTICLES.iter().enumerate() {
         let prepared = teaser::prepare(article.body, default_ratio)
             .map_err(|e| StartupError::Other(format!("sample article {}: {e}", article.slug)))?;
-        let as_i64 = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+        // Newest first in the list, an hour apart.
+        let hours_ago = i64::try_from(age + 1).unwrap_or(1);
         let published_at =
-            (article.status == ArticleStatus::Published).then_some(now - 3_600 * as_i64(age + 1));
-        store
-            .insert_article(
-                &ArticleRecord {
-                    slug: article.slug.to_string(),
-                    title: article.title.to_string(),
-                    standfirst: Some(article.standfirst.to_string()),
-                    section: article.section.to_string(),
-                    author: Some(article.author.to_string()),
-                    access: article.access.as_str().to_string(),
-                    status: article.status.as_str().to_string(),
-                    teaser_ratio: None,
-                    teaser_ratio_used: default_ratio,
-                    body_source: prepared.source,
-                    body: prepared.text,
-                    teaser_bytes: as_i64(prepared.teaser_bytes),
-                    teaser_chars: as_i64(prepared.teaser_chars),
-                    total_chars: as_i64(prepared.total_chars),
-                    percent_left_hundredths: i64::from(prepared.percent_left_hundredths),
-                    word_count: as_i64(prepared.word_count),
-                    published_at,
-                },
-                None,
-                now,
-            )
-            .await?;
+            (article.status == ArticleStatus::Published).then_some(now - 3_600 * hours_ago);
+        let fields = ArticleFields {
+            slug: article.slug.to_string(),
+            title: article.title.to_string(),
+            standfirst: Some(article.standfirst.to_string()),
+            section: article.section.to_string(),
+            author: Some(article.author.to_string()),
+            access: article.access.as_str().to_string(),
+            status: article.status.as_str().to_string(),
+            teaser_ratio: None,
+            published_at,
+        };
+        let record = ArticleRecord::new(fields, default_ratio, prepared);
+        store.insert_article(&record, None, now).await?;
     }
     for login in LOGINS {
         let password = crate::domain::Password::parse_given(login.password)

@@ -153,6 +153,11 @@ impl MeterIds {
 
     /// A new signed id.
     pub fn issue(&self) -> String {
+        self.issue_named().0
+    }
+
+    /// A new signed id, and the name it counts under (what `verify` would return).
+    pub fn issue_named(&self) -> (String, String) {
         use base64::Engine;
         let mut id = [0u8; ID_BYTES];
         rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut id);
@@ -162,7 +167,8 @@ impl MeterIds {
             .first()
             .map(|key| tag(key, &id))
             .unwrap_or([0; 32]);
-        format!("{}.{}", b64.encode(id), b64.encode(&tag[..TAG_BYTES]))
+        let name = b64.encode(id);
+        (format!("{name}.{}", b64.encode(&tag[..TAG_BYTES])), name)
     }
 
     /// The id inside a presented value, if one of our keys signed it.
@@ -204,6 +210,8 @@ mod id_tests {
         let id = ids.issue();
         let name = ids.verify(&id).unwrap();
         assert!(id.starts_with(&name));
+        let (value, named) = ids.issue_named();
+        assert_eq!(ids.verify(&value), Some(named));
         assert_ne!(ids.issue(), id, "random");
         let mut tampered = id.clone().into_bytes();
         tampered[3] = if tampered[3] == b'A' { b'B' } else { b'A' };

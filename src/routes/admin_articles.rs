@@ -11,7 +11,7 @@ use crate::domain::{AccessLevel, ArticleStatus, Role, Slug};
 use crate::error::{ApiError, ApiResult, FieldError};
 use crate::paywall::teaser;
 use crate::startup::AppState;
-use crate::store::{now_ts, ArticleRecord, ArticleRow, AuditEntry, StoreError};
+use crate::store::{now_ts, ArticleFields, ArticleRecord, ArticleRow, AuditEntry, StoreError};
 
 const MAX_TITLE: usize = 300;
 const MAX_SECTION: usize = 64;
@@ -282,8 +282,7 @@ fn record(draft: &Draft, slug: &Slug, default_ratio: f64) -> Result<ArticleRecor
     let ratio = draft.teaser_ratio.unwrap_or(default_ratio);
     let prepared = teaser::prepare(&draft.body_source, ratio)
         .map_err(|e| ApiError::validation("body", e.to_string()))?;
-    let as_i64 = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
-    Ok(ArticleRecord {
+    let fields = ArticleFields {
         slug: slug.as_str().to_string(),
         title: draft.title.clone(),
         standfirst: draft.standfirst.clone(),
@@ -292,16 +291,9 @@ fn record(draft: &Draft, slug: &Slug, default_ratio: f64) -> Result<ArticleRecor
         access: draft.access.as_str().to_string(),
         status: draft.status.as_str().to_string(),
         teaser_ratio: draft.teaser_ratio,
-        teaser_ratio_used: ratio,
-        body_source: prepared.source,
-        body: prepared.text,
-        teaser_bytes: as_i64(prepared.teaser_bytes),
-        teaser_chars: as_i64(prepared.teaser_chars),
-        total_chars: as_i64(prepared.total_chars),
-        percent_left_hundredths: i64::from(prepared.percent_left_hundredths),
-        word_count: as_i64(prepared.word_count),
         published_at: draft.published_at,
-    })
+    };
+    Ok(ArticleRecord::new(fields, ratio, prepared))
 }
 
 fn created(row: &ArticleRow) -> HttpResponse {

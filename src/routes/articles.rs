@@ -75,9 +75,9 @@ struct MeterAnswer {
     id: Option<(String, bool)>,
 }
 
-/// The meter id the reader sent: the header wins over the cookie. A value that does not
-/// verify is no id at all.
-fn presented_meter_id(state: &AppState, req: &HttpRequest) -> Option<String> {
+/// The meter id the reader sent (the header wins over the cookie) and the name it counts
+/// under. A value that does not verify is no id at all.
+fn presented_meter_id(state: &AppState, req: &HttpRequest) -> Option<(String, String)> {
     let from_header = req
         .headers()
         .get(METER_HEADER)
@@ -85,10 +85,9 @@ fn presented_meter_id(state: &AppState, req: &HttpRequest) -> Option<String> {
         .map(str::trim)
         .filter(|v| !v.is_empty());
     let from_cookie = req.cookie(METER_COOKIE).map(|c| c.value().to_string());
-    from_header
-        .map(str::to_string)
-        .or(from_cookie)
-        .filter(|value| state.meter_ids.verify(value).is_some())
+    let value = from_header.map(str::to_string).or(from_cookie)?;
+    let name = state.meter_ids.verify(&value)?;
+    Some((value, name))
 }
 
 /// Counts this read against the reader's meter: the account's own, the anonymous
@@ -112,20 +111,16 @@ async fn consult_meter(
             None,
         ),
         Caller::Anonymous => match presented_meter_id(state, req) {
-            Some(value) => {
-                let name = state.meter_ids.verify(&value).unwrap_or_default();
-                (
-                    vec![Meter::new(
-                        &MeterKey::Anonymous(name),
-                        settings.meter_anonymous,
-                        now,
-                    )],
-                    Some((value, false)),
-                )
-            }
+            Some((value, name)) => (
+                vec![Meter::new(
+                    &MeterKey::Anonymous(name),
+                    settings.meter_anonymous,
+                    now,
+                )],
+                Some((value, false)),
+            ),
             None => {
-                let value = state.meter_ids.issue();
-                let name = state.meter_ids.verify(&value).unwrap_or_default();
+                let (value, name) = state.meter_ids.issue_named();
                 let address = client_address(req, &settings.trusted_proxies).to_string();
                 let meters = vec![
                     Meter::new(

@@ -2,6 +2,7 @@ use base64::Engine;
 
 use super::audit::{record, AuditEntry};
 use super::{conflict_or, Store, StoreError};
+use crate::paywall::teaser::PreparedBody;
 use crate::paywall::ArticleText;
 
 /// Everything written for an article; the teaser cut is computed before it gets here.
@@ -26,6 +27,47 @@ pub struct ArticleRecord {
 }
 
 /// A whole article: its list fields plus the body and the stored teaser cut.
+/// What an editor writes about an article, apart from its body.
+pub struct ArticleFields {
+    pub slug: String,
+    pub title: String,
+    pub standfirst: Option<String>,
+    pub section: String,
+    pub author: Option<String>,
+    pub access: String,
+    pub status: String,
+    /// The ratio the editor chose, or None for the configured default.
+    pub teaser_ratio: Option<f64>,
+    pub published_at: Option<i64>,
+}
+
+impl ArticleRecord {
+    /// The row to store: the editor's fields and the body as `teaser::prepare` measured
+    /// it with `ratio_used`.
+    pub fn new(fields: ArticleFields, ratio_used: f64, body: PreparedBody) -> Self {
+        let n = |v: usize| i64::try_from(v).unwrap_or(i64::MAX);
+        ArticleRecord {
+            slug: fields.slug,
+            title: fields.title,
+            standfirst: fields.standfirst,
+            section: fields.section,
+            author: fields.author,
+            access: fields.access,
+            status: fields.status,
+            teaser_ratio: fields.teaser_ratio,
+            teaser_ratio_used: ratio_used,
+            teaser_bytes: n(body.teaser_bytes),
+            teaser_chars: n(body.teaser_chars),
+            total_chars: n(body.total_chars),
+            percent_left_hundredths: i64::from(body.percent_left_hundredths),
+            word_count: n(body.word_count),
+            body_source: body.source,
+            body: body.text,
+            published_at: fields.published_at,
+        }
+    }
+}
+
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ArticleRow {
     #[sqlx(flatten)]

@@ -8,8 +8,7 @@ impl Store {
     /// Writes a consistent copy of the database to `target` while it serves:
     /// `VACUUM INTO` reads one snapshot, so the copy holds every transaction committed
     /// before it began and none of the ones after. Refuses to overwrite a file.
-    pub async fn backup_to(&self, target: &Path) -> Result<(), StoreError> {
-        let target = target.to_str().ok_or(StoreError::NotFound)?;
+    pub async fn backup_to(&self, target: &str) -> Result<(), StoreError> {
         sqlx::query("VACUUM INTO $1")
             .bind(target)
             .execute(&self.read)

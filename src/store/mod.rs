@@ -21,7 +21,7 @@ use sqlx::sqlite::{
 pub use accounts::{
     AccountChanges, AccountFilter, AccountRow, ImportOutcome, NewAccount, Subscription,
 };
-pub use articles::{ArticleRecord, ArticleRow, ArticleSummaryRow, Cursor};
+pub use articles::{ArticleFields, ArticleRecord, ArticleRow, ArticleSummaryRow, Cursor};
 pub use audit::{AuditEntry, AuditFilter, AuditRow};
 pub use sessions::{RefreshOutcome, SessionState};
 
