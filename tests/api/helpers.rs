@@ -18,6 +18,8 @@ pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
     pub db_url: String,
+    /// Where the server's standard error goes, when a test reads its log.
+    pub log_path: Option<std::path::PathBuf>,
     /// Kept so the database folder lives as long as the server.
     _dir: tempfile::TempDir,
     child: Child,
@@ -54,7 +56,29 @@ impl TestApp {
         Self::start(dir, db_url, env).await
     }
 
+    /// Like `spawn_with`, with the server's log written to a file `log_text` reads.
+    pub async fn spawn_logging(env: &[(&str, &str)]) -> TestApp {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db_url = format!("sqlite://{}", dir.path().join("test.db").display());
+        Self::launch(dir, db_url, env, true).await
+    }
+
+    /// Everything the server has logged so far (for a `spawn_logging` server).
+    pub fn log_text(&self) -> String {
+        let path = self.log_path.as_ref().expect("started with spawn_logging");
+        std::fs::read_to_string(path).expect("read the server log")
+    }
+
     pub async fn start(dir: tempfile::TempDir, db_url: String, env: &[(&str, &str)]) -> TestApp {
+        Self::launch(dir, db_url, env, false).await
+    }
+
+    async fn launch(
+        dir: tempfile::TempDir,
+        db_url: String,
+        env: &[(&str, &str)],
+        capture_log: bool,
+    ) -> TestApp {
         let mut command = paywall_command(dir.path());
         let defaults = [
             ("PAYWALL_BIND", "127.0.0.1:0"),
@@ -71,10 +95,15 @@ impl TestApp {
                 command.env(name, value);
             }
         }
+        let log_path = capture_log.then(|| dir.path().join("server.log"));
+        let stderr = match &log_path {
+            Some(path) => Stdio::from(std::fs::File::create(path).expect("create the log file")),
+            None => Stdio::inherit(),
+        };
         let mut child = command
             .arg("serve")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("start the paywall binary");
         let stdout = child.stdout.take().expect("stdout");
@@ -100,6 +129,7 @@ impl TestApp {
                 .build()
                 .expect("client"),
             db_url,
+            log_path,
             _dir: dir,
             child,
         }

@@ -10,6 +10,7 @@ mod hardening;
 mod helpers;
 mod import;
 mod lists;
+mod logs;
 mod me;
 mod meter;
 mod operations;
