@@ -7,7 +7,7 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
 /// One field-level complaint in a 422 answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FieldError {
     pub field: String,
     pub message: String,
@@ -101,14 +101,18 @@ impl ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct Problem<'a> {
+/// An error answer (RFC 9457 `application/problem+json`).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Problem<'a> {
+    /// Always `about:blank`.
     #[serde(rename = "type")]
     kind: &'static str,
     title: &'a str,
     status: u16,
+    /// The stable machine code, such as `invalid_token` or `validation_failed`.
     code: &'static str,
     detail: String,
+    /// Only with `validation_failed`: what is wrong with which field.
     #[serde(skip_serializing_if = "Option::is_none")]
     errors: Option<&'a [FieldError]>,
 }

@@ -8,6 +8,7 @@ pub mod domain;
 pub mod error;
 pub mod mail;
 pub mod metrics;
+pub mod openapi;
 pub mod paywall;
 pub mod routes;
 pub mod startup;

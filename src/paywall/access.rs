@@ -34,7 +34,7 @@ impl ReaderKind {
 }
 
 /// Why a reader gets the teaser.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Reason {
     LoginRequired,

@@ -20,7 +20,7 @@ pub trait ArticleText {
     fn percent_left_hundredths(&self) -> u32;
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct PaywallNotice {
     pub reason: Reason,
     pub message: String,

@@ -44,7 +44,7 @@ fn audit(caller: &AuthAccount, action: &'static str, target: &str) -> AuditEntry
     AuditEntry::new(Some(&caller.account_id), action, "account", Some(target))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SubscriptionBody {
     plan: String,
@@ -84,13 +84,22 @@ fn parse_subscription(
     ok.then_some(Subscription { plan, expires_at })
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AccountListQuery {
+    /// Part of the email or display name (at most 254 characters).
     q: Option<String>,
+    #[param(value_type = Option<Role>)]
     role: Option<String>,
+    #[param(value_type = Option<AccountStatus>)]
     status: Option<String>,
+    /// Whether the subscription is active now.
+    #[param(value_type = Option<bool>)]
     subscribed: Option<String>,
+    /// Page size, 1 to 100 (default 20).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     limit: Option<String>,
+    /// The `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
@@ -98,6 +107,8 @@ fn bad_query(name: &str, expected: &str) -> ApiError {
     ApiError::BadRequest(format!("{name} must be {expected}"))
 }
 
+#[utoipa::path(get, path = "/v1/admin/accounts", tag = "admin accounts", security(("bearer" = []), ("session_cookie" = [])), params(AccountListQuery),
+    responses((status = 200, description = "A page of accounts, newest first", body = Page<AccountView>)))]
 pub async fn list(
     state: web::Data<AppState>,
     caller: Authenticated,
@@ -143,7 +154,7 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(page))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateAccountBody {
     email: String,
@@ -157,6 +168,9 @@ pub struct CreateAccountBody {
     subscription: Option<SubscriptionBody>,
 }
 
+#[utoipa::path(post, path = "/v1/admin/accounts", tag = "admin accounts", security(("bearer" = []), ("session_cookie" = [])), request_body = CreateAccountBody,
+    responses((status = 201, description = "The account; without a password, also a one-time reset link", body = CreatedAccountView),
+        (status = 409, description = "`email_taken`", body = crate::error::Problem, content_type = "application/problem+json")))]
 /// Creates an account. Without a password, the answer carries a one-time reset link
 /// for the reader to choose one: an admin never picks a reader's password.
 pub async fn create(
@@ -258,6 +272,8 @@ async fn admin_view(state: &AppState, row: &AccountRow) -> ApiResult<AdminAccoun
     })
 }
 
+#[utoipa::path(get, path = "/v1/admin/accounts/{id}", tag = "admin accounts", security(("bearer" = []), ("session_cookie" = [])), params(("id" = String, Path, description = "The account id")),
+    responses((status = 200, description = "The account with its sign-in activity", body = AdminAccountView)))]
 pub async fn get(
     state: web::Data<AppState>,
     caller: Authenticated,
@@ -273,7 +289,7 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(admin_view(&state, &row).await?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchAccountBody {
     #[serde(default)]
@@ -286,6 +302,9 @@ pub struct PatchAccountBody {
     status: Option<AccountStatus>,
 }
 
+#[utoipa::path(patch, path = "/v1/admin/accounts/{id}", tag = "admin accounts", security(("bearer" = []), ("session_cookie" = [])), params(("id" = String, Path, description = "The account id")), request_body = PatchAccountBody,
+    responses((status = 200, description = "The updated account", body = AccountView),
+        (status = 409, description = "`email_taken`, or `last_admin`: the last active admin cannot be demoted or suspended", body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn patch(
     state: web::Data<AppState>,
     caller: Authenticated,
@@ -332,6 +351,9 @@ pub async fn patch(
     Ok(HttpResponse::Ok().json(admin_view(&state, &row).await?))
 }
 
+#[utoipa::path(delete, path = "/v1/admin/accounts/{id}", tag = "admin accounts", security(("bearer" = []), ("session_cookie" = [])), params(("id" = String, Path, description = "The account id")),
+    responses((status = 204, description = "Deleted, with its sessions"),
+        (status = 409, description = "`last_admin`: the last active admin cannot be deleted", body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn delete(
     state: web::Data<AppState>,
     caller: Authenticated,
@@ -351,6 +373,8 @@ pub async fn delete(
     Ok(HttpResponse::NoContent().finish())
 }
 
+#[utoipa::path(post, path = "/v1/admin/accounts/{id}/password-reset", tag = "admin accounts", security(("bearer" = []), ("session_cookie" = [])), params(("id" = String, Path, description = "The account id")),
+    responses((status = 201, description = "A one-time reset link to pass on to the reader", body = ResetLinkView)))]
 /// A one-time reset link for the admin to pass on to the reader.
 pub async fn password_reset(
     state: web::Data<AppState>,
@@ -375,6 +399,8 @@ pub async fn password_reset(
     }))
 }
 
+#[utoipa::path(put, path = "/v1/admin/accounts/{id}/subscription", tag = "admin accounts", security(("bearer" = []), ("session_cookie" = [])), params(("id" = String, Path, description = "The account id")), request_body = SubscriptionBody,
+    responses((status = 200, description = "The account with its subscription", body = AccountView)))]
 pub async fn put_subscription(
     state: web::Data<AppState>,
     caller: Authenticated,
@@ -399,6 +425,8 @@ pub async fn put_subscription(
     Ok(HttpResponse::Ok().json(AccountView::new(&row, now)))
 }
 
+#[utoipa::path(delete, path = "/v1/admin/accounts/{id}/subscription", tag = "admin accounts", security(("bearer" = []), ("session_cookie" = [])), params(("id" = String, Path, description = "The account id")),
+    responses((status = 200, description = "The account, its subscription ended now", body = AccountView)))]
 /// Ends the subscription now; it stays on the account as expired.
 pub async fn delete_subscription(
     state: web::Data<AppState>,
@@ -416,6 +444,8 @@ pub async fn delete_subscription(
     Ok(HttpResponse::Ok().json(AccountView::new(&row, now)))
 }
 
+#[utoipa::path(delete, path = "/v1/admin/accounts/{id}/sessions", tag = "admin accounts", security(("bearer" = []), ("session_cookie" = [])), params(("id" = String, Path, description = "The account id")),
+    responses((status = 204, description = "Every session of the account is revoked")))]
 pub async fn delete_sessions(
     state: web::Data<AppState>,
     caller: Authenticated,
@@ -435,15 +465,24 @@ pub async fn delete_sessions(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
+    /// The id of the account that acted.
     actor: Option<String>,
+    /// The id of the record acted on.
     target: Option<String>,
+    /// An action name, such as `account.update`.
     action: Option<String>,
+    /// Page size, 1 to 100 (default 20).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     limit: Option<String>,
+    /// The `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
+#[utoipa::path(get, path = "/v1/admin/audit", tag = "admin accounts", security(("bearer" = []), ("session_cookie" = [])), params(AuditQuery),
+    responses((status = 200, description = "A page of audit entries, newest first", body = Page<super::views::AuditView>)))]
 pub async fn audit_log(
     state: web::Data<AppState>,
     caller: Authenticated,

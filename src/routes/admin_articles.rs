@@ -23,7 +23,7 @@ fn require_editor(caller: &AuthAccount) -> ApiResult<()> {
 }
 
 /// The fields of a create or a patch. Absent is `None`; `null` is `Some(None)`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ArticleInput {
     #[serde(default, deserialize_with = "nullable")]
@@ -40,11 +40,15 @@ pub struct ArticleInput {
     standfirst: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
     author: Option<Option<String>>,
+    /// The share of the body the teaser may take, strictly between 0 and 1; null for the default.
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(exclusive_minimum = 0.0, exclusive_maximum = 1.0)]
     teaser_ratio: Option<Option<f64>>,
     #[serde(default, deserialize_with = "nullable")]
     status: Option<Option<ArticleStatus>>,
+    /// RFC 3339; a published article with a future date stays hidden until then.
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(format = DateTime)]
     published_at: Option<Option<String>>,
 }
 
@@ -308,6 +312,9 @@ fn created(row: &ArticleRow) -> HttpResponse {
 /// How many numbered variants of a title's slug are tried before giving up.
 const AUTO_SLUG_ATTEMPTS: u32 = 50;
 
+#[utoipa::path(post, path = "/v1/admin/articles", tag = "admin articles", security(("bearer" = []), ("session_cookie" = [])), request_body = ArticleInput,
+    responses((status = 201, description = "The article with its teaser cut", body = AdminArticle),
+        (status = 409, description = "`slug_taken`", body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn create(
     state: web::Data<AppState>,
     caller: Authenticated,
@@ -375,6 +382,8 @@ async fn find(state: &AppState, slug: &str) -> ApiResult<ArticleRow> {
         .ok_or(ApiError::NotFound("no article has this slug"))
 }
 
+#[utoipa::path(get, path = "/v1/admin/articles/{slug}", tag = "admin articles", security(("bearer" = []), ("session_cookie" = [])), params(("slug" = String, Path, description = "The article's slug")),
+    responses((status = 200, description = "The article as editors see it", body = AdminArticle)))]
 pub async fn get(
     state: web::Data<AppState>,
     caller: Authenticated,
@@ -385,6 +394,9 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(AdminArticle::from(&row)))
 }
 
+#[utoipa::path(patch, path = "/v1/admin/articles/{slug}", tag = "admin articles", security(("bearer" = []), ("session_cookie" = [])), params(("slug" = String, Path, description = "The article's slug")), request_body = ArticleInput,
+    responses((status = 200, description = "The updated article, its teaser cut again", body = AdminArticle),
+        (status = 409, description = "`slug_taken`", body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn patch(
     state: web::Data<AppState>,
     caller: Authenticated,
@@ -416,6 +428,8 @@ pub async fn patch(
     Ok(HttpResponse::Ok().json(AdminArticle::from(&updated)))
 }
 
+#[utoipa::path(delete, path = "/v1/admin/articles/{slug}", tag = "admin articles", security(("bearer" = []), ("session_cookie" = [])), params(("slug" = String, Path, description = "The article's slug")),
+    responses((status = 204, description = "Deleted")))]
 pub async fn delete(
     state: web::Data<AppState>,
     caller: Authenticated,
@@ -439,13 +453,20 @@ pub async fn delete(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AdminListQuery {
+    #[param(value_type = Option<ArticleStatus>)]
     status: Option<String>,
+    /// Page size, 1 to 100 (default 20).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     limit: Option<String>,
+    /// The `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
+#[utoipa::path(get, path = "/v1/admin/articles", tag = "admin articles", security(("bearer" = []), ("session_cookie" = [])), params(AdminListQuery),
+    responses((status = 200, description = "A page of articles, drafts included, newest first", body = Page<AdminArticleSummary>)))]
 pub async fn list(
     state: web::Data<AppState>,
     caller: Authenticated,

@@ -25,13 +25,20 @@ use crate::store::{now_ts, ArticleRow};
 pub const METER_COOKIE: &str = "paywall_meter";
 pub const METER_HEADER: &str = "paywall-meter";
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Only this section.
     section: Option<String>,
+    /// Page size, 1 to 100 (default 20).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
     limit: Option<String>,
+    /// The `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
+#[utoipa::path(get, path = "/v1/articles", tag = "articles", security((), ("bearer" = []), ("session_cookie" = [])), params(ListQuery),
+    responses((status = 200, description = "A page of published articles, newest first; never a body", body = Page<ArticleSummary>)))]
 pub async fn list(
     state: web::Data<AppState>,
     _caller: Caller,
@@ -53,8 +60,10 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(page))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ReadQuery {
+    /// A gift token for this article: opens it in full without a meter credit.
     gift: Option<String>,
 }
 
@@ -182,6 +191,12 @@ fn meter_cookie(value: String, secure: bool) -> Cookie<'static> {
         .finish()
 }
 
+#[utoipa::path(get, path = "/v1/articles/{slug}", tag = "articles", security((), ("bearer" = []), ("session_cookie" = [])),
+    params(("slug" = String, Path, description = "The article's slug"), ReadQuery,
+        ("Paywall-Meter" = Option<String>, Header, description = "The meter id a previous answer handed out (or send the `paywall_meter` cookie)")),
+    responses((status = 200, description = "The full text, or the teaser with the share left to read", body = ArticleView,
+        headers(("Paywall-Meter" = String, description = "The reader's meter id, when the meter was consulted for an anonymous reader"))),
+        (status = 404, description = "`not_found`: unknown or unpublished", body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn read(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -223,7 +238,7 @@ pub async fn read(
     Ok(response.json(ArticleView::new(&article, visible, meter_view)))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct GiftView {
     pub token: String,
     pub url: String,
@@ -231,6 +246,11 @@ pub struct GiftView {
     pub expires_at: String,
 }
 
+#[utoipa::path(post, path = "/v1/articles/{slug}/gifts", tag = "articles", security(("bearer" = []), ("session_cookie" = [])),
+    params(("slug" = String, Path, description = "The article's slug")),
+    responses((status = 201, description = "A gift link that opens this article for anyone until it expires", body = GiftView),
+        (status = 403, description = "`forbidden`: only subscribers may gift", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`rate_limited`: this month's gifts are used up", body = crate::error::Problem, content_type = "application/problem+json")))]
 /// A subscriber gifts an article: a link that opens it for anyone until it expires.
 pub async fn create_gift(
     state: web::Data<AppState>,

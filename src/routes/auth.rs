@@ -23,7 +23,7 @@ const MAX_USER_AGENT: usize = 256;
 /// Reset links last an hour.
 pub const RESET_TTL_SECS: i64 = 3_600;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterBody {
     email: String,
@@ -82,6 +82,11 @@ fn too_many(retry: crate::auth::throttle::RetryAfter) -> ApiError {
     }
 }
 
+#[utoipa::path(post, path = "/v1/auth/register", tag = "auth", request_body = RegisterBody,
+    responses((status = 201, description = "The new reader account", body = AccountView),
+        (status = 403, description = "`registration_closed`: self-registration is disabled", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`email_taken`", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`rate_limited`: too many registrations from this address", body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn register(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -151,7 +156,7 @@ pub fn email_conflict(error: StoreError) -> ApiError {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginBody {
     email: String,
@@ -226,6 +231,11 @@ pub async fn password_matches(
     Ok(matches!(verified, Verified::Yes { .. }))
 }
 
+#[utoipa::path(post, path = "/v1/auth/login", tag = "auth", request_body = LoginBody,
+    responses((status = 200, description = "Signed in; also sets the `paywall_session` cookie", body = TokenPair),
+        (status = 401, description = "`invalid_credentials`: the same answer whatever was wrong", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`account_suspended`", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`rate_limited`: too many failures for this email and address, or for this address", body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn login(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -344,12 +354,15 @@ fn rehash_in_background(
     });
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshBody {
     refresh_token: String,
 }
 
+#[utoipa::path(post, path = "/v1/auth/refresh", tag = "auth", request_body = RefreshBody,
+    responses((status = 200, description = "A new token pair; the refresh token sent is used up", body = TokenPair),
+        (status = 401, description = "`invalid_token`: unknown, expired or reused refresh token (reuse ends the session)", body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn refresh(
     state: web::Data<AppState>,
     body: ApiJson<RefreshBody>,
@@ -402,6 +415,8 @@ pub fn removed_session_cookie() -> Cookie<'static> {
     expired
 }
 
+#[utoipa::path(post, path = "/v1/auth/logout", tag = "auth", security(("bearer" = []), ("session_cookie" = [])),
+    responses((status = 204, description = "This session's tokens stop working")))]
 pub async fn logout(state: web::Data<AppState>, caller: Authenticated) -> ApiResult<HttpResponse> {
     state
         .store
@@ -434,12 +449,15 @@ impl ResetLink {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResetRequestBody {
     email: String,
 }
 
+#[utoipa::path(post, path = "/v1/auth/password-reset/request", tag = "auth", request_body = ResetRequestBody,
+    responses((status = 202, description = "Accepted whether or not the account exists; a reset link is mailed when mail is configured"),
+        (status = 429, description = "`rate_limited`: too many requests from this address", body = crate::error::Problem, content_type = "application/problem+json")))]
 /// 202 whatever the email: whether an account exists is never told. The token and the
 /// mail are made after the answer, so the answer takes as long either way.
 pub async fn request_password_reset(
@@ -488,7 +506,7 @@ async fn send_reset_mail(state: &AppState, email: &Email) -> Result<(), String> 
         .await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResetBody {
     token: String,
@@ -498,6 +516,9 @@ pub struct ResetBody {
 const INVALID_RESET: ApiError =
     ApiError::InvalidToken("this reset link is not valid, was already used or has expired");
 
+#[utoipa::path(post, path = "/v1/auth/password-reset", tag = "auth", request_body = ResetBody,
+    responses((status = 204, description = "Password replaced; every session of the account is revoked"),
+        (status = 401, description = "`invalid_token`: unknown, used or expired reset token", body = crate::error::Problem, content_type = "application/problem+json")))]
 /// Sets a new password with a reset token: single use, within the hour; every session
 /// of the account ends.
 pub async fn reset_password(

@@ -22,18 +22,22 @@ async fn own_account(state: &AppState, caller: &AuthAccount) -> ApiResult<Accoun
         ))
 }
 
+#[utoipa::path(get, path = "/v1/me", tag = "me", security(("bearer" = []), ("session_cookie" = [])),
+    responses((status = 200, description = "The caller's account", body = AccountView)))]
 pub async fn get_me(state: web::Data<AppState>, caller: Authenticated) -> ApiResult<HttpResponse> {
     let account = own_account(&state, &caller.0).await?;
     Ok(HttpResponse::Ok().json(AccountView::new(&account, now_ts())))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchMeBody {
     #[serde(default, deserialize_with = "nullable")]
     display_name: Option<Option<String>>,
 }
 
+#[utoipa::path(patch, path = "/v1/me", tag = "me", security(("bearer" = []), ("session_cookie" = [])), request_body = PatchMeBody,
+    responses((status = 200, description = "The updated account", body = AccountView)))]
 pub async fn patch_me(
     state: web::Data<AppState>,
     caller: Authenticated,
@@ -64,13 +68,17 @@ fn gone(error: StoreError) -> ApiError {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangePasswordBody {
     current_password: String,
     new_password: String,
 }
 
+#[utoipa::path(post, path = "/v1/me/password", tag = "me", security(("bearer" = []), ("session_cookie" = [])), request_body = ChangePasswordBody,
+    responses((status = 204, description = "Changed; every other session is revoked"),
+        (status = 401, description = "`invalid_credentials`: the current password is not correct", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`rate_limited`: the password hashing queue is full", body = crate::error::Problem, content_type = "application/problem+json")))]
 /// A wrong current password is `invalid_credentials`, as at sign-in.
 pub async fn change_password(
     state: web::Data<AppState>,
@@ -100,12 +108,16 @@ pub async fn change_password(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeleteMeBody {
     password: String,
 }
 
+#[utoipa::path(delete, path = "/v1/me", tag = "me", security(("bearer" = []), ("session_cookie" = [])), request_body = DeleteMeBody,
+    responses((status = 204, description = "The account and its sessions are gone"),
+        (status = 401, description = "`invalid_credentials`: the password is not correct", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`last_admin`: the last active admin cannot delete itself", body = crate::error::Problem, content_type = "application/problem+json")))]
 /// Erases the account and its sessions. The last active admin cannot erase itself.
 pub async fn delete_me(
     state: web::Data<AppState>,
@@ -126,11 +138,13 @@ pub async fn delete_me(
         .finish())
 }
 
-#[derive(serde::Serialize)]
-struct SessionList {
-    items: Vec<SessionView>,
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct SessionList {
+    pub items: Vec<SessionView>,
 }
 
+#[utoipa::path(get, path = "/v1/me/sessions", tag = "me", security(("bearer" = []), ("session_cookie" = [])),
+    responses((status = 200, description = "The account's live sessions", body = SessionList)))]
 pub async fn list_sessions(
     state: web::Data<AppState>,
     caller: Authenticated,
@@ -152,6 +166,8 @@ pub async fn list_sessions(
     Ok(HttpResponse::Ok().json(SessionList { items }))
 }
 
+#[utoipa::path(delete, path = "/v1/me/sessions", tag = "me", security(("bearer" = []), ("session_cookie" = [])),
+    responses((status = 204, description = "Signed out everywhere, this session included")))]
 /// Signs out everywhere, this session included.
 pub async fn delete_sessions(
     state: web::Data<AppState>,

@@ -134,6 +134,9 @@ fn caller_dependent() -> DefaultHeaders {
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/healthz", "GET").route(web::get().to(health::healthz)))
+        .service(
+            resource("/openapi.json", "GET").route(web::get().to(crate::openapi::openapi_json)),
+        )
         .service(resource("/readyz", "GET").route(web::get().to(health::readyz)))
         .service(resource("/metrics", "GET").route(web::get().to(health::metrics)))
         .service(

@@ -1,6 +1,7 @@
 //! The JSON shapes of the contract, built from store rows.
 
 use serde::Serialize;
+use utoipa::ToSchema;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
@@ -21,22 +22,29 @@ pub fn parse_rfc3339(text: &str) -> Option<i64> {
         .map(OffsetDateTime::unix_timestamp)
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct SubscriptionView {
     pub plan: String,
+    #[schema(format = DateTime)]
     pub started_at: Option<String>,
+    /// Null for a subscription without end.
+    #[schema(format = DateTime)]
     pub expires_at: Option<String>,
     pub active: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct AccountView {
     pub id: String,
     pub email: String,
     pub display_name: Option<String>,
+    #[schema(value_type = crate::domain::Role)]
     pub role: String,
+    #[schema(value_type = crate::domain::AccountStatus)]
     pub status: String,
+    #[schema(format = DateTime)]
     pub created_at: String,
+    /// Null when the account never had one.
     pub subscription: Option<SubscriptionView>,
 }
 
@@ -59,24 +67,30 @@ impl AccountView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct TokenPair {
     pub access_token: String,
     pub refresh_token: String,
+    /// Always `Bearer`.
+    #[schema(value_type = String, example = "Bearer")]
     pub token_type: &'static str,
+    /// Seconds until the access token expires.
     pub expires_in: i64,
     pub account: AccountView,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ArticleSummary {
     pub slug: String,
     pub title: String,
     pub standfirst: Option<String>,
     pub section: String,
     pub author: Option<String>,
+    #[schema(value_type = crate::domain::AccessLevel)]
     pub access: String,
+    #[schema(format = DateTime)]
     pub published_at: Option<String>,
+    #[schema(format = DateTime)]
     pub updated_at: String,
     pub word_count: i64,
     pub reading_time_minutes: usize,
@@ -103,22 +117,28 @@ impl From<&ArticleSummaryRow> for ArticleSummary {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct MeterView {
     pub limit: u32,
     pub used: u32,
     pub remaining: u32,
+    /// The first instant of the next calendar month (UTC).
+    #[schema(format = DateTime)]
     pub resets_at: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ArticleView<'a> {
     #[serde(flatten)]
     pub summary: ArticleSummary,
+    /// The full text, or the teaser.
     pub body: &'a str,
     pub truncated: bool,
+    /// The share of the text not shown, in percent with two decimals (0 when all is shown).
     pub percent_left: f64,
+    /// Null when the reader may read everything.
     pub paywall: Option<PaywallNotice>,
+    /// Present whenever a meter was consulted for this reader.
     pub meter: Option<MeterView>,
 }
 
@@ -136,12 +156,14 @@ impl<'a> ArticleView<'a> {
 }
 
 /// An article as editors see it: every field, the full normalized body, and the cut.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct AdminArticle {
     pub id: String,
     #[serde(flatten)]
     pub summary: ArticleSummary,
+    #[schema(value_type = crate::domain::ArticleStatus)]
     pub status: String,
+    #[schema(format = DateTime)]
     pub created_at: String,
     /// The ratio the teaser was cut with (the article's own, else the default).
     pub teaser_ratio: f64,
@@ -177,12 +199,14 @@ impl From<&ArticleRow> for AdminArticle {
 }
 
 /// A row of the editors' list: the summary plus status and id, never a body.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct AdminArticleSummary {
     pub id: String,
     #[serde(flatten)]
     pub summary: ArticleSummary,
+    #[schema(value_type = crate::domain::ArticleStatus)]
     pub status: String,
+    #[schema(format = DateTime)]
     pub created_at: String,
 }
 
@@ -197,9 +221,10 @@ impl From<&ArticleSummaryRow> for AdminArticleSummary {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Page<T> {
     pub items: Vec<T>,
+    /// The `cursor` of the next page; null on the last page.
     pub next_cursor: Option<String>,
 }
 
@@ -230,25 +255,28 @@ impl<T> Page<T> {
 }
 
 /// An account as admins see it: the account plus sign-in activity.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct AdminAccountView {
     #[serde(flatten)]
     pub account: AccountView,
+    #[schema(format = DateTime)]
     pub updated_at: String,
+    #[schema(format = DateTime)]
     pub last_login_at: Option<String>,
     pub active_sessions: i64,
 }
 
 /// A one-time link for a reader to choose a password.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ResetLinkView {
     pub token: String,
     pub url: String,
+    #[schema(format = DateTime)]
     pub expires_at: String,
 }
 
 /// A created account, with its first reset link when it was made without a password.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct CreatedAccountView {
     #[serde(flatten)]
     pub account: AccountView,
@@ -256,23 +284,27 @@ pub struct CreatedAccountView {
     pub password_reset: Option<ResetLinkView>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct SessionView {
     pub id: String,
+    #[schema(format = DateTime)]
     pub created_at: String,
+    #[schema(format = DateTime)]
     pub last_seen_at: String,
     pub user_agent: Option<String>,
     pub current: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct AuditView {
     pub id: String,
+    #[schema(format = DateTime)]
     pub at: String,
     pub actor_id: Option<String>,
     pub action: String,
     pub target_type: String,
     pub target_id: Option<String>,
+    #[schema(value_type = Object)]
     pub details: serde_json::Value,
 }
 

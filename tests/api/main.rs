@@ -13,6 +13,7 @@ mod lists;
 mod logs;
 mod me;
 mod meter;
+mod openapi;
 mod operations;
 mod resets;
 mod smtp;

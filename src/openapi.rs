@@ -1,0 +1,217 @@
+//! `GET /openapi.json`: the OpenAPI 3.1 document of every route, generated from the
+//! handlers' annotations and the request and response types themselves.
+//!
+//! Each handler states its success answer and the errors particular to it; the errors
+//! every route of a kind can give (a bad body, a bad token, a missing record, the
+//! database away) are added here by one rule, so that no route forgets them.
+
+use std::sync::OnceLock;
+
+use actix_web::HttpResponse;
+use serde::Serialize;
+use utoipa::openapi::path::{Operation, ParameterIn};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+use crate::error::PROBLEM_JSON;
+use crate::routes::{admin_accounts, admin_articles, articles, auth, health, me, views};
+
+/// `{"status": "ok"}`.
+#[derive(Serialize, ToSchema)]
+pub struct Status {
+    #[schema(example = "ok")]
+    pub status: String,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Paywall",
+        description = "A metered paywall: articles, reader accounts, JWT sign-in, and teasers \
+            with the share left to read. Every error is `application/problem+json` with a \
+            stable `code`. A token that is present but invalid is always 401 `invalid_token`, \
+            on public routes too. Lists take `limit` (1 to 100) and `cursor`, and answer \
+            `{items, next_cursor}`.",
+        license(name = "MIT")
+    ),
+    paths(
+        health::healthz,
+        health::readyz,
+        health::metrics,
+        openapi_json,
+        auth::register,
+        auth::login,
+        auth::refresh,
+        auth::logout,
+        auth::request_password_reset,
+        auth::reset_password,
+        me::get_me,
+        me::patch_me,
+        me::delete_me,
+        me::change_password,
+        me::list_sessions,
+        me::delete_sessions,
+        articles::list,
+        articles::read,
+        articles::create_gift,
+        admin_accounts::list,
+        admin_accounts::create,
+        admin_accounts::get,
+        admin_accounts::patch,
+        admin_accounts::delete,
+        admin_accounts::password_reset,
+        admin_accounts::put_subscription,
+        admin_accounts::delete_subscription,
+        admin_accounts::delete_sessions,
+        admin_accounts::audit_log,
+        admin_articles::list,
+        admin_articles::create,
+        admin_articles::get,
+        admin_articles::patch,
+        admin_articles::delete,
+    ),
+    components(schemas(
+        crate::error::Problem,
+        crate::error::FieldError,
+        views::AccountView,
+        views::ArticleSummary,
+        views::AdminArticleSummary,
+        views::AuditView,
+    )),
+    modifiers(&CommonAnswers),
+    tags(
+        (name = "auth", description = "Registration, sign-in, tokens and password resets"),
+        (name = "me", description = "The signed-in reader's own account"),
+        (name = "articles", description = "Reading articles: full text or teaser, meter and gifts"),
+        (name = "admin accounts", description = "Accounts, subscriptions and the audit log (admin)"),
+        (name = "admin articles", description = "Writing articles (editor or admin)"),
+        (name = "operations", description = "Health, readiness, metrics and this document"),
+    )
+)]
+pub struct ApiDoc;
+
+/// Adds the security schemes and the error answers shared by whole kinds of routes.
+struct CommonAnswers;
+
+fn problem(description: &str) -> RefOr<Response> {
+    RefOr::T(
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                PROBLEM_JSON,
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("Problem")))
+                    .build(),
+            )
+            .build(),
+    )
+}
+
+fn add(operation: &mut Operation, status: &str, description: &str) {
+    operation
+        .responses
+        .responses
+        .entry(status.to_string())
+        .or_insert_with(|| problem(description));
+}
+
+impl Modify for CommonAnswers {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some("An access token from /v1/auth/login or /v1/auth/refresh"))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "session_cookie",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                "paywall_session",
+                "The same access token, in the HttpOnly cookie set at sign-in",
+            ))),
+        );
+
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let api = path.starts_with("/v1/");
+            let has_path_parameter = path.contains('{');
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for operation in operations.into_iter().flatten() {
+                let secured = operation.security.as_ref().is_some_and(|alternatives| {
+                    !alternatives.is_empty()
+                        && !alternatives
+                            .iter()
+                            .any(|r| serde_json::to_value(r).is_ok_and(|v| v == serde_json::json!({})))
+                });
+                let has_query = operation.parameters.as_ref().is_some_and(|parameters| {
+                    parameters
+                        .iter()
+                        .any(|p| p.parameter_in == ParameterIn::Query)
+                });
+                if operation.request_body.is_some() {
+                    add(operation, "400", "`invalid_request`: the body is not JSON");
+                    add(operation, "413", "`payload_too_large`: 16 KiB at most (1 MiB for articles)");
+                    add(operation, "415", "`unsupported_media_type`: send `application/json`");
+                    add(
+                        operation,
+                        "422",
+                        "`validation_failed`: a field missing, unknown, of the wrong type or out of range, named in `errors`",
+                    );
+                }
+                if has_query {
+                    add(operation, "400", "`invalid_request`: a bad query parameter or cursor");
+                }
+                if api {
+                    add(
+                        operation,
+                        "401",
+                        if secured {
+                            "`unauthorized`: no token; `invalid_token`: malformed, forged, expired or revoked"
+                        } else {
+                            "`invalid_token`: a token was sent and is not valid (never served as anonymous)"
+                        },
+                    );
+                }
+                if secured {
+                    add(operation, "403", "`forbidden`: this role may not do this");
+                }
+                if has_path_parameter {
+                    add(operation, "404", "`not_found`: no such record");
+                }
+                if api {
+                    add(operation, "500", "`internal`: an unexpected failure, never with details");
+                    add(operation, "503", "`unavailable`: the database is not answering");
+                }
+            }
+        }
+    }
+}
+
+/// The document, rendered once.
+pub fn document() -> &'static str {
+    static DOCUMENT: OnceLock<String> = OnceLock::new();
+    DOCUMENT.get_or_init(|| {
+        ApiDoc::openapi()
+            .to_pretty_json()
+            .expect("the OpenAPI document serializes")
+    })
+}
+
+#[utoipa::path(get, path = "/openapi.json", tag = "operations",
+    responses((status = 200, description = "This document", content_type = "application/json", body = Object)))]
+pub async fn openapi_json() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(document())
+}
