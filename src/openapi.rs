@@ -125,7 +125,9 @@ impl Modify for CommonAnswers {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("JWT")
-                    .description(Some("An access token from /v1/auth/login or /v1/auth/refresh"))
+                    .description(Some(
+                        "An access token from /v1/auth/login or /v1/auth/refresh",
+                    ))
                     .build(),
             ),
         );
@@ -150,9 +152,9 @@ impl Modify for CommonAnswers {
             for operation in operations.into_iter().flatten() {
                 let secured = operation.security.as_ref().is_some_and(|alternatives| {
                     !alternatives.is_empty()
-                        && !alternatives
-                            .iter()
-                            .any(|r| serde_json::to_value(r).is_ok_and(|v| v == serde_json::json!({})))
+                        && !alternatives.iter().any(|r| {
+                            serde_json::to_value(r).is_ok_and(|v| v == serde_json::json!({}))
+                        })
                 });
                 let has_query = operation.parameters.as_ref().is_some_and(|parameters| {
                     parameters
@@ -161,8 +163,16 @@ impl Modify for CommonAnswers {
                 });
                 if operation.request_body.is_some() {
                     add(operation, "400", "`invalid_request`: the body is not JSON");
-                    add(operation, "413", "`payload_too_large`: 16 KiB at most (1 MiB for articles)");
-                    add(operation, "415", "`unsupported_media_type`: send `application/json`");
+                    add(
+                        operation,
+                        "413",
+                        "`payload_too_large`: 16 KiB at most (1 MiB for articles)",
+                    );
+                    add(
+                        operation,
+                        "415",
+                        "`unsupported_media_type`: send `application/json`",
+                    );
                     add(
                         operation,
                         "422",
@@ -170,7 +180,11 @@ impl Modify for CommonAnswers {
                     );
                 }
                 if has_query {
-                    add(operation, "400", "`invalid_request`: a bad query parameter or cursor");
+                    add(
+                        operation,
+                        "400",
+                        "`invalid_request`: a bad query parameter or cursor",
+                    );
                 }
                 if api {
                     add(
@@ -190,8 +204,16 @@ impl Modify for CommonAnswers {
                     add(operation, "404", "`not_found`: no such record");
                 }
                 if api {
-                    add(operation, "500", "`internal`: an unexpected failure, never with details");
-                    add(operation, "503", "`unavailable`: the database is not answering");
+                    add(
+                        operation,
+                        "500",
+                        "`internal`: an unexpected failure, never with details",
+                    );
+                    add(
+                        operation,
+                        "503",
+                        "`unavailable`: the database is not answering",
+                    );
                 }
             }
         }
@@ -208,7 +230,7 @@ pub fn document() -> &'static str {
     })
 }
 
-#[utoipa::path(get, path = "/openapi.json", tag = "operations",
+#[utoipa::path(get, operation_id = "openapi", path = "/openapi.json", tag = "operations",
     responses((status = 200, description = "This document", content_type = "application/json", body = Object)))]
 pub async fn openapi_json() -> HttpResponse {
     HttpResponse::Ok()

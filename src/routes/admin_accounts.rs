@@ -47,7 +47,10 @@ fn audit(caller: &AuthAccount, action: &'static str, target: &str) -> AuditEntry
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SubscriptionBody {
+    #[schema(min_length = 1, max_length = 64)]
     plan: String,
+    /// RFC 3339; null or absent for a subscription without end.
+    #[schema(format = DateTime)]
     #[serde(default)]
     expires_at: Option<String>,
 }
@@ -107,7 +110,7 @@ fn bad_query(name: &str, expected: &str) -> ApiError {
     ApiError::BadRequest(format!("{name} must be {expected}"))
 }
 
-#[utoipa::path(get, path = "/v1/admin/accounts", tag = "admin accounts", security(("bearer" = []), ("session_cookie" = [])), params(AccountListQuery),
+#[utoipa::path(get, operation_id = "admin_accounts_list", path = "/v1/admin/accounts", tag = "admin accounts", security(("bearer" = []), ("session_cookie" = [])), params(AccountListQuery),
     responses((status = 200, description = "A page of accounts, newest first", body = Page<AccountView>)))]
 pub async fn list(
     state: web::Data<AppState>,
@@ -157,9 +160,12 @@ pub async fn list(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateAccountBody {
+    #[schema(format = Email, max_length = 254)]
     email: String,
+    #[schema(min_length = 8, max_length = 128)]
     #[serde(default)]
     password: Option<String>,
+    #[schema(max_length = 100)]
     #[serde(default)]
     display_name: Option<String>,
     #[serde(default)]
@@ -168,7 +174,7 @@ pub struct CreateAccountBody {
     subscription: Option<SubscriptionBody>,
 }
 
-#[utoipa::path(post, path = "/v1/admin/accounts", tag = "admin accounts", security(("bearer" = []), ("session_cookie" = [])), request_body = CreateAccountBody,
+#[utoipa::path(post, operation_id = "admin_accounts_create", path = "/v1/admin/accounts", tag = "admin accounts", security(("bearer" = []), ("session_cookie" = [])), request_body = CreateAccountBody,
     responses((status = 201, description = "The account; without a password, also a one-time reset link", body = CreatedAccountView),
         (status = 409, description = "`email_taken`", body = crate::error::Problem, content_type = "application/problem+json")))]
 /// Creates an account. Without a password, the answer carries a one-time reset link
@@ -272,7 +278,7 @@ async fn admin_view(state: &AppState, row: &AccountRow) -> ApiResult<AdminAccoun
     })
 }
 
-#[utoipa::path(get, path = "/v1/admin/accounts/{id}", tag = "admin accounts", security(("bearer" = []), ("session_cookie" = [])), params(("id" = String, Path, description = "The account id")),
+#[utoipa::path(get, operation_id = "admin_accounts_get", path = "/v1/admin/accounts/{id}", tag = "admin accounts", security(("bearer" = []), ("session_cookie" = [])), params(("id" = String, Path, description = "The account id")),
     responses((status = 200, description = "The account with its sign-in activity", body = AdminAccountView)))]
 pub async fn get(
     state: web::Data<AppState>,
@@ -292,8 +298,10 @@ pub async fn get(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchAccountBody {
+    #[schema(format = Email, max_length = 254)]
     #[serde(default)]
     email: Option<String>,
+    #[schema(max_length = 100)]
     #[serde(default, deserialize_with = "nullable")]
     display_name: Option<Option<String>>,
     #[serde(default)]
@@ -302,7 +310,7 @@ pub struct PatchAccountBody {
     status: Option<AccountStatus>,
 }
 
-#[utoipa::path(patch, path = "/v1/admin/accounts/{id}", tag = "admin accounts", security(("bearer" = []), ("session_cookie" = [])), params(("id" = String, Path, description = "The account id")), request_body = PatchAccountBody,
+#[utoipa::path(patch, operation_id = "admin_accounts_patch", path = "/v1/admin/accounts/{id}", tag = "admin accounts", security(("bearer" = []), ("session_cookie" = [])), params(("id" = String, Path, description = "The account id")), request_body = PatchAccountBody,
     responses((status = 200, description = "The updated account", body = AccountView),
         (status = 409, description = "`email_taken`, or `last_admin`: the last active admin cannot be demoted or suspended", body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn patch(
@@ -351,7 +359,7 @@ pub async fn patch(
     Ok(HttpResponse::Ok().json(admin_view(&state, &row).await?))
 }
 
-#[utoipa::path(delete, path = "/v1/admin/accounts/{id}", tag = "admin accounts", security(("bearer" = []), ("session_cookie" = [])), params(("id" = String, Path, description = "The account id")),
+#[utoipa::path(delete, operation_id = "admin_accounts_delete", path = "/v1/admin/accounts/{id}", tag = "admin accounts", security(("bearer" = []), ("session_cookie" = [])), params(("id" = String, Path, description = "The account id")),
     responses((status = 204, description = "Deleted, with its sessions"),
         (status = 409, description = "`last_admin`: the last active admin cannot be deleted", body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn delete(
@@ -373,7 +381,7 @@ pub async fn delete(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[utoipa::path(post, path = "/v1/admin/accounts/{id}/password-reset", tag = "admin accounts", security(("bearer" = []), ("session_cookie" = [])), params(("id" = String, Path, description = "The account id")),
+#[utoipa::path(post, operation_id = "admin_accounts_password_reset", path = "/v1/admin/accounts/{id}/password-reset", tag = "admin accounts", security(("bearer" = []), ("session_cookie" = [])), params(("id" = String, Path, description = "The account id")),
     responses((status = 201, description = "A one-time reset link to pass on to the reader", body = ResetLinkView)))]
 /// A one-time reset link for the admin to pass on to the reader.
 pub async fn password_reset(
@@ -399,7 +407,7 @@ pub async fn password_reset(
     }))
 }
 
-#[utoipa::path(put, path = "/v1/admin/accounts/{id}/subscription", tag = "admin accounts", security(("bearer" = []), ("session_cookie" = [])), params(("id" = String, Path, description = "The account id")), request_body = SubscriptionBody,
+#[utoipa::path(put, operation_id = "admin_accounts_put_subscription", path = "/v1/admin/accounts/{id}/subscription", tag = "admin accounts", security(("bearer" = []), ("session_cookie" = [])), params(("id" = String, Path, description = "The account id")), request_body = SubscriptionBody,
     responses((status = 200, description = "The account with its subscription", body = AccountView)))]
 pub async fn put_subscription(
     state: web::Data<AppState>,
@@ -425,7 +433,7 @@ pub async fn put_subscription(
     Ok(HttpResponse::Ok().json(AccountView::new(&row, now)))
 }
 
-#[utoipa::path(delete, path = "/v1/admin/accounts/{id}/subscription", tag = "admin accounts", security(("bearer" = []), ("session_cookie" = [])), params(("id" = String, Path, description = "The account id")),
+#[utoipa::path(delete, operation_id = "admin_accounts_delete_subscription", path = "/v1/admin/accounts/{id}/subscription", tag = "admin accounts", security(("bearer" = []), ("session_cookie" = [])), params(("id" = String, Path, description = "The account id")),
     responses((status = 200, description = "The account, its subscription ended now", body = AccountView)))]
 /// Ends the subscription now; it stays on the account as expired.
 pub async fn delete_subscription(
@@ -444,7 +452,7 @@ pub async fn delete_subscription(
     Ok(HttpResponse::Ok().json(AccountView::new(&row, now)))
 }
 
-#[utoipa::path(delete, path = "/v1/admin/accounts/{id}/sessions", tag = "admin accounts", security(("bearer" = []), ("session_cookie" = [])), params(("id" = String, Path, description = "The account id")),
+#[utoipa::path(delete, operation_id = "admin_accounts_delete_sessions", path = "/v1/admin/accounts/{id}/sessions", tag = "admin accounts", security(("bearer" = []), ("session_cookie" = [])), params(("id" = String, Path, description = "The account id")),
     responses((status = 204, description = "Every session of the account is revoked")))]
 pub async fn delete_sessions(
     state: web::Data<AppState>,
@@ -481,7 +489,7 @@ pub struct AuditQuery {
     cursor: Option<String>,
 }
 
-#[utoipa::path(get, path = "/v1/admin/audit", tag = "admin accounts", security(("bearer" = []), ("session_cookie" = [])), params(AuditQuery),
+#[utoipa::path(get, operation_id = "admin_accounts_audit_log", path = "/v1/admin/audit", tag = "admin accounts", security(("bearer" = []), ("session_cookie" = [])), params(AuditQuery),
     responses((status = 200, description = "A page of audit entries, newest first", body = Page<super::views::AuditView>)))]
 pub async fn audit_log(
     state: web::Data<AppState>,

@@ -26,18 +26,25 @@ fn require_editor(caller: &AuthAccount) -> ApiResult<()> {
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ArticleInput {
+    #[schema(max_length = 300)]
     #[serde(default, deserialize_with = "nullable")]
     title: Option<Option<String>>,
+    /// Markdown; a block `<!-- paywall -->` marks where the teaser ends.
     #[serde(default, deserialize_with = "nullable")]
     body: Option<Option<String>>,
+    #[schema(max_length = 64)]
     #[serde(default, deserialize_with = "nullable")]
     section: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
     access: Option<Option<AccessLevel>>,
+    /// Lowercase letters, digits and single hyphens; made from the title when absent.
+    #[schema(max_length = 100, pattern = "^[a-z0-9]+(-[a-z0-9]+)*$")]
     #[serde(default, deserialize_with = "nullable")]
     slug: Option<Option<String>>,
+    #[schema(max_length = 2000)]
     #[serde(default, deserialize_with = "nullable")]
     standfirst: Option<Option<String>>,
+    #[schema(max_length = 200)]
     #[serde(default, deserialize_with = "nullable")]
     author: Option<Option<String>>,
     /// The share of the body the teaser may take, strictly between 0 and 1; null for the default.
@@ -312,7 +319,7 @@ fn created(row: &ArticleRow) -> HttpResponse {
 /// How many numbered variants of a title's slug are tried before giving up.
 const AUTO_SLUG_ATTEMPTS: u32 = 50;
 
-#[utoipa::path(post, path = "/v1/admin/articles", tag = "admin articles", security(("bearer" = []), ("session_cookie" = [])), request_body = ArticleInput,
+#[utoipa::path(post, operation_id = "admin_articles_create", path = "/v1/admin/articles", tag = "admin articles", security(("bearer" = []), ("session_cookie" = [])), request_body = ArticleInput,
     responses((status = 201, description = "The article with its teaser cut", body = AdminArticle),
         (status = 409, description = "`slug_taken`", body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn create(
@@ -382,7 +389,7 @@ async fn find(state: &AppState, slug: &str) -> ApiResult<ArticleRow> {
         .ok_or(ApiError::NotFound("no article has this slug"))
 }
 
-#[utoipa::path(get, path = "/v1/admin/articles/{slug}", tag = "admin articles", security(("bearer" = []), ("session_cookie" = [])), params(("slug" = String, Path, description = "The article's slug")),
+#[utoipa::path(get, operation_id = "admin_articles_get", path = "/v1/admin/articles/{slug}", tag = "admin articles", security(("bearer" = []), ("session_cookie" = [])), params(("slug" = String, Path, description = "The article's slug")),
     responses((status = 200, description = "The article as editors see it", body = AdminArticle)))]
 pub async fn get(
     state: web::Data<AppState>,
@@ -394,7 +401,7 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(AdminArticle::from(&row)))
 }
 
-#[utoipa::path(patch, path = "/v1/admin/articles/{slug}", tag = "admin articles", security(("bearer" = []), ("session_cookie" = [])), params(("slug" = String, Path, description = "The article's slug")), request_body = ArticleInput,
+#[utoipa::path(patch, operation_id = "admin_articles_patch", path = "/v1/admin/articles/{slug}", tag = "admin articles", security(("bearer" = []), ("session_cookie" = [])), params(("slug" = String, Path, description = "The article's slug")), request_body = ArticleInput,
     responses((status = 200, description = "The updated article, its teaser cut again", body = AdminArticle),
         (status = 409, description = "`slug_taken`", body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn patch(
@@ -428,7 +435,7 @@ pub async fn patch(
     Ok(HttpResponse::Ok().json(AdminArticle::from(&updated)))
 }
 
-#[utoipa::path(delete, path = "/v1/admin/articles/{slug}", tag = "admin articles", security(("bearer" = []), ("session_cookie" = [])), params(("slug" = String, Path, description = "The article's slug")),
+#[utoipa::path(delete, operation_id = "admin_articles_delete", path = "/v1/admin/articles/{slug}", tag = "admin articles", security(("bearer" = []), ("session_cookie" = [])), params(("slug" = String, Path, description = "The article's slug")),
     responses((status = 204, description = "Deleted")))]
 pub async fn delete(
     state: web::Data<AppState>,
@@ -465,7 +472,7 @@ pub struct AdminListQuery {
     cursor: Option<String>,
 }
 
-#[utoipa::path(get, path = "/v1/admin/articles", tag = "admin articles", security(("bearer" = []), ("session_cookie" = [])), params(AdminListQuery),
+#[utoipa::path(get, operation_id = "admin_articles_list", path = "/v1/admin/articles", tag = "admin articles", security(("bearer" = []), ("session_cookie" = [])), params(AdminListQuery),
     responses((status = 200, description = "A page of articles, drafts included, newest first", body = Page<AdminArticleSummary>)))]
 pub async fn list(
     state: web::Data<AppState>,

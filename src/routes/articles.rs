@@ -37,7 +37,7 @@ pub struct ListQuery {
     cursor: Option<String>,
 }
 
-#[utoipa::path(get, path = "/v1/articles", tag = "articles", security((), ("bearer" = []), ("session_cookie" = [])), params(ListQuery),
+#[utoipa::path(get, operation_id = "articles_list", path = "/v1/articles", tag = "articles", security((), ("bearer" = []), ("session_cookie" = [])), params(ListQuery),
     responses((status = 200, description = "A page of published articles, newest first; never a body", body = Page<ArticleSummary>)))]
 pub async fn list(
     state: web::Data<AppState>,
@@ -191,7 +191,7 @@ fn meter_cookie(value: String, secure: bool) -> Cookie<'static> {
         .finish()
 }
 
-#[utoipa::path(get, path = "/v1/articles/{slug}", tag = "articles", security((), ("bearer" = []), ("session_cookie" = [])),
+#[utoipa::path(get, operation_id = "articles_read", path = "/v1/articles/{slug}", tag = "articles", security((), ("bearer" = []), ("session_cookie" = [])),
     params(("slug" = String, Path, description = "The article's slug"), ReadQuery,
         ("Paywall-Meter" = Option<String>, Header, description = "The meter id a previous answer handed out (or send the `paywall_meter` cookie)")),
     responses((status = 200, description = "The full text, or the teaser with the share left to read", body = ArticleView,
@@ -246,7 +246,7 @@ pub struct GiftView {
     pub expires_at: String,
 }
 
-#[utoipa::path(post, path = "/v1/articles/{slug}/gifts", tag = "articles", security(("bearer" = []), ("session_cookie" = [])),
+#[utoipa::path(post, operation_id = "articles_create_gift", path = "/v1/articles/{slug}/gifts", tag = "articles", security(("bearer" = []), ("session_cookie" = [])),
     params(("slug" = String, Path, description = "The article's slug")),
     responses((status = 201, description = "A gift link that opens this article for anyone until it expires", body = GiftView),
         (status = 403, description = "`forbidden`: only subscribers may gift", body = crate::error::Problem, content_type = "application/problem+json"),

@@ -26,8 +26,11 @@ pub const RESET_TTL_SECS: i64 = 3_600;
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterBody {
+    #[schema(format = Email, max_length = 254)]
     email: String,
+    #[schema(min_length = 8, max_length = 128)]
     password: String,
+    #[schema(max_length = 100)]
     #[serde(default)]
     display_name: Option<String>,
 }
@@ -82,7 +85,7 @@ fn too_many(retry: crate::auth::throttle::RetryAfter) -> ApiError {
     }
 }
 
-#[utoipa::path(post, path = "/v1/auth/register", tag = "auth", request_body = RegisterBody,
+#[utoipa::path(post, operation_id = "auth_register", path = "/v1/auth/register", tag = "auth", request_body = RegisterBody,
     responses((status = 201, description = "The new reader account", body = AccountView),
         (status = 403, description = "`registration_closed`: self-registration is disabled", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 409, description = "`email_taken`", body = crate::error::Problem, content_type = "application/problem+json"),
@@ -159,6 +162,7 @@ pub fn email_conflict(error: StoreError) -> ApiError {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginBody {
+    #[schema(format = Email, max_length = 254)]
     email: String,
     password: String,
 }
@@ -231,7 +235,7 @@ pub async fn password_matches(
     Ok(matches!(verified, Verified::Yes { .. }))
 }
 
-#[utoipa::path(post, path = "/v1/auth/login", tag = "auth", request_body = LoginBody,
+#[utoipa::path(post, operation_id = "auth_login", path = "/v1/auth/login", tag = "auth", request_body = LoginBody,
     responses((status = 200, description = "Signed in; also sets the `paywall_session` cookie", body = TokenPair),
         (status = 401, description = "`invalid_credentials`: the same answer whatever was wrong", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 403, description = "`account_suspended`", body = crate::error::Problem, content_type = "application/problem+json"),
@@ -360,7 +364,7 @@ pub struct RefreshBody {
     refresh_token: String,
 }
 
-#[utoipa::path(post, path = "/v1/auth/refresh", tag = "auth", request_body = RefreshBody,
+#[utoipa::path(post, operation_id = "auth_refresh", path = "/v1/auth/refresh", tag = "auth", request_body = RefreshBody,
     responses((status = 200, description = "A new token pair; the refresh token sent is used up", body = TokenPair),
         (status = 401, description = "`invalid_token`: unknown, expired or reused refresh token (reuse ends the session)", body = crate::error::Problem, content_type = "application/problem+json")))]
 pub async fn refresh(
@@ -415,7 +419,7 @@ pub fn removed_session_cookie() -> Cookie<'static> {
     expired
 }
 
-#[utoipa::path(post, path = "/v1/auth/logout", tag = "auth", security(("bearer" = []), ("session_cookie" = [])),
+#[utoipa::path(post, operation_id = "auth_logout", path = "/v1/auth/logout", tag = "auth", security(("bearer" = []), ("session_cookie" = [])),
     responses((status = 204, description = "This session's tokens stop working")))]
 pub async fn logout(state: web::Data<AppState>, caller: Authenticated) -> ApiResult<HttpResponse> {
     state
@@ -452,10 +456,11 @@ impl ResetLink {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResetRequestBody {
+    #[schema(format = Email, max_length = 254)]
     email: String,
 }
 
-#[utoipa::path(post, path = "/v1/auth/password-reset/request", tag = "auth", request_body = ResetRequestBody,
+#[utoipa::path(post, operation_id = "auth_request_password_reset", path = "/v1/auth/password-reset/request", tag = "auth", request_body = ResetRequestBody,
     responses((status = 202, description = "Accepted whether or not the account exists; a reset link is mailed when mail is configured"),
         (status = 429, description = "`rate_limited`: too many requests from this address", body = crate::error::Problem, content_type = "application/problem+json")))]
 /// 202 whatever the email: whether an account exists is never told. The token and the
@@ -510,13 +515,14 @@ async fn send_reset_mail(state: &AppState, email: &Email) -> Result<(), String> 
 #[serde(deny_unknown_fields)]
 pub struct ResetBody {
     token: String,
+    #[schema(min_length = 8, max_length = 128)]
     new_password: String,
 }
 
 const INVALID_RESET: ApiError =
     ApiError::InvalidToken("this reset link is not valid, was already used or has expired");
 
-#[utoipa::path(post, path = "/v1/auth/password-reset", tag = "auth", request_body = ResetBody,
+#[utoipa::path(post, operation_id = "auth_reset_password", path = "/v1/auth/password-reset", tag = "auth", request_body = ResetBody,
     responses((status = 204, description = "Password replaced; every session of the account is revoked"),
         (status = 401, description = "`invalid_token`: unknown, used or expired reset token", body = crate::error::Problem, content_type = "application/problem+json")))]
 /// Sets a new password with a reset token: single use, within the hour; every session

@@ -4,14 +4,14 @@ use serde_json::json;
 use crate::error::{ApiError, ApiResult};
 use crate::startup::AppState;
 
-#[utoipa::path(get, path = "/healthz", tag = "operations",
+#[utoipa::path(get, operation_id = "healthz", path = "/healthz", tag = "operations",
     responses((status = 200, description = "The process serves", body = crate::openapi::Status)))]
 /// 200 while the process serves; touches nothing else.
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
-#[utoipa::path(get, path = "/readyz", tag = "operations",
+#[utoipa::path(get, operation_id = "readyz", path = "/readyz", tag = "operations",
     responses((status = 200, description = "The database answers", body = crate::openapi::Status),
         (status = 503, description = "`unavailable`: the database is not answering", body = crate::error::Problem, content_type = "application/problem+json")))]
 /// 200 when the database answers.
@@ -25,7 +25,7 @@ pub async fn readyz(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
     }
 }
 
-#[utoipa::path(get, path = "/metrics", tag = "operations",
+#[utoipa::path(get, operation_id = "metrics", path = "/metrics", tag = "operations",
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain; version=0.0.4", body = String),
         (status = 503, description = "`unavailable`: metrics are not being recorded", body = crate::error::Problem, content_type = "application/problem+json")))]
 /// Prometheus text format.

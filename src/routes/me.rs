@@ -22,7 +22,7 @@ async fn own_account(state: &AppState, caller: &AuthAccount) -> ApiResult<Accoun
         ))
 }
 
-#[utoipa::path(get, path = "/v1/me", tag = "me", security(("bearer" = []), ("session_cookie" = [])),
+#[utoipa::path(get, operation_id = "me_get_me", path = "/v1/me", tag = "me", security(("bearer" = []), ("session_cookie" = [])),
     responses((status = 200, description = "The caller's account", body = AccountView)))]
 pub async fn get_me(state: web::Data<AppState>, caller: Authenticated) -> ApiResult<HttpResponse> {
     let account = own_account(&state, &caller.0).await?;
@@ -32,11 +32,12 @@ pub async fn get_me(state: web::Data<AppState>, caller: Authenticated) -> ApiRes
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchMeBody {
+    #[schema(max_length = 100)]
     #[serde(default, deserialize_with = "nullable")]
     display_name: Option<Option<String>>,
 }
 
-#[utoipa::path(patch, path = "/v1/me", tag = "me", security(("bearer" = []), ("session_cookie" = [])), request_body = PatchMeBody,
+#[utoipa::path(patch, operation_id = "me_patch_me", path = "/v1/me", tag = "me", security(("bearer" = []), ("session_cookie" = [])), request_body = PatchMeBody,
     responses((status = 200, description = "The updated account", body = AccountView)))]
 pub async fn patch_me(
     state: web::Data<AppState>,
@@ -72,10 +73,11 @@ fn gone(error: StoreError) -> ApiError {
 #[serde(deny_unknown_fields)]
 pub struct ChangePasswordBody {
     current_password: String,
+    #[schema(min_length = 8, max_length = 128)]
     new_password: String,
 }
 
-#[utoipa::path(post, path = "/v1/me/password", tag = "me", security(("bearer" = []), ("session_cookie" = [])), request_body = ChangePasswordBody,
+#[utoipa::path(post, operation_id = "me_change_password", path = "/v1/me/password", tag = "me", security(("bearer" = []), ("session_cookie" = [])), request_body = ChangePasswordBody,
     responses((status = 204, description = "Changed; every other session is revoked"),
         (status = 401, description = "`invalid_credentials`: the current password is not correct", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 429, description = "`rate_limited`: the password hashing queue is full", body = crate::error::Problem, content_type = "application/problem+json")))]
@@ -114,7 +116,7 @@ pub struct DeleteMeBody {
     password: String,
 }
 
-#[utoipa::path(delete, path = "/v1/me", tag = "me", security(("bearer" = []), ("session_cookie" = [])), request_body = DeleteMeBody,
+#[utoipa::path(delete, operation_id = "me_delete_me", path = "/v1/me", tag = "me", security(("bearer" = []), ("session_cookie" = [])), request_body = DeleteMeBody,
     responses((status = 204, description = "The account and its sessions are gone"),
         (status = 401, description = "`invalid_credentials`: the password is not correct", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 409, description = "`last_admin`: the last active admin cannot delete itself", body = crate::error::Problem, content_type = "application/problem+json")))]
@@ -143,7 +145,7 @@ pub struct SessionList {
     pub items: Vec<SessionView>,
 }
 
-#[utoipa::path(get, path = "/v1/me/sessions", tag = "me", security(("bearer" = []), ("session_cookie" = [])),
+#[utoipa::path(get, operation_id = "me_list_sessions", path = "/v1/me/sessions", tag = "me", security(("bearer" = []), ("session_cookie" = [])),
     responses((status = 200, description = "The account's live sessions", body = SessionList)))]
 pub async fn list_sessions(
     state: web::Data<AppState>,
@@ -166,7 +168,7 @@ pub async fn list_sessions(
     Ok(HttpResponse::Ok().json(SessionList { items }))
 }
 
-#[utoipa::path(delete, path = "/v1/me/sessions", tag = "me", security(("bearer" = []), ("session_cookie" = [])),
+#[utoipa::path(delete, operation_id = "me_delete_sessions", path = "/v1/me/sessions", tag = "me", security(("bearer" = []), ("session_cookie" = [])),
     responses((status = 204, description = "Signed out everywhere, this session included")))]
 /// Signs out everywhere, this session included.
 pub async fn delete_sessions(

@@ -1,9 +1,9 @@
 //! The JSON shapes of the contract, built from store rows.
 
 use serde::Serialize;
-use utoipa::ToSchema;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
+use utoipa::ToSchema;
 
 use crate::paywall::{teaser, PaywallNotice, Visible};
 use crate::store::{AccountRow, ArticleRow, ArticleSummaryRow};

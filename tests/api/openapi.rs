@@ -47,7 +47,9 @@ const CONTRACT: &[(&str, &str)] = &[
     ("delete", "/v1/admin/articles/{slug}"),
 ];
 
-const METHODS: &[&str] = &["get", "put", "post", "delete", "patch", "head", "options", "trace"];
+const METHODS: &[&str] = &[
+    "get", "put", "post", "delete", "patch", "head", "options", "trace",
+];
 
 async fn document(app: &TestApp) -> (String, Value) {
     let response = app.get("/openapi.json", None).await;
@@ -87,7 +89,11 @@ fn examples(value: &Value, inside: bool, found: &mut Vec<String>) {
     match value {
         Value::Object(map) => {
             for (key, inner) in map {
-                examples(inner, inside || key == "example" || key == "examples", found);
+                examples(
+                    inner,
+                    inside || key == "example" || key == "examples",
+                    found,
+                );
             }
         }
         Value::Array(items) => items.iter().for_each(|v| examples(v, inside, found)),
@@ -102,11 +108,15 @@ async fn the_document_parses_as_openapi_3_1_and_every_reference_resolves() {
     let (text, json) = document(&app).await;
 
     let spec = oas3::from_json(&text).expect("an OpenAPI 3.1 document");
-    spec.validate_version().expect("a supported OpenAPI version");
+    spec.validate_version()
+        .expect("a supported OpenAPI version");
     assert!(spec.openapi.starts_with("3.1"), "{}", spec.openapi);
     for (path, method, operation) in spec.operations() {
         let responses = operation.responses(&spec);
-        assert!(!responses.is_empty(), "{method} {path} documents its answers");
+        assert!(
+            !responses.is_empty(),
+            "{method} {path} documents its answers"
+        );
         operation
             .parameters(&spec)
             .unwrap_or_else(|e| panic!("{method} {path} parameters: {e}"));
@@ -122,7 +132,10 @@ async fn the_document_parses_as_openapi_3_1_and_every_reference_resolves() {
 
     let mut found = Vec::new();
     refs(&json, "#", &mut found);
-    assert!(found.len() > 50, "the document shares its schemas by reference");
+    assert!(
+        found.len() > 50,
+        "the document shares its schemas by reference"
+    );
     for (at, target) in found {
         let pointer = target
             .strip_prefix('#')
@@ -211,7 +224,14 @@ async fn errors_are_problem_json_and_protected_routes_name_the_bearer_scheme() {
             .map(|alternatives| {
                 alternatives
                     .iter()
-                    .map(|a| a.as_object().unwrap().keys().cloned().collect::<Vec<_>>().join("+"))
+                    .map(|a| {
+                        a.as_object()
+                            .unwrap()
+                            .keys()
+                            .cloned()
+                            .collect::<Vec<_>>()
+                            .join("+")
+                    })
                     .collect()
             })
             .unwrap_or_default();
@@ -226,8 +246,15 @@ async fn errors_are_problem_json_and_protected_routes_name_the_bearer_scheme() {
             }
         } else if path.starts_with("/v1/articles") {
             // Optional: anonymous readers are served; a token unlocks more.
-            assert_eq!(security, ["", "bearer", "session_cookie"], "{method} {path}");
-            assert!(responses.contains_key("401"), "{method} {path} invalid_token");
+            assert_eq!(
+                security,
+                ["", "bearer", "session_cookie"],
+                "{method} {path}"
+            );
+            assert!(
+                responses.contains_key("401"),
+                "{method} {path} invalid_token"
+            );
         } else {
             assert!(security.is_empty(), "{method} {path} needs no token");
         }
@@ -248,7 +275,11 @@ async fn examples_carry_no_article_text() {
     for sample in paywall::demo::ARTICLES {
         let opening: String = sample.body.chars().take(40).collect();
         assert!(!text.contains(&opening), "demo text of {}", sample.slug);
-        assert!(!text.contains(sample.title), "demo title of {}", sample.slug);
+        assert!(
+            !text.contains(sample.title),
+            "demo title of {}",
+            sample.slug
+        );
     }
     for example in found {
         assert!(
