@@ -28,6 +28,9 @@ pub enum LogFormat {
 pub struct Settings {
     pub bind: String,
     pub database_url: String,
+    /// Connections at most (0: the backend's default) and how long to wait for one.
+    pub db_max_connections: u32,
+    pub db_acquire_timeout_secs: u64,
     pub jwt_secret: Option<String>,
     pub jwt_previous_secrets: Vec<String>,
     pub jwt_issuer: String,
@@ -99,6 +102,17 @@ impl Settings {
         vec![
             ("PAYWALL_BIND", self.bind.clone()),
             ("DATABASE_URL", redact_url(&self.database_url)),
+            (
+                "PAYWALL_DB_MAX_CONNECTIONS",
+                match self.db_max_connections {
+                    0 => "0 (two per core for SQLite reads, 10 for PostgreSQL)".to_string(),
+                    n => n.to_string(),
+                },
+            ),
+            (
+                "PAYWALL_DB_ACQUIRE_TIMEOUT_SECS",
+                self.db_acquire_timeout_secs.to_string(),
+            ),
             (
                 "PAYWALL_JWT_SECRET",
                 if self.jwt_secret.is_some() {
@@ -268,14 +282,21 @@ impl Settings {
         })?;
 
         let database_url = text(get, "DATABASE_URL", "sqlite://paywall.db");
-        if !database_url.starts_with("sqlite:") {
-            return Err(bad(
+        let backend = crate::store::Backend::of_url(&database_url).ok_or_else(|| {
+            bad(
                 "DATABASE_URL",
-                "only sqlite:// URLs are supported by this build (for example sqlite://paywall.db)",
-            ));
-        }
+                "must be a sqlite:// URL (for example sqlite://paywall.db) or a postgres:// URL \
+                 (for example postgres://paywall@db.internal/paywall)",
+            )
+        })?;
 
         let jwt_secret = optional(get, "PAYWALL_JWT_SECRET");
+        if backend == crate::store::Backend::Postgres && jwt_secret.is_none() {
+            return Err(bad(
+                "PAYWALL_JWT_SECRET",
+                "must be set with PostgreSQL: every instance signs and verifies with the same secret",
+            ));
+        }
         if let Some(secret) = &jwt_secret {
             if secret.len() < 32 {
                 return Err(bad(
@@ -413,6 +434,8 @@ impl Settings {
         Ok(Settings {
             bind,
             database_url,
+            db_max_connections: number(get, "PAYWALL_DB_MAX_CONNECTIONS", 0, 0, 1_000)?,
+            db_acquire_timeout_secs: number(get, "PAYWALL_DB_ACQUIRE_TIMEOUT_SECS", 5, 1, 600)?,
             jwt_secret,
             jwt_previous_secrets,
             jwt_issuer: text(get, "PAYWALL_JWT_ISSUER", "paywall"),
@@ -467,6 +490,14 @@ impl Settings {
             log,
             log_format,
         })
+    }
+
+    /// The pool limits for `Store::connect_with`.
+    pub fn pools(&self) -> crate::store::PoolSettings {
+        crate::store::PoolSettings {
+            max_connections: self.db_max_connections,
+            acquire_timeout: std::time::Duration::from_secs(self.db_acquire_timeout_secs),
+        }
     }
 
     /// The path of the SQLite file, if the URL names one (not `:memory:`).

@@ -179,8 +179,32 @@ impl ResponseError for ApiError {
 }
 
 impl From<sqlx::Error> for ApiError {
+    /// The database out of reach (connection lost or refused, no free connection in
+    /// time) is 503 `unavailable`, which a client may retry; anything else is 500.
     fn from(error: sqlx::Error) -> Self {
-        ApiError::internal(error)
+        if database_unreachable(&error) {
+            tracing::warn!(%error, "the database is not answering");
+            ApiError::Unavailable("the database is not answering; try again shortly")
+        } else {
+            ApiError::internal(error)
+        }
+    }
+}
+
+/// Errors that say the database could not be reached rather than that a query failed.
+pub fn database_unreachable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::Protocol(_) => true,
+        // PostgreSQL shutting down or refusing connections (class 57P and 08).
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|code| code.starts_with("57P") || code.starts_with("08")),
+        _ => false,
     }
 }
 

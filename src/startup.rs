@@ -112,7 +112,7 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
 
 /// Opens the database and applies the migrations.
 pub async fn open_store(settings: &Settings) -> Result<Store, StartupError> {
-    let store = Store::connect(&settings.database_url).await?;
+    let store = Store::connect_with(&settings.database_url, settings.pools()).await?;
     store.migrate().await?;
     Ok(store)
 }

@@ -1,4 +1,4 @@
-use sqlx::SqliteConnection;
+use sqlx::AnyConnection;
 
 use super::audit::{record, AuditEntry};
 use super::{conflict_or, Cursor, Store, StoreError};
@@ -64,7 +64,7 @@ pub(crate) const ACCOUNT_COLUMNS: &str = "id, email, display_name, password_hash
     created_at, updated_at, last_login_at";
 
 async fn fetch_account(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     id: &str,
 ) -> Result<Option<AccountRow>, sqlx::Error> {
     let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = $1");
@@ -75,10 +75,10 @@ async fn fetch_account(
 }
 
 /// Refuses a change that would leave no active admin. Runs inside the writing
-/// transaction: with one writer at a time, two admins demoting each other at once are
-/// serialized and the second sees the first's change.
+/// transaction, which holds the "admins" lock (`Store::begin_write`): two admins
+/// demoting each other at once are serialized and the second sees the first's change.
 async fn keep_an_admin(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     account: &AccountRow,
     still_admin: bool,
 ) -> Result<(), StoreError> {
@@ -98,7 +98,7 @@ async fn keep_an_admin(
 }
 
 pub(crate) async fn revoke_all_sessions(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     account_id: &str,
     except: Option<&str>,
     now: i64,
@@ -232,7 +232,7 @@ impl Store {
         audit: &AuditEntry,
         now: i64,
     ) -> Result<AccountRow, StoreError> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin_write(Some("admins")).await?;
         let current = fetch_account(&mut tx, id)
             .await?
             .ok_or(StoreError::NotFound)?;
@@ -306,7 +306,7 @@ impl Store {
         audit: Option<&AuditEntry>,
         now: i64,
     ) -> Result<(), StoreError> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin_write(Some("admins")).await?;
         let current = fetch_account(&mut tx, id)
             .await?
             .ok_or(StoreError::NotFound)?;
@@ -503,7 +503,7 @@ impl Store {
 }
 
 pub(crate) async fn insert_reset(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     account_id: &str,
     token_hash: &str,
     now: i64,
@@ -582,7 +582,7 @@ impl Store {
         now: i64,
     ) -> Result<Vec<ImportOutcome>, StoreError> {
         use std::collections::HashMap;
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin_write(Some("admins")).await?;
         let mut state: HashMap<String, AccountRow> = HashMap::new();
         for emails in records.chunks(IMPORT_ROWS_PER_STATEMENT) {
             let placeholders: Vec<String> = (1..=emails.len()).map(|i| format!("${i}")).collect();

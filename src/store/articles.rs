@@ -151,6 +151,9 @@ const ARTICLE_COLUMNS: &str = "id, slug, title, standfirst, section, author, acc
 const SUMMARY_COLUMNS: &str = "id, slug, title, standfirst, section, author, access, status, \
     word_count, published_at, created_at, updated_at";
 
+/// How `write_article` binds an article without a ratio of its own.
+const NO_RATIO: f64 = -1.0;
+
 impl Store {
     /// Runs an INSERT or UPDATE whose parameters are `$1` the id, `$2`..`$18` the
     /// record's fields in `ArticleRecord` order, and `$19` the time of the write, with
@@ -173,7 +176,10 @@ impl Store {
             .bind(&article.author)
             .bind(&article.access)
             .bind(&article.status)
-            .bind(article.teaser_ratio)
+            // The Any driver of sqlx 0.8 sends a NULL f64 as a 4-byte float to
+            // PostgreSQL, which then refuses 8-byte values in the same statement: a
+            // missing ratio travels as -1 (never a valid ratio) and NULLIF turns it back.
+            .bind(article.teaser_ratio.unwrap_or(NO_RATIO))
             .bind(article.teaser_ratio_used)
             .bind(&article.body_source)
             .bind(&article.body)
@@ -211,7 +217,7 @@ impl Store {
             "INSERT INTO articles (id, slug, title, standfirst, section, author, access, status, \
              teaser_ratio, teaser_ratio_used, body_source, body, teaser_bytes, teaser_chars, total_chars, \
              percent_left_hundredths, word_count, published_at, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $19) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULLIF($9, -1.0), $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $19) \
              RETURNING {ARTICLE_COLUMNS}"
         );
         let id = uuid::Uuid::now_v7().to_string();
@@ -231,7 +237,7 @@ impl Store {
     ) -> Result<Option<ArticleRow>, StoreError> {
         let sql = format!(
             "UPDATE articles SET slug = $2, title = $3, standfirst = $4, section = $5, author = $6, \
-             access = $7, status = $8, teaser_ratio = $9, teaser_ratio_used = $10, body_source = $11, \
+             access = $7, status = $8, teaser_ratio = NULLIF($9, -1.0), teaser_ratio_used = $10, body_source = $11, \
              body = $12, teaser_bytes = $13, teaser_chars = $14, total_chars = $15, \
              percent_left_hundredths = $16, word_count = $17, published_at = $18, updated_at = $19 \
              WHERE id = $1 RETURNING {ARTICLE_COLUMNS}"

@@ -1,4 +1,4 @@
-use sqlx::SqliteConnection;
+use sqlx::AnyConnection;
 
 use super::{Cursor, Store, StoreError};
 
@@ -61,7 +61,7 @@ pub struct AuditFilter<'a> {
 
 /// Writes an entry inside the caller's transaction, so it stands or falls with the change.
 pub(crate) async fn record(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     entry: &AuditEntry,
     now: i64,
 ) -> Result<(), sqlx::Error> {

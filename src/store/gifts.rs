@@ -14,9 +14,12 @@ pub struct NewGift<'a> {
 
 impl Store {
     /// Records a gift if the account has made fewer than `limit` since `month_start`:
-    /// one conditional insert, so two requests at the edge cannot both pass. Returns
-    /// false when the quota is spent.
+    /// one conditional insert, under the account's gift lock on PostgreSQL, so two
+    /// requests at the edge cannot both pass. Returns false when the quota is spent.
     pub async fn create_gift(&self, gift: &NewGift<'_>) -> Result<bool, StoreError> {
+        let mut tx = self
+            .begin_write(Some(&format!("gifts:{}", gift.account_id)))
+            .await?;
         let done = sqlx::query(
             "INSERT INTO gifts (id, account_id, article_id, created_at, expires_at) \
              SELECT $1, $2, $3, $4, $5 \
@@ -29,8 +32,9 @@ impl Store {
         .bind(gift.expires_at)
         .bind(gift.month_start)
         .bind(i64::from(gift.limit))
-        .execute(&self.write)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(done.rows_affected() == 1)
     }
 

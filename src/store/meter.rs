@@ -34,12 +34,24 @@ const ROWS_PER_STATEMENT: usize = 50;
 impl Store {
     /// Decides and records a batch of charges in one transaction. Requests are decided
     /// in order, each seeing the ones before it; SQLite's write lock (BEGIN IMMEDIATE)
-    /// keeps any other writer out between the read of the counts and the insert.
+    /// keeps any other writer out between the read of the counts and the insert; on
+    /// PostgreSQL a table lock that only other charges wait for does the same.
     pub async fn charge_meters(
         &self,
         requests: &[ChargeRequest],
     ) -> Result<Vec<ChargeOutcome>, StoreError> {
-        let mut tx = self.write.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = match self.backend {
+            super::Backend::Sqlite => self.write.begin_with("BEGIN IMMEDIATE").await?,
+            super::Backend::Postgres => {
+                let mut tx = self.write.begin().await?;
+                // Charges of other instances wait for this batch (reads do not): the
+                // counts read below stay true until the inserts commit.
+                sqlx::query("LOCK TABLE meter_reads IN SHARE ROW EXCLUSIVE MODE")
+                    .execute(&mut *tx)
+                    .await?;
+                tx
+            }
+        };
         // What each meter has counted this period so far.
         let mut keys: Vec<(&str, i64)> = requests
             .iter()

@@ -11,12 +11,11 @@ pub mod meter;
 pub mod resets;
 pub mod sessions;
 
-use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::any::AnyPoolOptions;
+use sqlx::AnyPool;
+use sqlx::{Any, Transaction};
 
 pub use accounts::{
     AccountChanges, AccountFilter, AccountRow, ImportOutcome, NewAccount, Subscription,
@@ -25,7 +24,52 @@ pub use articles::{ArticleFields, ArticleRecord, ArticleRow, ArticleSummaryRow, 
 pub use audit::{AuditEntry, AuditFilter, AuditRow};
 pub use sessions::{RefreshOutcome, SessionState};
 
-static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// The database behind a `Store`, chosen by the URL's scheme.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn of_url(url: &str) -> Option<Backend> {
+        let scheme = url.split(':').next().unwrap_or_default();
+        match scheme {
+            "sqlite" => Some(Backend::Sqlite),
+            "postgres" | "postgresql" => Some(Backend::Postgres),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// Connection pool limits (`PAYWALL_DB_MAX_CONNECTIONS`, `PAYWALL_DB_ACQUIRE_TIMEOUT_SECS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolSettings {
+    /// Connections at most: SQLite's read pool, or PostgreSQL's one pool. 0 picks a
+    /// default (two per core for SQLite, ten for PostgreSQL).
+    pub max_connections: u32,
+    /// How long a request waits for a free connection before it fails with 503.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        PoolSettings {
+            max_connections: 0,
+            acquire_timeout: Duration::from_secs(5),
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -50,6 +94,7 @@ impl From<StoreError> for crate::error::ApiError {
             StoreError::LastAdmin => {
                 ApiError::LastAdmin("this is the last active admin; make another admin first")
             }
+            StoreError::Database(error) => error.into(),
             other => ApiError::internal(other),
         }
     }
@@ -63,12 +108,14 @@ pub(crate) fn conflict_or(error: sqlx::Error) -> StoreError {
     }
 }
 
-/// Connection pools: many readers, one writer. SQLite allows one writer at a time; a
-/// single write connection queues writers in the process instead of failing with BUSY.
+/// Connection pools. SQLite: many readers, one writer; SQLite allows one writer at a
+/// time, and a single write connection queues writers in the process instead of failing
+/// with BUSY. PostgreSQL: one pool for both.
 #[derive(Clone)]
 pub struct Store {
-    read: SqlitePool,
-    write: SqlitePool,
+    backend: Backend,
+    read: AnyPool,
+    write: AnyPool,
     sessions: std::sync::Arc<cache::TtlCache<SessionState>>,
     articles: std::sync::Arc<cache::TtlCache<std::sync::Arc<ArticleRow>>>,
 }
@@ -80,32 +127,55 @@ const ARTICLE_CACHE_BYTES: usize = 16 * 1024 * 1024;
 
 impl Store {
     pub async fn connect(database_url: &str) -> Result<Self, StoreError> {
-        let options = SqliteConnectOptions::from_str(database_url)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            // NORMAL in WAL mode loses nothing on a process crash (kill -9); only an OS
-            // crash or power cut can lose the last commits.
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(5));
-        let in_memory = database_url.contains(":memory:") || database_url.contains("mode=memory");
-        let write = SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(1)
-            .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options.clone())
-            .await?;
-        let read = if in_memory {
-            write.clone()
-        } else {
-            let readers = std::thread::available_parallelism().map_or(4, |n| n.get() * 2);
-            SqlitePoolOptions::new()
-                .max_connections(readers as u32)
-                .acquire_timeout(Duration::from_secs(10))
-                .connect_with(options)
-                .await?
+        Self::connect_with(database_url, PoolSettings::default()).await
+    }
+
+    pub async fn connect_with(database_url: &str, pools: PoolSettings) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = Backend::of_url(database_url).ok_or_else(|| {
+            StoreError::Database(sqlx::Error::Configuration(
+                "DATABASE_URL must start with sqlite:// or postgres://".into(),
+            ))
+        })?;
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get()) as u32;
+        let (read, write) = match backend {
+            Backend::Sqlite => {
+                let url = sqlite_url(database_url);
+                let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+                let write = sqlite_pool(1, pools.acquire_timeout)
+                    .min_connections(1)
+                    .connect(&url)
+                    .await?;
+                let read = if in_memory {
+                    write.clone()
+                } else {
+                    let readers = match pools.max_connections {
+                        0 => cores * 2,
+                        n => n,
+                    };
+                    sqlite_pool(readers, pools.acquire_timeout)
+                        .connect(&url)
+                        .await?
+                };
+                (read, write)
+            }
+            Backend::Postgres => {
+                let size = match pools.max_connections {
+                    0 => 10,
+                    n => n,
+                };
+                let pool = AnyPoolOptions::new()
+                    .max_connections(size)
+                    .acquire_timeout(pools.acquire_timeout)
+                    // A connection the server dropped is found out before it is used.
+                    .test_before_acquire(true)
+                    .connect(database_url)
+                    .await?;
+                (pool.clone(), pool)
+            }
         };
         Ok(Store {
+            backend,
             read,
             write,
             sessions: std::sync::Arc::new(cache::TtlCache::new(SESSION_CACHE_ENTRIES)),
@@ -113,9 +183,34 @@ impl Store {
         })
     }
 
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        MIGRATIONS.run(&self.write).await?;
+        match self.backend {
+            Backend::Sqlite => SQLITE_MIGRATIONS.run(&self.write).await?,
+            Backend::Postgres => POSTGRES_MIGRATIONS.run(&self.write).await?,
+        }
         Ok(())
+    }
+
+    /// A write transaction. On PostgreSQL, `lock` names what the transaction must hold
+    /// alone until it ends (an advisory lock), where a check and the write that depends
+    /// on it must not interleave with another instance's; SQLite's single writer already
+    /// serializes every write transaction.
+    pub(crate) async fn begin_write(
+        &self,
+        lock: Option<&str>,
+    ) -> Result<Transaction<'static, Any>, StoreError> {
+        let mut tx = self.write.begin().await?;
+        if let (Backend::Postgres, Some(name)) = (self.backend, lock) {
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1)::bigint)::text")
+                .bind(name)
+                .execute(&mut *tx)
+                .await?;
+        }
+        Ok(tx)
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {
@@ -194,6 +289,35 @@ impl Store {
         self.read.close().await;
         self.write.close().await;
     }
+}
+
+/// A SQLite URL that creates its file when missing (`mode=rwc`), unless it names a mode.
+fn sqlite_url(url: &str) -> String {
+    if url.contains("mode=") {
+        url.to_string()
+    } else if url.contains('?') {
+        format!("{url}&mode=rwc")
+    } else {
+        format!("{url}?mode=rwc")
+    }
+}
+
+/// SQLite connections in WAL mode with `synchronous = NORMAL` (nothing lost on a process
+/// crash, kill -9 included; only an OS crash or power cut can lose the last commits),
+/// foreign keys on and a busy timeout (SQLite's own defaults through sqlx, which the Any
+/// driver keeps).
+fn sqlite_pool(max: u32, acquire_timeout: Duration) -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        .max_connections(max)
+        .acquire_timeout(acquire_timeout)
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                use sqlx::Executor;
+                conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;")
+                    .await?;
+                Ok(())
+            })
+        })
 }
 
 /// Current Unix time in seconds.

@@ -90,14 +90,20 @@ impl Store {
         Ok(id)
     }
 
-    /// The session and its account as they stand, from the per-instance cache when it
-    /// has a fresh entry (see `cache`), else from the database.
+    /// The session and its account as they stand. On SQLite (one serving instance) from
+    /// the per-instance cache when it has a fresh entry (see `cache`), else from the
+    /// database. On PostgreSQL always from the database: another instance may have
+    /// revoked the session or changed the account a moment ago, and that must hold at
+    /// the very next request, not after a poll.
     pub async fn session_state(
         &self,
         session_id: &str,
     ) -> Result<Option<SessionState>, StoreError> {
-        if let Some(state) = self.sessions.get(session_id) {
-            return Ok(Some(state));
+        let cached = self.backend == super::Backend::Sqlite;
+        if cached {
+            if let Some(state) = self.sessions.get(session_id) {
+                return Ok(Some(state));
+            }
         }
         let generation = self.sessions.generation();
         let state = sqlx::query_as::<_, SessionState>(
@@ -108,7 +114,7 @@ impl Store {
         .bind(session_id)
         .fetch_optional(&self.read)
         .await?;
-        if let Some(state) = &state {
+        if let (true, Some(state)) = (cached, &state) {
             self.sessions.put(session_id, generation, state.clone(), 1);
         }
         Ok(state)

@@ -62,7 +62,8 @@ fn bad_settings_stop_start_up_with_their_name() {
 #[tokio::test]
 async fn migrate_and_create_admin() {
     let dir = tempfile::tempdir().unwrap();
-    let db_url = format!("sqlite://{}", dir.path().join("cli.db").display());
+    let db = TestDb::fresh(dir.path(), "cli");
+    let db_url = db.url.clone();
     let env = [
         ("DATABASE_URL", db_url.as_str()),
         ("PAYWALL_JWT_SECRET", SECRET),

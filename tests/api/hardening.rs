@@ -194,7 +194,8 @@ async fn asvs_v9_rfc8725_forged_and_mangled_tokens_are_refused() {
 #[tokio::test]
 async fn asvs_v9_1_3_key_rotation_without_signing_everyone_out() {
     let dir = tempfile::tempdir().unwrap();
-    let db_url = format!("sqlite://{}", dir.path().join("rotate.db").display());
+    let db = TestDb::fresh(dir.path(), "rotate");
+    let db_url = db.url.clone();
     let old = "the-old-secret-0123456789abcdef-0123456";
     let app = TestApp::start(
         tempfile::tempdir().unwrap(),

@@ -1,11 +1,11 @@
-//! Starts the real `paywall` binary on port 0 with a fresh SQLite database per test, and
-//! speaks HTTP to it.
+//! Starts the real `paywall` binary on port 0 with a fresh database per test (SQLite, or
+//! PostgreSQL in the `api_postgres` target), and speaks HTTP to it.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use paywall::store::Store;
+use paywall::store::{Backend, Store};
 use reqwest::{Method, Response};
 use serde_json::{json, Value};
 
@@ -13,6 +13,93 @@ pub const SECRET: &str = "test-secret-0123456789abcdef-0123456789";
 pub const ADMIN_EMAIL: &str = "admin@test.example";
 pub const ADMIN_PASSWORD: &str = "admin-passphrase-Ravel-1875";
 pub const PASSWORD: &str = "reader-passphrase-Satie-1866";
+
+/// The PostgreSQL server the `api_postgres` tests use: a URL whose user may create
+/// databases. Each test gets a database of its own, dropped when it ends.
+pub const POSTGRES_URL_VAR: &str = "PAYWALL_TEST_POSTGRES_URL";
+
+/// A fresh, empty database for one test: a SQLite file in `dir`, or a new PostgreSQL
+/// database (dropped on drop) when the tests run against PostgreSQL.
+pub struct TestDb {
+    pub url: String,
+    postgres: Option<(String, String)>,
+}
+
+/// Runs `work` on a runtime of its own, so that it can be waited for from `Drop` and
+/// from synchronous tests alike.
+fn on_own_runtime<T: Send + 'static>(
+    work: impl std::future::Future<Output = T> + Send + 'static,
+) -> T {
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime")
+            .block_on(work)
+    })
+    .join()
+    .expect("database setup thread")
+}
+
+async fn postgres_admin(server: &str, statement: String) -> Result<(), sqlx::Error> {
+    use sqlx::{Connection, Executor};
+    let mut conn = sqlx::postgres::PgConnection::connect(server).await?;
+    conn.execute(statement.as_str()).await?;
+    conn.close().await
+}
+
+/// The URL of database `name` on the server at `server`.
+fn with_database(server: &str, name: &str) -> String {
+    let (head, query) = match server.split_once('?') {
+        Some((head, query)) => (head, Some(query)),
+        None => (server, None),
+    };
+    let authority_end = head
+        .find("://")
+        .map(|i| i + 3)
+        .and_then(|start| head[start..].find('/').map(|j| start + j))
+        .unwrap_or(head.len());
+    let mut url = format!("{}/{name}", &head[..authority_end]);
+    if let Some(query) = query {
+        url.push('?');
+        url.push_str(query);
+    }
+    url
+}
+
+impl TestDb {
+    pub fn fresh(dir: &std::path::Path, name: &str) -> TestDb {
+        match crate::BACKEND {
+            Backend::Sqlite => TestDb {
+                url: format!("sqlite://{}", dir.join(format!("{name}.db")).display()),
+                postgres: None,
+            },
+            Backend::Postgres => {
+                let server = std::env::var(POSTGRES_URL_VAR)
+                    .unwrap_or_else(|_| panic!("{POSTGRES_URL_VAR} is not set"));
+                let database = format!("paywall_test_{}", uuid::Uuid::new_v4().simple());
+                let create = format!("CREATE DATABASE {database}");
+                let admin = server.clone();
+                on_own_runtime(async move { postgres_admin(&admin, create).await }).unwrap_or_else(
+                    |e| panic!("create a test database on {POSTGRES_URL_VAR}: {e}"),
+                );
+                TestDb {
+                    url: with_database(&server, &database),
+                    postgres: Some((server, database)),
+                }
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some((server, database)) = self.postgres.take() {
+            let drop = format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)");
+            let _ = on_own_runtime(async move { postgres_admin(&server, drop).await });
+        }
+    }
+}
 
 pub struct TestApp {
     pub base: String,
@@ -23,12 +110,15 @@ pub struct TestApp {
     /// Kept so the database folder lives as long as the server.
     _dir: tempfile::TempDir,
     child: Child,
+    /// The database this app made for itself, dropped after the server stops.
+    db: Option<TestDb>,
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        self.db.take();
     }
 }
 
@@ -52,15 +142,19 @@ impl TestApp {
     /// `env` adds to or overrides the test defaults; a value of "" unsets a default.
     pub async fn spawn_with(env: &[(&str, &str)]) -> TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
-        let db_url = format!("sqlite://{}", dir.path().join("test.db").display());
-        Self::start(dir, db_url, env).await
+        let db = TestDb::fresh(dir.path(), "test");
+        let mut app = Self::start(dir, db.url.clone(), env).await;
+        app.db = Some(db);
+        app
     }
 
     /// Like `spawn_with`, with the server's log written to a file `log_text` reads.
     pub async fn spawn_logging(env: &[(&str, &str)]) -> TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
-        let db_url = format!("sqlite://{}", dir.path().join("test.db").display());
-        Self::launch(dir, db_url, env, true).await
+        let db = TestDb::fresh(dir.path(), "test");
+        let mut app = Self::launch(dir, db.url.clone(), env, true).await;
+        app.db = Some(db);
+        app
     }
 
     /// Everything the server has logged so far (for a `spawn_logging` server).
@@ -132,6 +226,7 @@ impl TestApp {
             log_path,
             _dir: dir,
             child,
+            db: None,
         }
     }
 

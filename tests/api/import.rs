@@ -173,7 +173,8 @@ async fn json_lines_import_and_export_round_trip() {
 #[test]
 fn import_refuses_an_unknown_format_or_column() {
     let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}", dir.path().join("x.db").display());
+    let test_db = TestDb::fresh(dir.path(), "x");
+    let db = test_db.url.clone();
     let file = dir.path().join("accounts.txt");
     std::fs::write(&file, "email\n").unwrap();
     let (code, _, stderr) = run(

@@ -1,4 +1,8 @@
-//! Black-box tests: the real binary, a fresh database per test, HTTP only.
+//! Black-box tests: the real binary, a fresh SQLite database per test, HTTP only. The
+//! `api_postgres` target runs the same tests against PostgreSQL.
+
+/// The database every test here runs on.
+pub const BACKEND: paywall::store::Backend = paywall::store::Backend::Sqlite;
 
 mod access;
 mod accounts;
@@ -17,4 +21,5 @@ mod openapi;
 mod operations;
 mod resets;
 mod smtp;
+mod sqlite_only;
 mod tokens;
