@@ -55,8 +55,12 @@ mod openapi;
 #[path = "../api/operations.rs"]
 mod operations;
 #[cfg(postgres_tests)]
+mod outage;
+#[cfg(postgres_tests)]
 #[path = "../api/resets.rs"]
 mod resets;
+#[cfg(postgres_tests)]
+mod schema;
 #[cfg(postgres_tests)]
 #[path = "../api/smtp.rs"]
 mod smtp;

@@ -1,0 +1,117 @@
+//! The two backends' migrations make the same schema: the same tables, columns (name,
+//! type, nullability), primary keys and indexes.
+
+use std::collections::BTreeSet;
+
+use sqlx::{Connection, Row};
+
+use crate::helpers::*;
+
+type Columns = BTreeSet<(String, String, String, bool)>;
+
+async fn sqlite_schema(url: &str) -> (Columns, BTreeSet<(String, String)>, BTreeSet<String>) {
+    let mut conn = sqlx::sqlite::SqliteConnection::connect(url).await.unwrap();
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'table' \
+         AND name NOT LIKE 'sqlite_%' AND name <> '_sqlx_migrations' ORDER BY name",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    let mut columns = Columns::new();
+    let mut keys = BTreeSet::new();
+    for table in &tables {
+        for row in sqlx::query("SELECT name, type, \"notnull\", pk FROM pragma_table_info($1)")
+            .bind(table)
+            .fetch_all(&mut conn)
+            .await
+            .unwrap()
+        {
+            let name: String = row.get(0);
+            let kind: String = row.get(1);
+            let not_null: i64 = row.get(2);
+            let pk: i64 = row.get(3);
+            // SQLite lets a TEXT primary key hold NULL unless told; the service never
+            // writes one, and PostgreSQL forbids it: both count as NOT NULL here.
+            columns.insert((
+                table.clone(),
+                name.clone(),
+                kind.to_lowercase(),
+                not_null == 0 && pk == 0,
+            ));
+            if pk > 0 {
+                keys.insert((table.clone(), name));
+            }
+        }
+    }
+    let indexes: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    (columns, keys, indexes.into_iter().collect())
+}
+
+async fn postgres_schema(url: &str) -> (Columns, BTreeSet<(String, String)>, BTreeSet<String>) {
+    let mut conn = sqlx::postgres::PgConnection::connect(url).await.unwrap();
+    let mut columns = Columns::new();
+    for row in sqlx::query(
+        "SELECT table_name::text, column_name::text, data_type::text, is_nullable::text \
+         FROM information_schema.columns \
+         WHERE table_schema = 'public' AND table_name <> '_sqlx_migrations'",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap()
+    {
+        let nullable: String = row.get(3);
+        columns.insert((row.get(0), row.get(1), row.get(2), nullable == "YES"));
+    }
+    let mut keys = BTreeSet::new();
+    for row in sqlx::query(
+        "SELECT k.table_name::text, k.column_name::text \
+         FROM information_schema.table_constraints c \
+         JOIN information_schema.key_column_usage k \
+           ON k.constraint_name = c.constraint_name AND k.table_schema = c.table_schema \
+         WHERE c.constraint_type = 'PRIMARY KEY' AND c.table_schema = 'public' \
+           AND c.table_name <> '_sqlx_migrations'",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap()
+    {
+        keys.insert((row.get(0), row.get(1)));
+    }
+    // Named indexes only: those behind primary keys and UNIQUE columns are implied by
+    // the columns compared above, and each database names them its own way.
+    let indexes: Vec<String> = sqlx::query_scalar(
+        "SELECT indexname::text FROM pg_indexes WHERE schemaname = 'public' \
+         AND indexname NOT LIKE '%\\_pkey' AND indexname NOT LIKE '%\\_key'",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    (columns, keys, indexes.into_iter().collect())
+}
+
+#[tokio::test]
+async fn both_backends_migrate_to_the_same_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite_url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("schema.db").display()
+    );
+    let postgres = TestDb::fresh(dir.path(), "schema");
+    for url in [&sqlite_url, &postgres.url] {
+        let store = paywall::store::Store::connect(url).await.unwrap();
+        store.migrate().await.unwrap();
+        store.close().await;
+    }
+    let (sqlite_columns, sqlite_keys, sqlite_indexes) = sqlite_schema(&sqlite_url).await;
+    let (pg_columns, pg_keys, pg_indexes) = postgres_schema(&postgres.url).await;
+    assert!(sqlite_columns.len() > 50, "the schema was read");
+    assert_eq!(sqlite_columns, pg_columns);
+    assert_eq!(sqlite_keys, pg_keys);
+    assert_eq!(sqlite_indexes, pg_indexes);
+}
