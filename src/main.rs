@@ -56,6 +56,11 @@ enum Command {
         /// The backup to restore.
         path: String,
     },
+    /// Copy every table of the SQLite database (DATABASE_URL) into the empty PostgreSQL database at URL, in one transaction, after applying its migrations; then point DATABASE_URL at URL. Reads one consistent snapshot, so the source may still be serving, but writes made after the copy began stay behind: stop the service first.
+    MigrateTo {
+        /// The PostgreSQL database to fill, e.g. postgres://paywall:secret@db.internal/paywall.
+        url: String,
+    },
     /// Print every setting's effective value (secrets masked) and exit; a bad setting exits with status 2 and names it.
     CheckConfig,
     /// Serve a fresh demo database (in a new temporary folder) with sample articles of every access level, and print an admin, a subscriber and a reader login.
@@ -188,6 +193,9 @@ async fn run(command: Command, settings: Settings) -> Result<(), String> {
             eprintln!("exported {} account(s)", written?);
             Ok(())
         }
+        Command::Backup { .. } | Command::Restore { .. } if settings.sqlite_path().is_none() => {
+            Err("backup and restore work on a SQLite file; for PostgreSQL use pg_dump and pg_restore (see docs/deployment.md)".into())
+        }
         Command::Backup { path } => {
             let target = std::path::PathBuf::from(&path);
             if target.exists() {
@@ -214,6 +222,24 @@ async fn run(command: Command, settings: Settings) -> Result<(), String> {
         Command::CheckConfig => {
             for (name, value) in settings.describe() {
                 println!("{name}={value}");
+            }
+            Ok(())
+        }
+        Command::MigrateTo { url } => {
+            let copied = paywall::store::copy::sqlite_to_postgres(&settings.database_url, &url)
+                .await
+                .map_err(|e| e.to_string())?;
+            for (table, rows) in copied {
+                println!("{table}: {rows} row(s) copied");
+            }
+            println!("done; set DATABASE_URL to the new database");
+            if settings.jwt_secret.is_none() {
+                if let Some(db) = settings.sqlite_path() {
+                    println!(
+                        "sessions stay signed in only if PAYWALL_JWT_SECRET is set to the secret kept in {}.jwt-secret",
+                        db.display()
+                    );
+                }
             }
             Ok(())
         }

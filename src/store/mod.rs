@@ -6,6 +6,7 @@ pub mod articles;
 pub mod audit;
 pub mod backup;
 pub mod cache;
+pub mod copy;
 pub mod gifts;
 pub mod meter;
 pub mod resets;

@@ -49,6 +49,8 @@ mod me;
 #[path = "../api/meter.rs"]
 mod meter;
 #[cfg(postgres_tests)]
+mod migrate_to;
+#[cfg(postgres_tests)]
 #[path = "../api/openapi.rs"]
 mod openapi;
 #[cfg(postgres_tests)]
