@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
-# Load benchmark: builds in release mode, seeds a fresh SQLite database through the store
+# Load benchmark: builds in release mode, seeds a fresh database through the store
 # (ARTICLES articles of every access level, ACCOUNTS accounts), starts the service, and
 # runs each scenario with wrk for DURATION seconds at 64 connections. Prints requests/s,
 # p50, p99, the ratio to /healthz in the same run, errors, and the server's peak
 # resident memory; writes the table to bench/out/results.md.
 #
+# BACKEND=postgres runs on a fresh PostgreSQL database made on the server PG_URL names
+# (and dropped after); INSTANCES=2 starts two servers on that one database and splits
+# the connections between them (their requests/s are added; p50 and p99 are the worse).
+#
 #   bash bench/run.sh                       # every scenario
 #   ARTICLES=100000 DURATION=20 bash bench/run.sh teaser subscriber
+#   BACKEND=postgres INSTANCES=2 bash bench/run.sh healthz teaser subscriber
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ARTICLES=${ARTICLES:-10000}
@@ -14,6 +19,9 @@ ACCOUNTS=${ACCOUNTS:-200}
 DURATION=${DURATION:-10}
 CONNECTIONS=${CONNECTIONS:-64}
 PORT=${PORT:-18181}
+BACKEND=${BACKEND:-sqlite}
+INSTANCES=${INSTANCES:-1}
+PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 scenarios=("$@")
 [ ${#scenarios[@]} -gt 0 ] || scenarios=(healthz teaser subscriber reader list metered login flood)
 
@@ -21,20 +29,39 @@ command -v wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq
 cargo build --release --quiet --bin paywall --example seed
 
 work=$(mktemp -d)
-server=""
-cleanup() { [ -n "$server" ] && kill "$server" 2>/dev/null; [ -n "${KEEP:-}" ] || rm -rf "$work"; }
+servers=()
+pg_database=""
+cleanup() {
+  for pid in "${servers[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${servers[@]}"; do wait "$pid" 2>/dev/null || true; done
+  [ -n "$pg_database" ] && psql -q "$PG_URL" -c "DROP DATABASE IF EXISTS $pg_database WITH (FORCE)" >/dev/null 2>&1
+  [ -n "${KEEP:-}" ] || rm -rf "$work"
+}
 trap cleanup EXIT
 secret="bench-secret-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-db="sqlite://$work/bench.db"
-echo "seeding $ARTICLES articles and $ACCOUNTS accounts..."
+case $BACKEND in
+  sqlite) db="sqlite://$work/bench.db" ;;
+  postgres)
+    pg_database="paywall_bench_$(head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+    psql -q "$PG_URL" -c "CREATE DATABASE $pg_database" >/dev/null
+    db=$(python3 -c 'import sys, urllib.parse as u; p = u.urlsplit(sys.argv[1]); print(u.urlunsplit(p._replace(path="/" + sys.argv[2])))' "$PG_URL" "$pg_database")
+    ;;
+  *) echo "BACKEND must be sqlite or postgres" >&2; exit 2 ;;
+esac
+echo "seeding $ARTICLES articles and $ACCOUNTS accounts ($BACKEND)..."
 ./target/release/examples/seed "$db" "$secret" "$work" "$ARTICLES" "$ACCOUNTS" >/dev/null
 
-PAYWALL_BIND=127.0.0.1:$PORT PAYWALL_WORKERS=${WORKERS:-$(nproc)} DATABASE_URL=$db PAYWALL_JWT_SECRET=$secret PAYWALL_LOG=warn \
-  PAYWALL_LOGIN_MAX_FAILURES=10000 PAYWALL_LOGIN_MAX_FAILURES_PER_ADDRESS=1000000 \
-  ./target/release/paywall serve >"$work/server.log" 2>&1 &
-server=$!
-for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.1; done
-curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null || { echo "the server did not start:"; cat "$work/server.log"; exit 1; }
+bases=()
+for i in $(seq 0 $((INSTANCES - 1))); do
+  port=$((PORT + i))
+  PAYWALL_BIND=127.0.0.1:$port PAYWALL_WORKERS=${WORKERS:-$(nproc)} DATABASE_URL=$db PAYWALL_JWT_SECRET=$secret PAYWALL_LOG=warn \
+    PAYWALL_LOGIN_MAX_FAILURES=10000 PAYWALL_LOGIN_MAX_FAILURES_PER_ADDRESS=1000000 \
+    ./target/release/paywall serve >"$work/server-$i.log" 2>&1 &
+  servers+=($!)
+  for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
+  curl -sf "http://127.0.0.1:$port/healthz" >/dev/null || { echo "the server did not start:"; cat "$work/server-$i.log"; exit 1; }
+  bases+=("http://127.0.0.1:$port")
+done
 
 login() {
   curl -sf "http://127.0.0.1:$PORT/v1/auth/login" -H 'Content-Type: application/json' \
@@ -45,24 +72,30 @@ subscriber_token=$(login subscriber0@bench.example)
 reader_token=$(login reader1@bench.example)
 
 base="http://127.0.0.1:$PORT"
-run_wrk() { # name, then wrk arguments
+run_wrk() { # name, then wrk arguments where @BASE@ stands for each instance's address
   local name=$1; shift
-  wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --latency "$@" >"$work/out-$name.txt" 2>&1 || true
+  local i=0 pids=() threads=$((INSTANCES > 1 ? 1 : 2))
+  for b in "${bases[@]}"; do
+    wrk -t"$threads" -c"$((CONNECTIONS / INSTANCES))" -d"${DURATION}s" --latency "${@//@BASE@/$b}" >"$work/out-$name-$i.txt" 2>&1 &
+    pids+=($!)
+    i=$((i + 1))
+  done
+  for pid in "${pids[@]}"; do wait "$pid" || true; done
 }
 scenario() {
   case $1 in
-    healthz) run_wrk healthz "$base/healthz" ;;
-    teaser) SLUGS=$work/subscribers.txt run_wrk teaser -s bench/lua/paths.lua "$base" ;;
-    subscriber) SLUGS=$work/subscribers.txt TOKEN=$subscriber_token run_wrk subscriber -s bench/lua/paths.lua "$base" ;;
-    reader) SLUGS=$work/subscribers.txt TOKEN=$reader_token run_wrk reader -s bench/lua/paths.lua "$base" ;;
-    list) run_wrk list "$base/v1/articles?limit=20" ;;
-    metered) SLUGS=$work/metered.txt METER_IDS=$work/meter_ids.txt run_wrk metered -s bench/lua/metered.lua "$base" ;;
-    login) ACCOUNTS=$work/accounts.txt run_wrk login -s bench/lua/login.lua "$base" ;;
+    healthz) run_wrk healthz "@BASE@/healthz" ;;
+    teaser) SLUGS=$work/subscribers.txt run_wrk teaser -s bench/lua/paths.lua "@BASE@" ;;
+    subscriber) SLUGS=$work/subscribers.txt TOKEN=$subscriber_token run_wrk subscriber -s bench/lua/paths.lua "@BASE@" ;;
+    reader) SLUGS=$work/subscribers.txt TOKEN=$reader_token run_wrk reader -s bench/lua/paths.lua "@BASE@" ;;
+    list) run_wrk list "@BASE@/v1/articles?limit=20" ;;
+    metered) SLUGS=$work/metered.txt METER_IDS=$work/meter_ids.txt run_wrk metered -s bench/lua/metered.lua "@BASE@" ;;
+    login) ACCOUNTS=$work/accounts.txt run_wrk login -s bench/lua/login.lua "@BASE@" ;;
     flood)
       ACCOUNTS=$work/accounts.txt wrk -t1 -c16 -d"$((DURATION + 2))s" -s bench/lua/login.lua "$base" >"$work/out-flood-logins.txt" 2>&1 &
       local flood=$!
       sleep 1
-      SLUGS=$work/subscribers.txt run_wrk flood -s bench/lua/paths.lua "$base"
+      SLUGS=$work/subscribers.txt run_wrk flood -s bench/lua/paths.lua "@BASE@"
       wait "$flood" || true
       ;;
   esac
@@ -81,7 +114,7 @@ to_ms() { # wrk latency such as 1.23ms, 850.00us, 1.02s -> milliseconds
 mkdir -p bench/out
 results=bench/out/results.md
 {
-  echo "# $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, ARTICLES=$ARTICLES, DURATION=${DURATION}s, ${CONNECTIONS} connections"
+  echo "# $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $BACKEND, $INSTANCES instance(s), ARTICLES=$ARTICLES, DURATION=${DURATION}s, ${CONNECTIONS} connections"
   echo
   echo "| scenario | requests/s | ratio to /healthz | p50 ms | p99 ms | errors |"
   echo "|---|---|---|---|---|---|"
@@ -89,12 +122,14 @@ results=bench/out/results.md
 healthz_rps=""
 for name in "${scenarios[@]}"; do
   scenario "$name"
-  out="$work/out-$name.txt"
-  rps=$(field "$out" '/Requests\/sec/ {print $2}')
-  p50=$(to_ms "$(field "$out" '$1 == "50%" {print $2}')")
-  p99=$(to_ms "$(field "$out" '$1 == "99%" {print $2}')")
-  non2xx=$(field "$out" '/Non-2xx/ {print $NF}'); non2xx=${non2xx:-0}
-  socket=$(field "$out" '/Socket errors/ {gsub(",", ""); print $4 + $6 + $8 + $10}'); socket=${socket:-0}
+  rps=0 p50=0 p99=0 non2xx=0 socket=0
+  for out in "$work"/out-"$name"-*.txt; do
+    rps=$(awk -v a="$rps" -v b="$(field "$out" '/Requests\/sec/ {print $2}')" 'BEGIN { printf "%.2f", a + b }')
+    p50=$(awk -v a="$p50" -v b="$(to_ms "$(field "$out" '$1 == "50%" {print $2}')")" 'BEGIN { print (b > a ? b : a) }')
+    p99=$(awk -v a="$p99" -v b="$(to_ms "$(field "$out" '$1 == "99%" {print $2}')")" 'BEGIN { print (b > a ? b : a) }')
+    n=$(field "$out" '/Non-2xx/ {print $NF}'); non2xx=$((non2xx + ${n:-0}))
+    n=$(field "$out" '/Socket errors/ {gsub(",", ""); print $4 + $6 + $8 + $10}'); socket=$((socket + ${n:-0}))
+  done
   [ "$name" = healthz ] && healthz_rps=$rps
   ratio="-"
   [ -n "$healthz_rps" ] && ratio=$(awk -v a="$rps" -v b="$healthz_rps" 'BEGIN { printf "%.2f", a / b }')
@@ -103,10 +138,17 @@ for name in "${scenarios[@]}"; do
   echo "| $label | $rps | $ratio | $p50 | $p99 | $((non2xx + socket)) |" >>"$results"
 done
 if [[ " ${scenarios[*]} " == *" metered "* ]]; then
-  charged=$(python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute(\"select count(*) from meter_reads where meter_key like 'm:%'\").fetchone()[0])" "$work/bench.db")
+  count="select count(*) from meter_reads where meter_key like 'm:%'"
+  if [ "$BACKEND" = sqlite ]; then
+    charged=$(python3 -c "import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchone()[0])" "$work/bench.db" "$count")
+  else
+    charged=$(psql -tA "$db" -c "$count")
+  fi
   echo >>"$results"
   echo "Charges recorded in the database after the metered run: $charged" >>"$results"
 fi
 echo >>"$results"
-echo "Peak resident memory of the server: $(awk '/VmHWM/ {printf "%.1f MiB", $2 / 1024}' /proc/$server/status)" >>"$results"
+for i in "${!servers[@]}"; do
+  echo "Peak resident memory of server $i: $(awk '/VmHWM/ {printf "%.1f MiB", $2 / 1024}' "/proc/${servers[$i]}/status")" >>"$results"
+done
 cat "$results"
