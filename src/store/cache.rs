@@ -6,7 +6,9 @@
 //! instance. Every change also bumps a version row in the database, which each instance
 //! polls every `POLL`: changes made by another instance (or a command-line import) are
 //! seen within that interval. Entries also age out after `TTL`, a backstop for writes
-//! made to the database by hand.
+//! made to the database by hand. With several instances (PostgreSQL), session states
+//! are not left to the poll: every request passes a read fence on the sessions version
+//! first (see `fence`), so a change made anywhere holds at the next request.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};

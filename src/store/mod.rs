@@ -7,6 +7,7 @@ pub mod audit;
 pub mod backup;
 pub mod cache;
 pub mod copy;
+pub mod fence;
 pub mod gifts;
 pub mod meter;
 pub mod resets;
@@ -119,6 +120,8 @@ pub struct Store {
     write: AnyPool,
     sessions: std::sync::Arc<cache::TtlCache<SessionState>>,
     articles: std::sync::Arc<cache::TtlCache<std::sync::Arc<ArticleRow>>>,
+    /// PostgreSQL only: what a request passes before it trusts the session cache.
+    session_fence: Option<std::sync::Arc<fence::Fence>>,
 }
 
 /// Session states kept at most (each is small).
@@ -175,12 +178,30 @@ impl Store {
                 (pool.clone(), pool)
             }
         };
+        let sessions = std::sync::Arc::new(cache::TtlCache::new(SESSION_CACHE_ENTRIES));
+        let session_fence = (backend == Backend::Postgres).then(|| {
+            let (pool, cache) = (read.clone(), sessions.clone());
+            fence::Fence::start(
+                move || {
+                    let pool = pool.clone();
+                    async move {
+                        Ok(sqlx::query_scalar::<_, i64>(
+                            "SELECT version FROM cache_versions WHERE name = 'sessions'",
+                        )
+                        .fetch_one(&pool)
+                        .await?)
+                    }
+                },
+                move || cache.invalidate(),
+            )
+        });
         Ok(Store {
             backend,
             read,
             write,
-            sessions: std::sync::Arc::new(cache::TtlCache::new(SESSION_CACHE_ENTRIES)),
+            sessions,
             articles: std::sync::Arc::new(cache::TtlCache::new(ARTICLE_CACHE_BYTES)),
+            session_fence,
         })
     }
 

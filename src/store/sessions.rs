@@ -90,20 +90,20 @@ impl Store {
         Ok(id)
     }
 
-    /// The session and its account as they stand. On SQLite (one serving instance) from
-    /// the per-instance cache when it has a fresh entry (see `cache`), else from the
-    /// database. On PostgreSQL always from the database: another instance may have
-    /// revoked the session or changed the account a moment ago, and that must hold at
-    /// the very next request, not after a poll.
+    /// The session and its account as they stand: from the per-instance cache when it
+    /// has a fresh entry (see `cache`), else from the database. With several instances
+    /// (PostgreSQL), another may have revoked the session or changed the account a moment
+    /// ago, and that must hold at the very next request, not after a poll: the request
+    /// first passes the fence (see `fence`), which drops the cache on any such change.
     pub async fn session_state(
         &self,
         session_id: &str,
     ) -> Result<Option<SessionState>, StoreError> {
-        let cached = self.backend == super::Backend::Sqlite;
-        if cached {
-            if let Some(state) = self.sessions.get(session_id) {
-                return Ok(Some(state));
-            }
+        if let Some(fence) = &self.session_fence {
+            fence.pass().await?;
+        }
+        if let Some(state) = self.sessions.get(session_id) {
+            return Ok(Some(state));
         }
         let generation = self.sessions.generation();
         let state = sqlx::query_as::<_, SessionState>(
@@ -114,7 +114,7 @@ impl Store {
         .bind(session_id)
         .fetch_optional(&self.read)
         .await?;
-        if let (true, Some(state)) = (cached, &state) {
+        if let Some(state) = &state {
             self.sessions.put(session_id, generation, state.clone(), 1);
         }
         Ok(state)

@@ -70,8 +70,22 @@ async fn tokens_from_one_instance_work_on_the_other_and_logout_holds_at_once() {
     )
     .await;
 
-    // Logout through A: B refuses the token on the very next request.
-    assert_eq!(b.get("/v1/me", Some(&token)).await.status(), 200);
+    // Logout through A: B refuses the token on the very next request, though it had
+    // just served it (and so holds the session in its cache). Again and again, so that
+    // a cache that lagged behind even briefly would show.
+    for round in 0..20 {
+        let token = token_of(&b.login("roaming@test.example", PASSWORD).await);
+        assert_eq!(
+            b.get("/v1/me", Some(&token)).await.status(),
+            200,
+            "round {round}"
+        );
+        let out = a
+            .request(Method::POST, "/v1/auth/logout", Some(&token), None)
+            .await;
+        assert_eq!(out.status(), 204);
+        assert_problem(b.get("/v1/me", Some(&token)).await, 401, "invalid_token").await;
+    }
     let out = a
         .request(Method::POST, "/v1/auth/logout", Some(&token), None)
         .await;
