@@ -76,7 +76,8 @@ run_wrk() { # name, then wrk arguments where @BASE@ stands for each instance's a
   local name=$1; shift
   local i=0 pids=() threads=$((INSTANCES > 1 ? 1 : 2))
   for b in "${bases[@]}"; do
-    wrk -t"$threads" -c"$((CONNECTIONS / INSTANCES))" -d"${DURATION}s" --latency "${@//@BASE@/$b}" >"$work/out-$name-$i.txt" 2>&1 &
+    WRK_PROCESS=$i WRK_PROCESSES=$INSTANCES WRK_THREADS=$threads \
+      wrk -t"$threads" -c"$((CONNECTIONS / INSTANCES))" -d"${DURATION}s" --latency "${@//@BASE@/$b}" >"$work/out-$name-$i.txt" 2>&1 &
     pids+=($!)
     i=$((i + 1))
   done

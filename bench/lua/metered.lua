@@ -1,9 +1,14 @@
 -- Charged metered reads: every request is a new (meter id, article) pair within the
 -- default limit of 3, so every one is counted. Ids (METER_IDS) change every 3 requests;
--- articles (SLUGS) advance by one.
+-- articles (SLUGS) advance by one. With several wrk processes (one per instance),
+-- WRK_PROCESS and WRK_PROCESSES interleave them so that no pair is asked for twice.
 local slugs, ids = {}, {}
-local counter, step = 0, 2
+local counter = 0
 local threads = 0
+local process = tonumber(os.getenv("WRK_PROCESS") or "0")
+local processes = tonumber(os.getenv("WRK_PROCESSES") or "1")
+local per_process = tonumber(os.getenv("WRK_THREADS") or "2")
+local step = processes * per_process
 
 function setup(thread)
   thread:set("offset", threads)
@@ -13,7 +18,8 @@ end
 function init(args)
   for line in io.lines(os.getenv("SLUGS")) do slugs[#slugs + 1] = line end
   for line in io.lines(os.getenv("METER_IDS")) do ids[#ids + 1] = line end
-  counter = tonumber(offset) or 0
+  -- Every thread of every process takes its own residue of the counter.
+  counter = process * per_process + (tonumber(offset) or 0)
 end
 
 function request()
