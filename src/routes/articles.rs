@@ -6,6 +6,7 @@ use std::sync::Arc;
 use actix_web::cookie::{time::Duration as CookieDuration, Cookie, SameSite};
 use actix_web::http::header::HeaderValue;
 use actix_web::{web, HttpRequest, HttpResponse};
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::extract::{page_cursor, page_limit, query_value};
@@ -234,8 +235,40 @@ pub async fn read(
     if gift && decision == paywall::Decision::Full && !reader.reads_everything() {
         crate::metrics::gift_read();
     }
-    let visible = paywall::visible_text(article.as_ref(), decision);
-    Ok(response.json(ArticleView::new(&article, visible, meter_view)))
+    let body = match meter_view {
+        // No meter consulted: the same bytes for every reader with this decision.
+        None => ready_answer(&article, decision)?,
+        Some(meter) => {
+            let visible = paywall::visible_text(article.as_ref(), decision);
+            json_bytes(&ArticleView::new(&article, visible, Some(meter)))?
+        }
+    };
+    Ok(response.content_type("application/json").body(body))
+}
+
+fn json_bytes(view: &ArticleView<'_>) -> ApiResult<Bytes> {
+    serde_json::to_vec(view)
+        .map(Bytes::from)
+        .map_err(ApiError::internal)
+}
+
+/// The answer for `decision` without a meter, serialized once per cached article (and
+/// through `visible_text`, like every other answer).
+fn ready_answer(article: &ArticleRow, decision: paywall::Decision) -> ApiResult<Bytes> {
+    use paywall::access::Reason;
+    let slot = match decision {
+        paywall::Decision::Full => 0,
+        paywall::Decision::Teaser(Reason::LoginRequired) => 1,
+        paywall::Decision::Teaser(Reason::SubscriptionRequired) => 2,
+        paywall::Decision::Teaser(Reason::SubscriptionExpired) => 3,
+        paywall::Decision::Teaser(Reason::MeterExhausted) => 4,
+    };
+    if let Some(ready) = article.answers.0[slot].get() {
+        return Ok(ready.clone());
+    }
+    let visible = paywall::visible_text(article, decision);
+    let made = json_bytes(&ArticleView::new(article, visible, None))?;
+    Ok(article.answers.0[slot].get_or_init(|| made).clone())
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]

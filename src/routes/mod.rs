@@ -142,6 +142,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             web::scope("/v1")
                 .wrap(caller_dependent())
+                // The hot path first: routes are tried in order.
+                .service(resource("/articles/{slug}", "GET").route(web::get().to(articles::read)))
                 .service(resource("/auth/register", "POST").route(web::post().to(auth::register)))
                 .service(resource("/auth/login", "POST").route(web::post().to(auth::login)))
                 .service(resource("/auth/refresh", "POST").route(web::post().to(auth::refresh)))
@@ -196,7 +198,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     resource("/admin/audit", "GET").route(web::get().to(admin_accounts::audit_log)),
                 )
                 .service(resource("/articles", "GET").route(web::get().to(articles::list)))
-                .service(resource("/articles/{slug}", "GET").route(web::get().to(articles::read)))
                 .service(
                     resource("/articles/{slug}/gifts", "POST")
                         .route(web::post().to(articles::create_gift)),

@@ -80,7 +80,16 @@ pub struct ArticleRow {
     pub teaser_chars: i64,
     pub total_chars: i64,
     pub percent_left_hundredths: i64,
+    /// Answers made from this row (see `routes::articles`), kept with it so that they
+    /// go when the row leaves the cache.
+    #[sqlx(skip)]
+    pub answers: Answers,
 }
+
+/// One slot per paywall decision: the serialized answer every reader with that
+/// decision and no meter gets, made on first use.
+#[derive(Debug, Clone, Default)]
+pub struct Answers(pub [std::sync::OnceLock<bytes::Bytes>; 5]);
 
 impl ArticleText for ArticleRow {
     fn full_text(&self) -> &str {
