@@ -235,15 +235,29 @@ pub async fn read(
     if gift && decision == paywall::Decision::Full && !reader.reads_everything() {
         crate::metrics::gift_read();
     }
+    // The same bytes for every reader with this decision; the meter, which is the
+    // reader's own, goes in place of the final `null`.
+    let ready = ready_answer(&article, decision)?;
     let body = match meter_view {
-        // No meter consulted: the same bytes for every reader with this decision.
-        None => ready_answer(&article, decision)?,
-        Some(meter) => {
-            let visible = paywall::visible_text(article.as_ref(), decision);
-            json_bytes(&ArticleView::new(&article, visible, Some(meter)))?
-        }
+        None => ready,
+        Some(meter) => with_meter(&ready, &meter)?,
     };
     Ok(response.content_type("application/json").body(body))
+}
+
+/// `ready` (an answer serialized with `"meter":null` as its last member) with `meter`
+/// in that member's place.
+fn with_meter(ready: &[u8], meter: &MeterView) -> ApiResult<Bytes> {
+    const NO_METER: &[u8] = b"null}";
+    let head = ready
+        .strip_suffix(NO_METER)
+        .ok_or_else(|| ApiError::internal("a ready answer does not end with its meter"))?;
+    let meter = serde_json::to_vec(meter).map_err(ApiError::internal)?;
+    let mut body = Vec::with_capacity(head.len() + meter.len() + 1);
+    body.extend_from_slice(head);
+    body.extend_from_slice(&meter);
+    body.push(b'}');
+    Ok(Bytes::from(body))
 }
 
 fn json_bytes(view: &ArticleView<'_>) -> ApiResult<Bytes> {
@@ -332,4 +346,63 @@ pub async fn create_gift(
         article: article.meta.slug.clone(),
         expires_at: rfc3339(expires_at),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::paywall::access::Reason;
+    use crate::paywall::PaywallNotice;
+
+    fn view(meter: Option<MeterView>) -> ArticleView<'static> {
+        ArticleView {
+            summary: ArticleSummary {
+                slug: "a-slug".into(),
+                title: "Un « titre » \"quoted\" null}".into(),
+                standfirst: None,
+                section: "news".into(),
+                author: Some("Zoë".into()),
+                access: "metered".into(),
+                published_at: Some("2026-02-07T10:00:00Z".into()),
+                updated_at: "2026-02-07T10:00:00Z".into(),
+                word_count: 120,
+                reading_time_minutes: 1,
+            },
+            body: "Le début… null}",
+            truncated: true,
+            percent_left: 60.64,
+            paywall: Some(PaywallNotice {
+                reason: Reason::MeterExhausted,
+                message: "You have 60.64% of this article left to read.".into(),
+            }),
+            meter,
+        }
+    }
+
+    #[test]
+    fn a_meter_spliced_into_a_ready_answer_is_the_answer_serialized_with_it() {
+        let meter = MeterView {
+            limit: 3,
+            used: 3,
+            remaining: 0,
+            resets_at: "2026-12-01T00:00:00Z".into(),
+        };
+        let ready = serde_json::to_vec(&view(None)).unwrap();
+        let spliced = with_meter(&ready, &meter).unwrap();
+        let whole = serde_json::to_vec(&view(Some(meter))).unwrap();
+        assert_eq!(spliced.as_ref(), whole.as_slice());
+        let parsed: serde_json::Value = serde_json::from_slice(&spliced).unwrap();
+        assert_eq!(parsed["meter"]["used"], 3);
+    }
+
+    #[test]
+    fn an_answer_that_does_not_end_with_its_meter_is_refused() {
+        let meter = MeterView {
+            limit: 3,
+            used: 1,
+            remaining: 2,
+            resets_at: "2026-12-01T00:00:00Z".into(),
+        };
+        assert!(with_meter(b"{\"meter\":{}}", &meter).is_err());
+    }
 }

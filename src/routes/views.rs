@@ -138,7 +138,9 @@ pub struct ArticleView<'a> {
     pub percent_left: f64,
     /// Null when the reader may read everything.
     pub paywall: Option<PaywallNotice>,
-    /// Present whenever a meter was consulted for this reader.
+    /// Present whenever a meter was consulted for this reader. Keep it last:
+    /// `routes::articles` puts each reader's meter in place of a ready answer's final
+    /// `null`.
     pub meter: Option<MeterView>,
 }
 

@@ -131,7 +131,7 @@ impl Store {
         audit: Option<&AuditEntry>,
     ) -> Result<AccountRow, StoreError> {
         let id = uuid::Uuid::now_v7().to_string();
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin_write(None).await?;
         let sql = format!(
             "INSERT INTO accounts (id, email, display_name, password_hash, role, status, \
              subscription_plan, subscription_started_at, subscription_expires_at, created_at, updated_at) \
@@ -334,7 +334,7 @@ impl Store {
         audit: Option<&AuditEntry>,
         now: i64,
     ) -> Result<AccountRow, StoreError> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin_write(None).await?;
         let sql = format!(
             "UPDATE accounts SET subscription_plan = $2, subscription_started_at = $3, \
              subscription_expires_at = $4, updated_at = $3 WHERE id = $1 RETURNING {ACCOUNT_COLUMNS}"
@@ -363,7 +363,7 @@ impl Store {
         audit: &AuditEntry,
         now: i64,
     ) -> Result<AccountRow, StoreError> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin_write(None).await?;
         let current = fetch_account(&mut tx, account_id)
             .await?
             .ok_or(StoreError::NotFound)?;
@@ -465,7 +465,7 @@ impl Store {
         revoke_except: Option<Option<&str>>,
         now: i64,
     ) -> Result<(), StoreError> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin_write(None).await?;
         let done =
             sqlx::query("UPDATE accounts SET password_hash = $2, updated_at = $3 WHERE id = $1")
                 .bind(account_id)

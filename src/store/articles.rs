@@ -175,7 +175,7 @@ impl Store {
         audit: Option<&AuditEntry>,
         now: i64,
     ) -> Result<Option<ArticleRow>, StoreError> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin_write(None).await?;
         let row = sqlx::query_as::<_, ArticleRow>(sql)
             .bind(id)
             .bind(&article.slug)
@@ -298,7 +298,7 @@ impl Store {
         audit: Option<&AuditEntry>,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin_write(None).await?;
         let id: Option<String> =
             sqlx::query_scalar("DELETE FROM articles WHERE slug = $1 RETURNING id")
                 .bind(slug)

@@ -120,6 +120,8 @@ pub struct Store {
     write: AnyPool,
     sessions: std::sync::Arc<cache::TtlCache<SessionState>>,
     articles: std::sync::Arc<cache::TtlCache<std::sync::Arc<ArticleRow>>>,
+    /// The file of a SQLite database (none in memory or on PostgreSQL).
+    sqlite_file: Option<std::path::PathBuf>,
     /// PostgreSQL only: what a request passes before it trusts the session cache.
     session_fence: Option<std::sync::Arc<fence::Fence>>,
 }
@@ -195,8 +197,18 @@ impl Store {
                 move || cache.invalidate(),
             )
         });
+        let sqlite_file = (backend == Backend::Sqlite)
+            .then(|| {
+                let rest = database_url.strip_prefix("sqlite:")?;
+                let rest = rest.strip_prefix("//").unwrap_or(rest);
+                let path = rest.split('?').next().unwrap_or(rest);
+                (!path.is_empty() && path != ":memory:" && !database_url.contains("mode=memory"))
+                    .then(|| std::path::PathBuf::from(path))
+            })
+            .flatten();
         Ok(Store {
             backend,
+            sqlite_file,
             read,
             write,
             sessions,
@@ -209,6 +221,11 @@ impl Store {
         self.backend
     }
 
+    /// The SQLite file behind this store, if it is one (not in memory).
+    pub fn sqlite_file(&self) -> Option<std::path::PathBuf> {
+        self.sqlite_file.clone()
+    }
+
     pub async fn migrate(&self) -> Result<(), StoreError> {
         match self.backend {
             Backend::Sqlite => SQLITE_MIGRATIONS.run(&self.write).await?,
@@ -219,13 +236,19 @@ impl Store {
 
     /// A write transaction. On PostgreSQL, `lock` names what the transaction must hold
     /// alone until it ends (an advisory lock), where a check and the write that depends
-    /// on it must not interleave with another instance's; SQLite's single writer already
-    /// serializes every write transaction.
+    /// on it must not interleave with another instance's; on SQLite every write
+    /// transaction holds the database's write lock from its start (`BEGIN IMMEDIATE`).
     pub(crate) async fn begin_write(
         &self,
         lock: Option<&str>,
     ) -> Result<Transaction<'static, Any>, StoreError> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = match self.backend {
+            // Another connection writes too (the meter's writer thread): take the write
+            // lock at the start, where SQLite waits for it, rather than at the first
+            // write, where it could only fail.
+            Backend::Sqlite => self.write.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.write.begin().await?,
+        };
         if let (Backend::Postgres, Some(name)) = (self.backend, lock) {
             sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1)::bigint)::text")
                 .bind(name)

@@ -12,7 +12,7 @@ impl Store {
         audit: Option<&AuditEntry>,
         now: i64,
     ) -> Result<(), StoreError> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin_write(None).await?;
         let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM accounts WHERE id = $1")
             .bind(account_id)
             .fetch_optional(&mut *tx)
@@ -37,7 +37,7 @@ impl Store {
         new_hash: &str,
         now: i64,
     ) -> Result<Option<String>, StoreError> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin_write(None).await?;
         let account_id: Option<String> = sqlx::query_scalar(
             "UPDATE password_resets SET used_at = $2 \
              WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2 RETURNING account_id",

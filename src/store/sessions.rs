@@ -60,7 +60,7 @@ impl Store {
     /// Opens a session with its first refresh token and records the sign-in.
     pub async fn create_session(&self, new: &NewSession<'_>) -> Result<String, StoreError> {
         let id = uuid::Uuid::now_v7().to_string();
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin_write(None).await?;
         sqlx::query(
             "INSERT INTO sessions (id, account_id, created_at, last_seen_at, expires_at, user_agent) \
              VALUES ($1, $2, $3, $3, $4, $5)",
@@ -129,7 +129,7 @@ impl Store {
         idle_secs: i64,
         now: i64,
     ) -> Result<RefreshOutcome, StoreError> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin_write(None).await?;
         let row: Option<PresentedToken> = sqlx::query_as(
             "SELECT t.session_id, t.expires_at AS token_expires, t.used_at, \
              s.expires_at AS session_expires, s.revoked_at \
@@ -241,7 +241,7 @@ impl Store {
         audit: Option<&AuditEntry>,
         now: i64,
     ) -> Result<u64, StoreError> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin_write(None).await?;
         let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM accounts WHERE id = $1")
             .bind(account_id)
             .fetch_optional(&mut *tx)
