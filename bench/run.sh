@@ -22,6 +22,9 @@ PORT=${PORT:-18181}
 BACKEND=${BACKEND:-sqlite}
 INSTANCES=${INSTANCES:-1}
 PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+# Article reads rotate over every subscribers article, or over the HOT newest (readers
+# crowd onto the latest stories).
+HOT=${HOT:-0}
 scenarios=("$@")
 [ ${#scenarios[@]} -gt 0 ] || scenarios=(healthz teaser subscriber reader list metered login flood)
 
@@ -71,6 +74,12 @@ login() {
 subscriber_token=$(login subscriber0@bench.example)
 reader_token=$(login reader1@bench.example)
 
+if [ "$HOT" -gt 0 ]; then
+  tail -n "$HOT" "$work/subscribers.txt" >"$work/reads.txt"
+else
+  cp "$work/subscribers.txt" "$work/reads.txt"
+fi
+
 base="http://127.0.0.1:$PORT"
 run_wrk() { # name, then wrk arguments where @BASE@ stands for each instance's address
   local name=$1; shift
@@ -86,9 +95,9 @@ run_wrk() { # name, then wrk arguments where @BASE@ stands for each instance's a
 scenario() {
   case $1 in
     healthz) run_wrk healthz "@BASE@/healthz" ;;
-    teaser) SLUGS=$work/subscribers.txt run_wrk teaser -s bench/lua/paths.lua "@BASE@" ;;
-    subscriber) SLUGS=$work/subscribers.txt TOKEN=$subscriber_token run_wrk subscriber -s bench/lua/paths.lua "@BASE@" ;;
-    reader) SLUGS=$work/subscribers.txt TOKEN=$reader_token run_wrk reader -s bench/lua/paths.lua "@BASE@" ;;
+    teaser) SLUGS=$work/reads.txt run_wrk teaser -s bench/lua/paths.lua "@BASE@" ;;
+    subscriber) SLUGS=$work/reads.txt TOKEN=$subscriber_token run_wrk subscriber -s bench/lua/paths.lua "@BASE@" ;;
+    reader) SLUGS=$work/reads.txt TOKEN=$reader_token run_wrk reader -s bench/lua/paths.lua "@BASE@" ;;
     list) run_wrk list "@BASE@/v1/articles?limit=20" ;;
     metered) SLUGS=$work/metered.txt METER_IDS=$work/meter_ids.txt run_wrk metered -s bench/lua/metered.lua "@BASE@" ;;
     login) ACCOUNTS=$work/accounts.txt run_wrk login -s bench/lua/login.lua "@BASE@" ;;
@@ -96,7 +105,7 @@ scenario() {
       ACCOUNTS=$work/accounts.txt wrk -t1 -c16 -d"$((DURATION + 2))s" -s bench/lua/login.lua "$base" >"$work/out-flood-logins.txt" 2>&1 &
       local flood=$!
       sleep 1
-      SLUGS=$work/subscribers.txt run_wrk flood -s bench/lua/paths.lua "@BASE@"
+      SLUGS=$work/reads.txt run_wrk flood -s bench/lua/paths.lua "@BASE@"
       wait "$flood" || true
       ;;
   esac
@@ -115,7 +124,7 @@ to_ms() { # wrk latency such as 1.23ms, 850.00us, 1.02s -> milliseconds
 mkdir -p bench/out
 results=bench/out/results.md
 {
-  echo "# $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $BACKEND, $INSTANCES instance(s), ARTICLES=$ARTICLES, DURATION=${DURATION}s, ${CONNECTIONS} connections"
+  echo "# $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $BACKEND, $INSTANCES instance(s), ARTICLES=$ARTICLES, reads over $(wc -l <"$work/reads.txt") articles, DURATION=${DURATION}s, ${CONNECTIONS} connections"
   echo
   echo "| scenario | requests/s | ratio to /healthz | p50 ms | p99 ms | errors |"
   echo "|---|---|---|---|---|---|"

@@ -24,6 +24,9 @@ fn body(i: usize) -> String {
     (1..=12).map(paragraph).collect::<Vec<_>>().join("\n\n")
 }
 
+/// Articles per transaction.
+const SEED_BATCH: usize = 2_000;
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
@@ -43,6 +46,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             std::fs::File::create(out.join(format!("{level}.txt"))).map(std::io::BufWriter::new)
         })
         .collect::<Result<_, _>>()?;
+    let mut pending = Vec::with_capacity(SEED_BATCH);
     for i in 0..articles {
         let level = LEVELS[i % LEVELS.len()];
         let prepared = teaser::prepare(&body(i), 0.4)?;
@@ -59,11 +63,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             // Newest last: article i was published (articles - i) seconds ago.
             published_at: Some(now - i64::try_from(articles - i)?),
         };
-        store
-            .insert_article(&ArticleRecord::new(fields, 0.4, prepared), None, now)
-            .await?;
+        pending.push(ArticleRecord::new(fields, 0.4, prepared));
+        if pending.len() == SEED_BATCH {
+            store.insert_articles(&pending, now).await?;
+            pending.clear();
+        }
         writeln!(lists[i % LEVELS.len()], "{slug}")?;
     }
+    store.insert_articles(&pending, now).await?;
     for list in &mut lists {
         list.flush()?;
     }

@@ -215,6 +215,64 @@ impl Store {
         Ok(row)
     }
 
+    /// Adds many articles in one transaction, with multi-row statements (for seeding
+    /// large databases and imports; no audit entries). `Conflict` when a slug is taken,
+    /// and then none is added.
+    pub async fn insert_articles(
+        &self,
+        articles: &[ArticleRecord],
+        now: i64,
+    ) -> Result<(), StoreError> {
+        /// Rows per statement: 19 parameters each.
+        const ROWS: usize = 40;
+        let mut tx = self.begin_write(None).await?;
+        for chunk in articles.chunks(ROWS) {
+            let tuples: Vec<String> = (0..chunk.len())
+                .map(|r| {
+                    let p = |k: usize| format!("${}", r * 19 + k);
+                    format!(
+                        "({}, {}, {}, {}, {}, {}, {}, {}, NULLIF({}, -1.0), {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {})",
+                        p(1), p(2), p(3), p(4), p(5), p(6), p(7), p(8), p(9), p(10),
+                        p(11), p(12), p(13), p(14), p(15), p(16), p(17), p(18), p(19), p(19)
+                    )
+                })
+                .collect();
+            let sql = format!(
+                "INSERT INTO articles (id, slug, title, standfirst, section, author, access, status, \
+                 teaser_ratio, teaser_ratio_used, body_source, body, teaser_bytes, teaser_chars, total_chars, \
+                 percent_left_hundredths, word_count, published_at, created_at, updated_at) VALUES {}",
+                tuples.join(", ")
+            );
+            let mut query = sqlx::query(&sql);
+            for article in chunk {
+                query = query
+                    .bind(uuid::Uuid::now_v7().to_string())
+                    .bind(&article.slug)
+                    .bind(&article.title)
+                    .bind(&article.standfirst)
+                    .bind(&article.section)
+                    .bind(&article.author)
+                    .bind(&article.access)
+                    .bind(&article.status)
+                    .bind(article.teaser_ratio.unwrap_or(NO_RATIO))
+                    .bind(article.teaser_ratio_used)
+                    .bind(&article.body_source)
+                    .bind(&article.body)
+                    .bind(article.teaser_bytes)
+                    .bind(article.teaser_chars)
+                    .bind(article.total_chars)
+                    .bind(article.percent_left_hundredths)
+                    .bind(article.word_count)
+                    .bind(article.published_at)
+                    .bind(now);
+            }
+            query.execute(&mut *tx).await.map_err(conflict_or)?;
+        }
+        tx.commit().await?;
+        self.articles_changed().await?;
+        Ok(())
+    }
+
     /// `Conflict` when the slug is taken.
     pub async fn insert_article(
         &self,
