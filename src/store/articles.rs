@@ -160,24 +160,16 @@ const ARTICLE_COLUMNS: &str = "id, slug, title, standfirst, section, author, acc
 const SUMMARY_COLUMNS: &str = "id, slug, title, standfirst, section, author, access, status, \
     word_count, published_at, created_at, updated_at";
 
-/// How `write_article` binds an article without a ratio of its own.
+/// How an article without a ratio of its own is bound (see `bind_article`).
 const NO_RATIO: f64 = -1.0;
 
-impl Store {
-    /// Runs an INSERT or UPDATE whose parameters are `$1` the id, `$2`..`$18` the
-    /// record's fields in `ArticleRecord` order, and `$19` the time of the write, with
-    /// its audit entry in the same transaction.
-    async fn write_article(
-        &self,
-        sql: &str,
-        id: &str,
-        article: &ArticleRecord,
-        audit: Option<&AuditEntry>,
-        now: i64,
-    ) -> Result<Option<ArticleRow>, StoreError> {
-        let mut tx = self.begin_write(None).await?;
-        let row = sqlx::query_as::<_, ArticleRow>(sql)
-            .bind(id)
+/// Binds an article's parameters in the order of every article INSERT and UPDATE here:
+/// the id, the record's fields in `ArticleRecord` order, and the time of the write.
+macro_rules! bind_article {
+    ($query:expr, $id:expr, $article:expr, $now:expr) => {{
+        let (article, now) = ($article, $now);
+        $query
+            .bind($id)
             .bind(&article.slug)
             .bind(&article.title)
             .bind(&article.standfirst)
@@ -199,6 +191,23 @@ impl Store {
             .bind(article.word_count)
             .bind(article.published_at)
             .bind(now)
+    }};
+}
+
+impl Store {
+    /// Runs an INSERT or UPDATE whose parameters are `$1` the id, `$2`..`$18` the
+    /// record's fields in `ArticleRecord` order, and `$19` the time of the write, with
+    /// its audit entry in the same transaction.
+    async fn write_article(
+        &self,
+        sql: &str,
+        id: &str,
+        article: &ArticleRecord,
+        audit: Option<&AuditEntry>,
+        now: i64,
+    ) -> Result<Option<ArticleRow>, StoreError> {
+        let mut tx = self.begin_write(None).await?;
+        let row = bind_article!(sqlx::query_as::<_, ArticleRow>(sql), id, article, now)
             .fetch_optional(&mut *tx)
             .await
             .map_err(conflict_or)?;
@@ -245,26 +254,7 @@ impl Store {
             );
             let mut query = sqlx::query(&sql);
             for article in chunk {
-                query = query
-                    .bind(uuid::Uuid::now_v7().to_string())
-                    .bind(&article.slug)
-                    .bind(&article.title)
-                    .bind(&article.standfirst)
-                    .bind(&article.section)
-                    .bind(&article.author)
-                    .bind(&article.access)
-                    .bind(&article.status)
-                    .bind(article.teaser_ratio.unwrap_or(NO_RATIO))
-                    .bind(article.teaser_ratio_used)
-                    .bind(&article.body_source)
-                    .bind(&article.body)
-                    .bind(article.teaser_bytes)
-                    .bind(article.teaser_chars)
-                    .bind(article.total_chars)
-                    .bind(article.percent_left_hundredths)
-                    .bind(article.word_count)
-                    .bind(article.published_at)
-                    .bind(now);
+                query = bind_article!(query, uuid::Uuid::now_v7().to_string(), article, now);
             }
             query.execute(&mut *tx).await.map_err(conflict_or)?;
         }

@@ -178,6 +178,24 @@ fn decide_batch<'a>(
     (outcomes, inserts)
 }
 
+/// Answers every charge of a written batch (and empties it): each its outcome, or all
+/// the error.
+fn answer(batch: &mut Vec<Pending>, written: Result<Vec<ChargeOutcome>, String>) {
+    match written {
+        Ok(outcomes) => {
+            for ((_, reply), outcome) in batch.drain(..).zip(outcomes) {
+                let _ = reply.send(Ok(outcome));
+            }
+        }
+        Err(error) => {
+            tracing::error!(%error, "meter charges could not be written");
+            for (_, reply) in batch.drain(..) {
+                let _ = reply.send(Err(error.clone()));
+            }
+        }
+    }
+}
+
 /// The most charges decided in one transaction.
 const MAX_BATCH: usize = 512;
 
@@ -218,19 +236,8 @@ impl MeterWriter {
             let mut batch: Vec<Pending> = Vec::with_capacity(MAX_BATCH);
             while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {
                 let requests: Vec<ChargeRequest> = batch.iter().map(|(r, _)| r.clone()).collect();
-                match store.charge_meters(&requests).await {
-                    Ok(outcomes) => {
-                        for ((_, reply), outcome) in batch.drain(..).zip(outcomes) {
-                            let _ = reply.send(Ok(outcome));
-                        }
-                    }
-                    Err(error) => {
-                        tracing::error!(%error, "meter charges could not be written");
-                        for (_, reply) in batch.drain(..) {
-                            let _ = reply.send(Err(error.to_string()));
-                        }
-                    }
-                }
+                let written = store.charge_meters(&requests).await;
+                answer(&mut batch, written.map_err(|e| e.to_string()));
             }
         });
         MeterWriter { sender }
@@ -277,19 +284,8 @@ impl SqliteWriter {
                 }
             }
             let requests: Vec<ChargeRequest> = batch.iter().map(|(r, _)| r.clone()).collect();
-            match self.charge(&requests) {
-                Ok(outcomes) => {
-                    for ((_, reply), outcome) in batch.drain(..).zip(outcomes) {
-                        let _ = reply.send(Ok(outcome));
-                    }
-                }
-                Err(error) => {
-                    tracing::error!(%error, "meter charges could not be written");
-                    for (_, reply) in batch.drain(..) {
-                        let _ = reply.send(Err(error.to_string()));
-                    }
-                }
-            }
+            let written = self.charge(&requests);
+            answer(&mut batch, written.map_err(|e| e.to_string()));
         }
     }
 

@@ -134,6 +134,23 @@ pub fn paywall_command(dir: &std::path::Path) -> Command {
     command
 }
 
+/// Runs the binary with `args` on the database at `db_url` (with the test secret), and
+/// returns its exit code, standard output and standard error.
+pub fn cli(db_url: &str, args: &[&str]) -> (i32, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let output = paywall_command(dir.path())
+        .args(args)
+        .env("DATABASE_URL", db_url)
+        .env("PAYWALL_JWT_SECRET", SECRET)
+        .output()
+        .unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
 impl TestApp {
     pub async fn spawn() -> TestApp {
         Self::spawn_with(&[]).await

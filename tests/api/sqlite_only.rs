@@ -4,21 +4,6 @@ use serde_json::json;
 
 use crate::helpers::*;
 
-fn cli(db_url: &str, args: &[&str]) -> (i32, String, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let output = paywall_command(dir.path())
-        .args(args)
-        .env("DATABASE_URL", db_url)
-        .env("PAYWALL_JWT_SECRET", SECRET)
-        .output()
-        .unwrap();
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
-
 // An online backup under write load holds every write acknowledged before it began and
 // passes the integrity check; a restore is refused while the database serves.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

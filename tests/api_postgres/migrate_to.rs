@@ -7,18 +7,8 @@ use serde_json::{json, Value};
 
 use crate::helpers::*;
 
-fn migrate_to(dir: &std::path::Path, source: &str, target: &str) -> (i32, String, String) {
-    let output = paywall_command(dir)
-        .args(["migrate-to", target])
-        .env("DATABASE_URL", source)
-        .env("PAYWALL_JWT_SECRET", SECRET)
-        .output()
-        .unwrap();
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+fn migrate_to(source: &str, target: &str) -> (i32, String, String) {
+    cli(source, &["migrate-to", target])
 }
 
 async fn json_of(app: &TestApp, path: &str, token: Option<&str>) -> Value {
@@ -78,7 +68,7 @@ async fn a_sqlite_database_moves_to_postgresql_with_everything_it_holds() {
     drop(app);
 
     let (code, stdout, stderr) =
-        tokio::task::block_in_place(|| migrate_to(dir.path(), &sqlite_url, &target.url));
+        tokio::task::block_in_place(|| migrate_to(&sqlite_url, &target.url));
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("accounts: 2 row(s) copied"), "{stdout}");
     assert!(stdout.contains("articles: 3 row(s) copied"), "{stdout}");
@@ -87,13 +77,11 @@ async fn a_sqlite_database_moves_to_postgresql_with_everything_it_holds() {
     assert!(stdout.contains("gifts: 1 row(s) copied"), "{stdout}");
 
     // A second copy would mix two databases: refused, nothing written.
-    let (code, _, stderr) =
-        tokio::task::block_in_place(|| migrate_to(dir.path(), &sqlite_url, &target.url));
+    let (code, _, stderr) = tokio::task::block_in_place(|| migrate_to(&sqlite_url, &target.url));
     assert_eq!(code, 1);
     assert!(stderr.contains("already holds"), "{stderr}");
     // Only SQLite to PostgreSQL.
-    let (code, _, stderr) =
-        tokio::task::block_in_place(|| migrate_to(dir.path(), &target.url, &sqlite_url));
+    let (code, _, stderr) = tokio::task::block_in_place(|| migrate_to(&target.url, &sqlite_url));
     assert_eq!(code, 1);
     assert!(stderr.contains("SQLite"), "{stderr}");
 
