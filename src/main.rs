@@ -67,26 +67,7 @@ enum Command {
     Demo,
 }
 
-/// glibc gives each thread that allocates an arena of its own, up to eight per core.
-/// With the HTTP workers, the hashing threads, the database workers and the meter
-/// writer, arenas held a third of the resident memory under load (92 MiB against
-/// 54 MiB with two, for the same throughput; bench/RESULTS.md). Two it is, unless the
-/// operator chose with `MALLOC_ARENA_MAX`.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn limit_malloc_arenas() {
-    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
-        // SAFETY: mallopt only tunes the allocator, and no other thread exists yet.
-        unsafe {
-            libc::mallopt(libc::M_ARENA_MAX, 2);
-        }
-    }
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn limit_malloc_arenas() {}
-
 fn main() -> ExitCode {
-    limit_malloc_arenas();
     let cli = Cli::parse();
     // A missing .env is normal; a broken one is reported.
     if let Err(error) = dotenvy::dotenv() {
