@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::auth::{email_conflict, new_password, parse_display_name, password_context, ResetLink};
-use super::extract::{nullable, page_cursor, page_limit, query_value, ApiJson};
+use super::extract::{nullable, page_cursor, page_limit, query_choice, query_value, ApiJson};
 use super::views::{
     parse_rfc3339, rfc3339, AccountView, AdminAccountView, CreatedAccountView, Page, ResetLinkView,
 };
@@ -120,13 +120,13 @@ pub async fn list(
     require_admin(&caller.0)?;
     let limit = page_limit(query.limit.as_deref())?;
     let cursor = page_cursor(query.cursor.as_deref())?;
-    let role = query_value(&query.role)
+    let role = query_choice(&query.role)
         .map(|r| Role::parse(r).ok_or_else(|| bad_query("role", "reader, editor or admin")))
         .transpose()?;
-    let status = query_value(&query.status)
+    let status = query_choice(&query.status)
         .map(|s| AccountStatus::parse(s).ok_or_else(|| bad_query("status", "active or suspended")))
         .transpose()?;
-    let subscribed = query_value(&query.subscribed)
+    let subscribed = query_choice(&query.subscribed)
         .map(|s| match s {
             "true" => Ok(true),
             "false" => Ok(false),

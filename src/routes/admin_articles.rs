@@ -4,7 +4,7 @@ use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
-use super::extract::{nullable, page_cursor, page_limit, query_value, ApiJson};
+use super::extract::{nullable, page_cursor, page_limit, query_choice, ApiJson};
 use super::views::{parse_rfc3339, AdminArticle, AdminArticleSummary, Page};
 use crate::auth::{AuthAccount, Authenticated};
 use crate::domain::{AccessLevel, ArticleStatus, Role, Slug};
@@ -482,7 +482,7 @@ pub async fn list(
     require_editor(&caller.0)?;
     let limit = page_limit(query.limit.as_deref())?;
     let cursor = page_cursor(query.cursor.as_deref())?;
-    let status = match query_value(&query.status) {
+    let status = match query_choice(&query.status) {
         None => None,
         Some(raw) => Some(
             ArticleStatus::parse(raw)

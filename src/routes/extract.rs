@@ -167,6 +167,12 @@ pub fn query_value(value: &Option<String>) -> Option<&str> {
     value.as_deref().map(str::trim).filter(|v| !v.is_empty())
 }
 
+/// A query parameter with a closed set of values: absent is none, but present and
+/// blank (`?status=`) is a bad value like any other, as the API document says.
+pub fn query_choice(value: &Option<String>) -> Option<&str> {
+    value.as_deref().map(str::trim)
+}
+
 /// `?limit=`: 1 to 100, default 20.
 pub fn page_limit(raw: Option<&str>) -> Result<u32, ApiError> {
     match raw {

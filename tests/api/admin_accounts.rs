@@ -315,6 +315,9 @@ async fn list_filters_and_paginates_stably() {
         "role=owner",
         "status=gone",
         "subscribed=yes",
+        "role=",
+        "status=",
+        "subscribed=",
         "limit=0",
         "cursor=zzz",
     ] {
