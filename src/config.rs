@@ -502,14 +502,7 @@ impl Settings {
 
     /// The path of the SQLite file, if the URL names one (not `:memory:`).
     pub fn sqlite_path(&self) -> Option<std::path::PathBuf> {
-        let rest = self.database_url.strip_prefix("sqlite:")?;
-        let rest = rest.strip_prefix("//").unwrap_or(rest);
-        let path = rest.split('?').next().unwrap_or(rest);
-        if path.is_empty() || path == ":memory:" {
-            None
-        } else {
-            Some(std::path::PathBuf::from(path))
-        }
+        crate::store::sqlite_file_of(&self.database_url)
     }
 }
 

@@ -26,7 +26,6 @@ pub struct ArticleRecord {
     pub published_at: Option<i64>,
 }
 
-/// A whole article: its list fields plus the body and the stored teaser cut.
 /// What an editor writes about an article, apart from its body.
 pub struct ArticleFields {
     pub slug: String,
@@ -68,6 +67,7 @@ impl ArticleRecord {
     }
 }
 
+/// A whole article: its list fields plus the body and the stored teaser cut.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ArticleRow {
     #[sqlx(flatten)]

@@ -197,15 +197,7 @@ impl Store {
                 move || cache.invalidate(),
             )
         });
-        let sqlite_file = (backend == Backend::Sqlite)
-            .then(|| {
-                let rest = database_url.strip_prefix("sqlite:")?;
-                let rest = rest.strip_prefix("//").unwrap_or(rest);
-                let path = rest.split('?').next().unwrap_or(rest);
-                (!path.is_empty() && path != ":memory:" && !database_url.contains("mode=memory"))
-                    .then(|| std::path::PathBuf::from(path))
-            })
-            .flatten();
+        let sqlite_file = sqlite_file_of(database_url);
         Ok(Store {
             backend,
             sqlite_file,
@@ -334,6 +326,15 @@ impl Store {
         self.read.close().await;
         self.write.close().await;
     }
+}
+
+/// The file a `sqlite:` URL names; none for another scheme or a database in memory.
+pub fn sqlite_file_of(database_url: &str) -> Option<std::path::PathBuf> {
+    let rest = database_url.strip_prefix("sqlite:")?;
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let path = rest.split('?').next().unwrap_or(rest);
+    (!path.is_empty() && path != ":memory:" && !database_url.contains("mode=memory"))
+        .then(|| std::path::PathBuf::from(path))
 }
 
 /// A SQLite URL that creates its file when missing (`mode=rwc`), unless it names a mode.
