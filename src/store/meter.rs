@@ -3,6 +3,8 @@
 //! a plain one, and the limit is decided inside the transaction that writes.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -219,7 +221,7 @@ impl MeterWriter {
     pub fn start(store: Store) -> MeterWriter {
         let (sender, mut receiver) = mpsc::channel::<Pending>(4 * MAX_BATCH);
         if let Some(path) = store.sqlite_file() {
-            match sqlite_writer(path) {
+            match sqlite_writer(path, store.wal_restart_flag()) {
                 Ok(writer) => {
                     std::thread::Builder::new()
                         .name("meter-writer".into())
@@ -238,6 +240,7 @@ impl MeterWriter {
                 let requests: Vec<ChargeRequest> = batch.iter().map(|(r, _)| r.clone()).collect();
                 let written = store.charge_meters(&requests).await;
                 answer(&mut batch, written.map_err(|e| e.to_string()));
+                store.finish_wal_restart().await;
             }
         });
         MeterWriter { sender }
@@ -259,17 +262,26 @@ impl MeterWriter {
 /// `BEGIN IMMEDIATE` transaction run in place. The pool's write connection hands every
 /// statement to a worker thread and back; here a batch costs one wake-up of this thread,
 /// which is what a charged read mostly paid for. Charges are answered after the commit.
+/// When the store has a checkpoint thread, this connection leaves checkpoints to it and,
+/// after answering a batch, does the short catch-up that lets the WAL start over.
 struct SqliteWriter {
     conn: rusqlite::Connection,
+    wal_restart: Option<Arc<AtomicBool>>,
 }
 
-fn sqlite_writer(path: std::path::PathBuf) -> rusqlite::Result<SqliteWriter> {
+fn sqlite_writer(
+    path: std::path::PathBuf,
+    wal_restart: Option<Arc<AtomicBool>>,
+) -> rusqlite::Result<SqliteWriter> {
     let conn = rusqlite::Connection::open(path)?;
     conn.execute_batch(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
          PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
     )?;
-    Ok(SqliteWriter { conn })
+    if wal_restart.is_some() {
+        conn.execute_batch("PRAGMA wal_autocheckpoint = 0;")?;
+    }
+    Ok(SqliteWriter { conn, wal_restart })
 }
 
 impl SqliteWriter {
@@ -286,6 +298,9 @@ impl SqliteWriter {
             let requests: Vec<ChargeRequest> = batch.iter().map(|(r, _)| r.clone()).collect();
             let written = self.charge(&requests);
             answer(&mut batch, written.map_err(|e| e.to_string()));
+            if let Some(flag) = &self.wal_restart {
+                super::checkpoint::finish_restart(&self.conn, flag);
+            }
         }
     }
 

@@ -6,6 +6,7 @@ pub mod articles;
 pub mod audit;
 pub mod backup;
 pub mod cache;
+pub mod checkpoint;
 pub mod copy;
 pub mod fence;
 pub mod gifts;
@@ -124,6 +125,8 @@ pub struct Store {
     sqlite_file: Option<std::path::PathBuf>,
     /// PostgreSQL only: what a request passes before it trusts the session cache.
     session_fence: Option<std::sync::Arc<fence::Fence>>,
+    /// A SQLite file's WAL checkpoint thread (see `checkpoint`).
+    checkpointer: Option<std::sync::Arc<checkpoint::Checkpointer>>,
 }
 
 /// Session states kept at most (each is small).
@@ -144,11 +147,23 @@ impl Store {
             ))
         })?;
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get()) as u32;
+        let sqlite_file = sqlite_file_of(database_url);
+        let mut checkpointer = None;
         let (read, write) = match backend {
             Backend::Sqlite => {
                 let url = sqlite_url(database_url);
                 let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-                let write = sqlite_pool(1, pools.acquire_timeout)
+                if let (Some(path), false) = (&sqlite_file, in_memory) {
+                    match checkpoint::Checkpointer::start(path, checkpoint::RESTART_PAGES) {
+                        Ok(started) => checkpointer = Some(std::sync::Arc::new(started)),
+                        Err(error) => tracing::warn!(
+                            %error,
+                            "the WAL checkpoint thread could not start; writers checkpoint as they commit"
+                        ),
+                    }
+                }
+                let own_checkpoints = checkpointer.is_none();
+                let write = sqlite_pool(1, pools.acquire_timeout, own_checkpoints)
                     .min_connections(1)
                     .connect(&url)
                     .await?;
@@ -159,7 +174,7 @@ impl Store {
                         0 => cores * 2,
                         n => n,
                     };
-                    sqlite_pool(readers, pools.acquire_timeout)
+                    sqlite_pool(readers, pools.acquire_timeout, own_checkpoints)
                         .connect(&url)
                         .await?
                 };
@@ -197,7 +212,6 @@ impl Store {
                 move || cache.invalidate(),
             )
         });
-        let sqlite_file = sqlite_file_of(database_url);
         Ok(Store {
             backend,
             sqlite_file,
@@ -206,6 +220,7 @@ impl Store {
             sessions,
             articles: std::sync::Arc::new(cache::TtlCache::new(ARTICLE_CACHE_BYTES)),
             session_fence,
+            checkpointer,
         })
     }
 
@@ -216,6 +231,33 @@ impl Store {
     /// The SQLite file behind this store, if it is one (not in memory).
     pub fn sqlite_file(&self) -> Option<std::path::PathBuf> {
         self.sqlite_file.clone()
+    }
+
+    /// The flag a writer that never pauses watches to let the WAL start over (see
+    /// `checkpoint`); none when each writer checkpoints as it commits.
+    pub fn wal_restart_flag(&self) -> Option<std::sync::Arc<std::sync::atomic::AtomicBool>> {
+        self.checkpointer.as_ref().map(|c| c.catch_up_flag())
+    }
+
+    /// What a writer that never pauses does between two write transactions on the pool
+    /// when the flag is up: copies the pages written since the checkpoint thread's last
+    /// pass, so that the next write transaction starts the WAL over.
+    pub async fn finish_wal_restart(&self) {
+        use std::sync::atomic::Ordering;
+        let Some(flag) = self.wal_restart_flag() else {
+            return;
+        };
+        if !flag.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        match sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(PASSIVE)")
+            .fetch_one(&self.write)
+            .await
+        {
+            Ok((0, _, _)) => {}
+            Ok(_) => flag.store(true, Ordering::Release),
+            Err(error) => tracing::warn!(%error, "WAL checkpoint failed"),
+        }
     }
 
     pub async fn migrate(&self) -> Result<(), StoreError> {
@@ -351,16 +393,19 @@ fn sqlite_url(url: &str) -> String {
 /// SQLite connections in WAL mode with `synchronous = NORMAL` (nothing lost on a process
 /// crash, kill -9 included; only an OS crash or power cut can lose the last commits),
 /// foreign keys on and a busy timeout (SQLite's own defaults through sqlx, which the Any
-/// driver keeps).
-fn sqlite_pool(max: u32, acquire_timeout: Duration) -> AnyPoolOptions {
+/// driver keeps). `own_checkpoints` off leaves WAL checkpoints to the checkpoint thread.
+fn sqlite_pool(max: u32, acquire_timeout: Duration, own_checkpoints: bool) -> AnyPoolOptions {
     AnyPoolOptions::new()
         .max_connections(max)
         .acquire_timeout(acquire_timeout)
-        .after_connect(|conn, _| {
+        .after_connect(move |conn, _| {
             Box::pin(async move {
                 use sqlx::Executor;
                 conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;")
                     .await?;
+                if !own_checkpoints {
+                    conn.execute("PRAGMA wal_autocheckpoint = 0;").await?;
+                }
                 Ok(())
             })
         })
