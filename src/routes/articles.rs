@@ -94,8 +94,10 @@ fn presented_meter_id(state: &AppState, req: &HttpRequest) -> Option<(String, St
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
         .filter(|v| !v.is_empty());
-    let from_cookie = req.cookie(METER_COOKIE).map(|c| c.value().to_string());
-    let value = from_header.map(str::to_string).or(from_cookie)?;
+    let value = match from_header {
+        Some(value) => value.to_string(),
+        None => req.cookie(METER_COOKIE)?.value().to_string(),
+    };
     let name = state.meter_ids.verify(&value)?;
     Some((value, name))
 }
@@ -238,26 +240,52 @@ pub async fn read(
     // The same bytes for every reader with this decision; the meter, which is the
     // reader's own, goes in place of the final `null`.
     let ready = ready_answer(&article, decision)?;
-    let body = match meter_view {
-        None => ready,
-        Some(meter) => with_meter(&ready, &meter)?,
-    };
-    Ok(response.content_type("application/json").body(body))
+    response.content_type("application/json");
+    Ok(match meter_view {
+        None => response.body(ready),
+        Some(meter) => response.body(with_meter(&ready, &meter)?),
+    })
 }
 
 /// `ready` (an answer serialized with `"meter":null` as its last member) with `meter`
-/// in that member's place.
-fn with_meter(ready: &[u8], meter: &MeterView) -> ApiResult<Bytes> {
+/// in that member's place: the ready bytes up to it, shared rather than copied, then
+/// the meter, sent as two chunks of a known total length.
+fn with_meter(ready: &Bytes, meter: &MeterView) -> ApiResult<Spliced> {
     const NO_METER: &[u8] = b"null}";
-    let head = ready
-        .strip_suffix(NO_METER)
-        .ok_or_else(|| ApiError::internal("a ready answer does not end with its meter"))?;
-    let meter = serde_json::to_vec(meter).map_err(ApiError::internal)?;
-    let mut body = Vec::with_capacity(head.len() + meter.len() + 1);
-    body.extend_from_slice(head);
-    body.extend_from_slice(&meter);
-    body.push(b'}');
-    Ok(Bytes::from(body))
+    if !ready.ends_with(NO_METER) {
+        return Err(ApiError::internal(
+            "a ready answer does not end with its meter",
+        ));
+    }
+    let mut tail = serde_json::to_vec(meter).map_err(ApiError::internal)?;
+    tail.push(b'}');
+    Ok(Spliced {
+        head: Some(ready.slice(..ready.len() - NO_METER.len())),
+        tail: Some(Bytes::from(tail)),
+    })
+}
+
+/// An answer in two parts (see `with_meter`).
+struct Spliced {
+    head: Option<Bytes>,
+    tail: Option<Bytes>,
+}
+
+impl actix_web::body::MessageBody for Spliced {
+    type Error = std::convert::Infallible;
+
+    fn size(&self) -> actix_web::body::BodySize {
+        let length = |part: &Option<Bytes>| part.as_ref().map_or(0, Bytes::len) as u64;
+        actix_web::body::BodySize::Sized(length(&self.head) + length(&self.tail))
+    }
+
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Bytes, Self::Error>>> {
+        let this = self.get_mut();
+        std::task::Poll::Ready(this.head.take().or_else(|| this.tail.take()).map(Ok))
+    }
 }
 
 fn json_bytes(view: &ArticleView<'_>) -> ApiResult<Bytes> {
@@ -379,18 +407,24 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_meter_spliced_into_a_ready_answer_is_the_answer_serialized_with_it() {
+    #[actix_web::test]
+    async fn a_meter_spliced_into_a_ready_answer_is_the_answer_serialized_with_it() {
         let meter = MeterView {
             limit: 3,
             used: 3,
             remaining: 0,
             resets_at: "2026-12-01T00:00:00Z".into(),
         };
-        let ready = serde_json::to_vec(&view(None)).unwrap();
+        let ready = Bytes::from(serde_json::to_vec(&view(None)).unwrap());
         let spliced = with_meter(&ready, &meter).unwrap();
+        let declared = actix_web::body::MessageBody::size(&spliced);
+        let spliced = actix_web::body::to_bytes(spliced).await.unwrap();
         let whole = serde_json::to_vec(&view(Some(meter))).unwrap();
         assert_eq!(spliced.as_ref(), whole.as_slice());
+        assert_eq!(
+            declared,
+            actix_web::body::BodySize::Sized(whole.len() as u64)
+        );
         let parsed: serde_json::Value = serde_json::from_slice(&spliced).unwrap();
         assert_eq!(parsed["meter"]["used"], 3);
     }
@@ -403,6 +437,6 @@ mod tests {
             remaining: 2,
             resets_at: "2026-12-01T00:00:00Z".into(),
         };
-        assert!(with_meter(b"{\"meter\":{}}", &meter).is_err());
+        assert!(with_meter(&Bytes::from_static(b"{\"meter\":{}}"), &meter).is_err());
     }
 }

@@ -180,18 +180,17 @@ fn decide_batch<'a>(
     (outcomes, inserts)
 }
 
-/// Answers every charge of a written batch (and empties it): each its outcome, or all
-/// the error.
-fn answer(batch: &mut Vec<Pending>, written: Result<Vec<ChargeOutcome>, String>) {
+/// Answers every charge of a written batch: each its outcome, or all the error.
+fn answer(replies: Vec<Reply>, written: Result<Vec<ChargeOutcome>, String>) {
     match written {
         Ok(outcomes) => {
-            for ((_, reply), outcome) in batch.drain(..).zip(outcomes) {
+            for (reply, outcome) in replies.into_iter().zip(outcomes) {
                 let _ = reply.send(Ok(outcome));
             }
         }
         Err(error) => {
             tracing::error!(%error, "meter charges could not be written");
-            for (_, reply) in batch.drain(..) {
+            for reply in replies {
                 let _ = reply.send(Err(error.clone()));
             }
         }
@@ -201,10 +200,8 @@ fn answer(batch: &mut Vec<Pending>, written: Result<Vec<ChargeOutcome>, String>)
 /// The most charges decided in one transaction.
 const MAX_BATCH: usize = 512;
 
-type Pending = (
-    ChargeRequest,
-    oneshot::Sender<Result<ChargeOutcome, String>>,
-);
+type Reply = oneshot::Sender<Result<ChargeOutcome, String>>;
+type Pending = (ChargeRequest, Reply);
 
 /// Hands charges to one background task that writes them in batches: whatever arrived
 /// while the previous batch was being written goes in the next. A charge is answered
@@ -237,9 +234,9 @@ impl MeterWriter {
         tokio::spawn(async move {
             let mut batch: Vec<Pending> = Vec::with_capacity(MAX_BATCH);
             while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {
-                let requests: Vec<ChargeRequest> = batch.iter().map(|(r, _)| r.clone()).collect();
+                let (requests, replies): (Vec<ChargeRequest>, Vec<Reply>) = batch.drain(..).unzip();
                 let written = store.charge_meters(&requests).await;
-                answer(&mut batch, written.map_err(|e| e.to_string()));
+                answer(replies, written.map_err(|e| e.to_string()));
                 store.finish_wal_restart().await;
             }
         });
@@ -295,9 +292,9 @@ impl SqliteWriter {
                     Err(_) => break,
                 }
             }
-            let requests: Vec<ChargeRequest> = batch.iter().map(|(r, _)| r.clone()).collect();
+            let (requests, replies): (Vec<ChargeRequest>, Vec<Reply>) = batch.drain(..).unzip();
             let written = self.charge(&requests);
-            answer(&mut batch, written.map_err(|e| e.to_string()));
+            answer(replies, written.map_err(|e| e.to_string()));
             if let Some(flag) = &self.wal_restart {
                 super::checkpoint::finish_restart(&self.conn, flag);
             }
