@@ -32,6 +32,50 @@ pub struct TokenKeys {
     issuer: String,
     audience: String,
     pub access_ttl_secs: i64,
+    /// Tokens already verified, shared by every clone of these keys.
+    verified: std::sync::Arc<VerifiedTokens>,
+}
+
+/// Access tokens that passed every check, with their claims. A reader sends the same
+/// token with every request until it expires; looking it up (the whole token, byte for
+/// byte) skips the base64, the two JSON parses and the HMAC of a full verification,
+/// which were the larger part of a signed-in read. What a verification depends on
+/// besides the token is fixed for the process's life (keys, issuer, audience) except
+/// the clock, so expiry is checked again on every lookup, with the same leeway.
+/// Revocation does not live here: the session behind a token is checked on every
+/// request after this.
+pub struct VerifiedTokens {
+    entries: std::sync::Mutex<std::collections::HashMap<Box<str>, Claims>>,
+}
+
+/// Verified tokens kept at most (each a few hundred bytes); when full, it starts over.
+const VERIFIED_TOKENS: usize = 4_096;
+
+impl VerifiedTokens {
+    fn new() -> Self {
+        VerifiedTokens {
+            entries: std::sync::Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+
+    /// The claims of `token` if it was verified and has not expired at `now`.
+    pub fn get(&self, token: &str, now: i64) -> Option<Claims> {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let claims = entries.get(token)?;
+        if claims.exp < now - LEEWAY_SECS as i64 {
+            entries.remove(token);
+            return None;
+        }
+        Some(claims.clone())
+    }
+
+    fn insert(&self, token: &str, claims: &Claims) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= VERIFIED_TOKENS {
+            entries.clear();
+        }
+        entries.insert(token.into(), claims.clone());
+    }
 }
 
 /// The `kid` of a secret: 96 bits of a SHA-256 of it, which tells keys apart without
@@ -83,6 +127,7 @@ impl TokenKeys {
             issuer: issuer.to_string(),
             audience: audience.to_string(),
             access_ttl_secs,
+            verified: std::sync::Arc::new(VerifiedTokens::new()),
         }
     }
 
@@ -113,6 +158,21 @@ impl TokenKeys {
         if token.len() > MAX_TOKEN_LEN {
             return Err("the access token is too long");
         }
+        let now = jsonwebtoken::get_current_timestamp() as i64;
+        if let Some(claims) = self.verified.get(token, now) {
+            return Ok(claims);
+        }
+        let claims = self.verify_fully(token)?;
+        self.verified.insert(token, &claims);
+        Ok(claims)
+    }
+
+    /// The tokens these keys have verified.
+    pub fn verified(&self) -> &VerifiedTokens {
+        &self.verified
+    }
+
+    fn verify_fully(&self, token: &str) -> Result<Claims, &'static str> {
         let header =
             jsonwebtoken::decode_header(token).map_err(|_| "the access token is malformed")?;
         if header.alg != ALGORITHM {
@@ -230,6 +290,52 @@ mod tests {
             after.verify(&token),
             Err("the access token is signed with a key this service does not use")
         );
+    }
+
+    #[test]
+    fn a_verified_token_is_served_from_memory_until_it_expires() {
+        let keys = keys();
+        let token = keys.issue("acc", "sid", Role::Reader, now()).unwrap();
+        assert!(
+            keys.verified().get(&token, now()).is_none(),
+            "not before it is verified"
+        );
+        let claims = keys.verify(&token).unwrap();
+        assert_eq!(
+            keys.clone().verified().get(&token, now()),
+            Some(claims.clone()),
+            "shared by clones"
+        );
+        assert_eq!(keys.verify(&token), Ok(claims.clone()));
+        // Past the expiry and its leeway, the entry is gone, and a full verification
+        // would say why.
+        let later = claims.exp + LEEWAY_SECS as i64 + 1;
+        assert!(keys
+            .verified()
+            .get(&token, claims.exp + LEEWAY_SECS as i64)
+            .is_some());
+        assert!(keys.verified().get(&token, later).is_none());
+        assert!(keys.verified().get(&token, now()).is_none(), "removed");
+    }
+
+    #[test]
+    fn a_token_that_differs_in_any_byte_from_a_verified_one_is_verified_afresh() {
+        let keys = keys();
+        let token = keys.issue("acc", "sid", Role::Reader, now()).unwrap();
+        keys.verify(&token).unwrap();
+        for at in [0, token.len() / 2, token.len() - 1] {
+            let mut forged = token.clone().into_bytes();
+            forged[at] = if forged[at] == b'A' { b'B' } else { b'A' };
+            let forged = String::from_utf8(forged).unwrap();
+            assert!(keys.verify(&forged).is_err(), "byte {at}");
+        }
+        assert!(keys.verify(&format!("{token}A")).is_err());
+        assert!(keys.verify(&token[..token.len() - 1]).is_err());
+        // Refused tokens are not kept.
+        assert!(keys
+            .verified()
+            .get(&token[..token.len() - 1], now())
+            .is_none());
     }
 
     #[test]
