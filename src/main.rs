@@ -67,7 +67,31 @@ enum Command {
     Demo,
 }
 
+/// glibc's malloc, set before any thread starts: two arenas, not up to eight per core
+/// (each thread that allocates would otherwise get one, and keep its free memory), and a
+/// fixed mmap threshold, so that large blocks (Argon2's 19 MiB) go back to the system
+/// when freed instead of raising the threshold and staying in a heap, fragmented.
+/// Measured in bench/RESULTS.md ("Memory"). `MALLOC_ARENA_MAX` and
+/// `MALLOC_MMAP_THRESHOLD_` in the environment still take precedence.
+fn tune_malloc() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        let set = |variable: &str| std::env::var_os(variable).is_some();
+        // SAFETY: mallopt only reads its two integers; it runs here, before any other
+        // thread exists, as glibc requires for these parameters.
+        unsafe {
+            if !set("MALLOC_ARENA_MAX") {
+                libc::mallopt(libc::M_ARENA_MAX, 2);
+            }
+            if !set("MALLOC_MMAP_THRESHOLD_") {
+                libc::mallopt(libc::M_MMAP_THRESHOLD, 4 * 1024 * 1024);
+            }
+        }
+    }
+}
+
 fn main() -> ExitCode {
+    tune_malloc();
     let cli = Cli::parse();
     // A missing .env is normal; a broken one is reported.
     if let Err(error) = dotenvy::dotenv() {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use argon2::password_hash::rand_core::OsRng;
 use std::str::FromStr;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
+use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 
 use crate::domain::Password;
@@ -23,12 +23,88 @@ fn argon2() -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
+thread_local! {
+    /// Each thread's Argon2 memory (19 MiB at the configured cost), kept while hashes
+    /// keep coming (see `release_kept_memory`). Allocating and freeing it for every hash left glibc holding several copies
+    /// per thread, fragmented: a sign-in flood peaked at 272 MiB, and at 566 MiB with two
+    /// malloc arenas (bench/RESULTS.md). Argon2 writes every block before it reads it,
+    /// so the memory needs no clearing between hashes.
+    static BLOCKS: std::cell::RefCell<Vec<argon2::Block>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Gives this thread's Argon2 memory back when no hash is waiting: a burst of sign-ins
+/// reuses one buffer per thread, and a quiet service holds none. (The binary sets
+/// glibc's mmap threshold, so the buffer goes back to the system, not to a heap.)
+pub fn release_kept_memory() {
+    BLOCKS.with(|blocks| *blocks.borrow_mut() = Vec::new());
+}
+
+/// `argon2.hash_password_into` on this thread's kept memory. A hash that needs more than
+/// the configured cost (an imported one) gets memory of its own for the call, so one
+/// such hash does not keep a thread's footprint up.
+fn hash_into(
+    argon2: &Argon2<'_>,
+    password: &[u8],
+    salt: &[u8],
+    out: &mut [u8],
+) -> Result<(), argon2::Error> {
+    let needed = argon2.params().block_count();
+    let kept = usize::try_from(M_COST_KIB).unwrap_or(usize::MAX);
+    if needed > kept {
+        let mut own = vec![argon2::Block::default(); needed];
+        return argon2.hash_password_into_with_memory(password, salt, out, &mut own);
+    }
+    BLOCKS.with(|blocks| {
+        let mut blocks = blocks.borrow_mut();
+        if blocks.len() < needed {
+            blocks.resize(needed, argon2::Block::default());
+        }
+        argon2.hash_password_into_with_memory(password, salt, out, &mut blocks[..needed])
+    })
+}
+
 /// Hashes to a PHC string with a fresh random salt. Blocking: call through `PasswordHasher`.
 pub fn hash_blocking(password: &str) -> Result<String, argon2::password_hash::Error> {
     let salt = SaltString::generate(&mut OsRng);
-    Ok(argon2()
-        .hash_password(password.as_bytes(), &salt)?
-        .to_string())
+    let mut salt_buffer = [0u8; 64];
+    let salt_bytes = salt.as_salt().decode_b64(&mut salt_buffer)?;
+    let argon2 = argon2();
+    let output = Output::init_with(Params::DEFAULT_OUTPUT_LEN, |out| {
+        Ok(hash_into(&argon2, password.as_bytes(), salt_bytes, out)?)
+    })?;
+    Ok(PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(argon2.params())?,
+        salt: Some(salt.as_salt()),
+        hash: Some(output),
+    }
+    .to_string())
+}
+
+/// Whether `password` hashes to `parsed`'s output under the algorithm, version and
+/// parameters it names (what argon2's `verify_password` does, on this thread's memory).
+fn argon2_matches(
+    password: &str,
+    parsed: &PasswordHash<'_>,
+) -> argon2::password_hash::Result<bool> {
+    let (Some(salt), Some(expected)) = (&parsed.salt, &parsed.hash) else {
+        return Ok(false);
+    };
+    let algorithm = Algorithm::try_from(parsed.algorithm)?;
+    let version = parsed
+        .version
+        .map(Version::try_from)
+        .transpose()?
+        .unwrap_or_default();
+    let argon2 = Argon2::new(algorithm, version, Params::try_from(parsed)?);
+    let mut salt_buffer = [0u8; 64];
+    let salt_bytes = salt.decode_b64(&mut salt_buffer)?;
+    let computed = Output::init_with(expected.len(), |out| {
+        Ok(hash_into(&argon2, password.as_bytes(), salt_bytes, out)?)
+    })?;
+    // `Output`'s equality is constant-time.
+    Ok(computed == *expected)
 }
 
 /// The outcome of checking a password against a stored hash.
@@ -78,11 +154,11 @@ pub fn verify_blocking(password: &str, stored: &str) -> Verified {
     let Ok(parsed) = PasswordHash::new(stored) else {
         return Verified::No;
     };
-    match argon2().verify_password(password.as_bytes(), &parsed) {
-        Ok(()) => Verified::Yes {
+    match argon2_matches(password, &parsed) {
+        Ok(true) => Verified::Yes {
             rehash: below_configured_cost(&parsed),
         },
-        Err(_) => Verified::No,
+        _ => Verified::No,
     }
 }
 
@@ -125,9 +201,9 @@ const QUEUE: usize = 256;
 impl PasswordHasher {
     /// `concurrency` hashes run at once; up to `QUEUE` more wait their turn.
     pub fn new(concurrency: usize) -> Result<Self, argon2::password_hash::Error> {
-        let dummy = hash_blocking("dummy password for unknown accounts")?;
         let (jobs, queue) = std::sync::mpsc::sync_channel::<Job>(QUEUE);
         let queue = Arc::new(std::sync::Mutex::new(queue));
+        let mut started = 0;
         for n in 0..concurrency.max(1) {
             let queue = queue.clone();
             let spawned = std::thread::Builder::new()
@@ -135,20 +211,50 @@ impl PasswordHasher {
                 .spawn(move || {
                     lower_priority();
                     loop {
-                        let job = {
-                            let receiver = queue.lock().unwrap_or_else(|p| p.into_inner());
-                            match receiver.recv() {
-                                Ok(job) => job,
-                                Err(_) => return,
+                        // The thread that holds the queue waits in it for the next job;
+                        // a thread that must wait (for the queue, or in it) first gives
+                        // its Argon2 memory back, so only a busy thread keeps any.
+                        let receiver = match queue.try_lock() {
+                            Ok(receiver) => receiver,
+                            Err(_) => {
+                                release_kept_memory();
+                                queue.lock().unwrap_or_else(|p| p.into_inner())
                             }
                         };
+                        let job = match receiver.try_recv() {
+                            Ok(job) => job,
+                            Err(std::sync::mpsc::TryRecvError::Disconnected) => return,
+                            Err(std::sync::mpsc::TryRecvError::Empty) => {
+                                release_kept_memory();
+                                match receiver.recv() {
+                                    Ok(job) => job,
+                                    Err(_) => return,
+                                }
+                            }
+                        };
+                        drop(receiver);
                         job();
                     }
                 });
-            if let Err(error) = spawned {
-                tracing::error!(%error, "could not start a password hashing thread");
+            match spawned {
+                Ok(_) => started += 1,
+                Err(error) => tracing::error!(%error, "could not start a password hashing thread"),
             }
         }
+        if started == 0 {
+            return Err(argon2::password_hash::Error::Crypto);
+        }
+        // Made on a hashing thread, like every hash, so that no other thread keeps
+        // Argon2 memory.
+        let (made, dummy) = std::sync::mpsc::sync_channel(1);
+        let job: Job = Box::new(move || {
+            let _ = made.send(hash_blocking("dummy password for unknown accounts"));
+        });
+        jobs.send(job)
+            .map_err(|_| argon2::password_hash::Error::Crypto)?;
+        let dummy = dummy
+            .recv()
+            .map_err(|_| argon2::password_hash::Error::Crypto)??;
         Ok(PasswordHasher {
             jobs,
             dummy_hash: dummy.into(),
@@ -200,6 +306,48 @@ impl PasswordHasher {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+
+    #[test]
+    fn hashes_on_kept_memory_are_the_librarys_own() {
+        // Ours verify with the library, the library's with ours, over and over on the
+        // same thread's memory (the same salt gives the same string).
+        for round in 0..3 {
+            let password = format!("phrase de passe n° {round}");
+            let ours = hash_blocking(&password).unwrap();
+            let parsed = PasswordHash::new(&ours).unwrap();
+            assert!(argon2()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok());
+            let salt = parsed.salt.unwrap();
+            let theirs = argon2().hash_password(password.as_bytes(), salt).unwrap();
+            assert_eq!(theirs.to_string(), ours);
+            assert_eq!(
+                verify_blocking(&password, &theirs.to_string()),
+                Verified::Yes { rehash: false }
+            );
+            assert_eq!(verify_blocking("not it", &ours), Verified::No);
+        }
+        // A hash that needs more memory than the configured cost, then one that needs
+        // less, on the same thread.
+        for m_cost in [32 * 1024, 8 * 1024] {
+            let params = Params::new(m_cost, 1, 1, None).unwrap();
+            let salt = SaltString::generate(&mut OsRng);
+            let phc = Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+                .hash_password(b"imported", &salt)
+                .unwrap()
+                .to_string();
+            assert_eq!(
+                verify_blocking("imported", &phc),
+                Verified::Yes { rehash: true }
+            );
+            assert_eq!(verify_blocking("imported!", &phc), Verified::No);
+        }
+        assert!(
+            BLOCKS.with(|b| b.borrow().len()) <= M_COST_KIB as usize,
+            "kept at the configured cost"
+        );
+    }
 
     #[test]
     fn hashes_are_argon2id_phc_at_the_minimum_cost() {
