@@ -1,5 +1,5 @@
-//! Argon2id hashing on the blocking pool, behind a bound, so sign-ins never stall the
-//! async workers that serve article reads.
+//! Argon2id hashing on a few threads of its own, behind a bound, so sign-ins never
+//! stall the async workers that serve article reads.
 
 use std::sync::Arc;
 
@@ -25,10 +25,11 @@ fn argon2() -> Argon2<'static> {
 
 thread_local! {
     /// Each thread's Argon2 memory (19 MiB at the configured cost), kept while hashes
-    /// keep coming (see `release_kept_memory`). Allocating and freeing it for every hash left glibc holding several copies
-    /// per thread, fragmented: a sign-in flood peaked at 272 MiB, and at 566 MiB with two
-    /// malloc arenas (bench/RESULTS.md). Argon2 writes every block before it reads it,
-    /// so the memory needs no clearing between hashes.
+    /// keep coming (see `release_kept_memory`). Allocating and freeing it for every
+    /// hash left glibc holding several copies per thread, fragmented: a sign-in flood
+    /// peaked at 272 MiB, and at 566 MiB with two malloc arenas (bench/RESULTS.md).
+    /// Argon2 writes every block before it reads it, so the memory needs no clearing
+    /// between hashes.
     static BLOCKS: std::cell::RefCell<Vec<argon2::Block>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
