@@ -112,11 +112,22 @@ mod tests {
     #[test]
     fn the_recorder_comes_with_a_thread_that_folds_histogram_samples() {
         assert!(super::handle().is_some());
-        let names: Vec<String> = std::fs::read_dir("/proc/self/task")
-            .unwrap()
-            .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
-            .map(|name| name.trim().to_string())
-            .collect();
-        assert!(names.iter().any(|n| n == "metrics-upkeep"), "{names:?}");
+        let names = || -> Vec<String> {
+            std::fs::read_dir("/proc/self/task")
+                .unwrap()
+                .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+                .map(|name| name.trim().to_string())
+                .collect()
+        };
+        // A new thread names itself once it runs: give it a moment.
+        let started = std::time::Instant::now();
+        while !names().iter().any(|n| n == "metrics-upkeep") {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(5),
+                "{:?}",
+                names()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
     }
 }
