@@ -29,10 +29,34 @@ pub const RESTART_PAGES: i64 = 32_768;
 /// A pass that copied at most this many pages leaves the writer little to catch up on.
 const FEW_PAGES: i64 = 1_024;
 
+/// The catch-up flag (see the module's notes): raised by the checkpoint thread, taken by
+/// the writer that never pauses, raised again if its catch-up found the thread busy.
+#[derive(Clone, Default)]
+pub struct RestartFlag(Arc<AtomicBool>);
+
+impl RestartFlag {
+    fn raise(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+
+    /// Whether a catch-up is due; lowers the flag.
+    pub fn take(&self) -> bool {
+        self.0.swap(false, Ordering::AcqRel)
+    }
+
+    /// After the catch-up checkpoint: one that could not finish (`busy`, the thread
+    /// was copying) leaves the catch-up due.
+    pub fn caught_up(&self, busy: bool) {
+        if busy {
+            self.raise();
+        }
+    }
+}
+
 /// The checkpoint thread of one database file. It stops when this is dropped.
 pub struct Checkpointer {
     _stop: mpsc::Sender<()>,
-    catch_up: Arc<AtomicBool>,
+    catch_up: RestartFlag,
 }
 
 impl Checkpointer {
@@ -45,7 +69,7 @@ impl Checkpointer {
              PRAGMA wal_autocheckpoint = 0;",
         )?;
         let (stop, stopped) = mpsc::channel::<()>();
-        let catch_up = Arc::new(AtomicBool::new(false));
+        let catch_up = RestartFlag::default();
         let flag = catch_up.clone();
         std::thread::Builder::new()
             .name("wal-checkpoint".into())
@@ -58,29 +82,30 @@ impl Checkpointer {
     }
 
     /// Raised when the log has been copied and is long enough to start over; the
-    /// writer that sees it runs `finish_restart` between two transactions.
-    pub fn catch_up_flag(&self) -> Arc<AtomicBool> {
+    /// writer that sees it runs a catch-up between two transactions.
+    pub fn catch_up_flag(&self) -> RestartFlag {
         self.catch_up.clone()
     }
 }
 
-/// One checkpoint: whether it was kept from finishing, pages in the log, pages copied.
-pub fn checkpoint(conn: &rusqlite::Connection, mode: &str) -> rusqlite::Result<(bool, i64, i64)> {
-    conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |row| {
+/// The statement of a passive checkpoint; its row says whether it was kept from
+/// finishing, the pages in the log and the pages copied.
+pub const PASSIVE: &str = "PRAGMA wal_checkpoint(PASSIVE)";
+
+fn passive_checkpoint(conn: &rusqlite::Connection) -> rusqlite::Result<(bool, i64, i64)> {
+    conn.query_row(PASSIVE, [], |row| {
         Ok((row.get::<_, i64>(0)? != 0, row.get(1)?, row.get(2)?))
     })
 }
 
 /// What a writer does when the flag is up: copies what was written since the thread's
-/// last pass, so that its next write transaction starts the log over. The flag stays up
-/// if the thread was busy copying at that moment.
-pub fn finish_restart(conn: &rusqlite::Connection, flag: &AtomicBool) {
-    if !flag.swap(false, Ordering::AcqRel) {
+/// last pass, so that its next write transaction starts the log over.
+pub fn finish_restart(conn: &rusqlite::Connection, flag: &RestartFlag) {
+    if !flag.take() {
         return;
     }
-    match checkpoint(conn, "PASSIVE") {
-        Ok((false, _, _)) => {}
-        Ok((true, _, _)) => flag.store(true, Ordering::Release),
+    match passive_checkpoint(conn) {
+        Ok((busy, _, _)) => flag.caught_up(busy),
         Err(error) => tracing::warn!(%error, "WAL checkpoint failed"),
     }
 }
@@ -88,25 +113,18 @@ pub fn finish_restart(conn: &rusqlite::Connection, flag: &AtomicBool) {
 fn run(
     conn: rusqlite::Connection,
     stopped: mpsc::Receiver<()>,
-    catch_up: Arc<AtomicBool>,
+    catch_up: RestartFlag,
     restart_pages: i64,
 ) {
     // Pages copied as of the previous pass, and whether to start the next one at once.
     let (mut copied_before, mut hurry) = (0, false);
     loop {
-        let stop = if hurry {
-            stopped.try_recv()
-        } else {
-            stopped.recv_timeout(EVERY).map_err(|e| match e {
-                mpsc::RecvTimeoutError::Timeout => mpsc::TryRecvError::Empty,
-                mpsc::RecvTimeoutError::Disconnected => mpsc::TryRecvError::Disconnected,
-            })
-        };
-        if stop != Err(mpsc::TryRecvError::Empty) {
+        let wait = if hurry { Duration::ZERO } else { EVERY };
+        if stopped.recv_timeout(wait) != Err(mpsc::RecvTimeoutError::Timeout) {
             return;
         }
         hurry = false;
-        match checkpoint(&conn, "PASSIVE") {
+        match passive_checkpoint(&conn) {
             Ok((_, log, copied)) => {
                 // After the log started over, everything copied is new.
                 let fresh = if copied >= copied_before {
@@ -119,7 +137,7 @@ fn run(
                 // pass has had little to copy, what the writer has left is little too.
                 if log >= restart_pages && copied == log {
                     if fresh <= FEW_PAGES {
-                        catch_up.store(true, Ordering::Release);
+                        catch_up.raise();
                     } else {
                         hurry = true;
                     }
@@ -195,11 +213,17 @@ mod tests {
         restarts
     }
 
-    #[test]
-    fn a_writer_that_never_pauses_gets_its_log_started_over() {
+    /// A new database with the test table, in a folder that lives as long as the guard.
+    fn fresh_database() -> (tempfile::TempDir, std::path::PathBuf) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("wal.db");
         drop(writer(&path));
+        (dir, path)
+    }
+
+    #[test]
+    fn a_writer_that_never_pauses_gets_its_log_started_over() {
+        let (_dir, path) = fresh_database();
         let checkpointer = Checkpointer::start(&path, MARK).unwrap();
         let flag = checkpointer.catch_up_flag();
         // Without the writer's catch-up, the log only grows.
@@ -213,9 +237,7 @@ mod tests {
 
     #[test]
     fn a_writer_that_pauses_needs_no_help() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("wal.db");
-        drop(writer(&path));
+        let (_dir, path) = fresh_database();
         let _checkpointer = Checkpointer::start(&path, MARK).unwrap();
         let restarts = write_until_restarted(&path, 2, u32::MAX, |_| {
             if log_pages_over(&path) {

@@ -3,8 +3,6 @@
 //! a plain one, and the limit is decided inside the transaction that writes.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -263,12 +261,12 @@ impl MeterWriter {
 /// after answering a batch, does the short catch-up that lets the WAL start over.
 struct SqliteWriter {
     conn: rusqlite::Connection,
-    wal_restart: Option<Arc<AtomicBool>>,
+    wal_restart: Option<super::checkpoint::RestartFlag>,
 }
 
 fn sqlite_writer(
     path: std::path::PathBuf,
-    wal_restart: Option<Arc<AtomicBool>>,
+    wal_restart: Option<super::checkpoint::RestartFlag>,
 ) -> rusqlite::Result<SqliteWriter> {
     let conn = rusqlite::Connection::open(path)?;
     conn.execute_batch(

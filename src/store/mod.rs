@@ -153,7 +153,8 @@ impl Store {
             Backend::Sqlite => {
                 let url = sqlite_url(database_url);
                 let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-                if let (Some(path), false) = (&sqlite_file, in_memory) {
+                // `sqlite_file` is none for a database in memory: nothing to checkpoint.
+                if let Some(path) = &sqlite_file {
                     match checkpoint::Checkpointer::start(path, checkpoint::RESTART_PAGES) {
                         Ok(started) => checkpointer = Some(std::sync::Arc::new(started)),
                         Err(error) => tracing::warn!(
@@ -235,7 +236,7 @@ impl Store {
 
     /// The flag a writer that never pauses watches to let the WAL start over (see
     /// `checkpoint`); none when each writer checkpoints as it commits.
-    pub fn wal_restart_flag(&self) -> Option<std::sync::Arc<std::sync::atomic::AtomicBool>> {
+    pub fn wal_restart_flag(&self) -> Option<checkpoint::RestartFlag> {
         self.checkpointer.as_ref().map(|c| c.catch_up_flag())
     }
 
@@ -243,19 +244,14 @@ impl Store {
     /// when the flag is up: copies the pages written since the checkpoint thread's last
     /// pass, so that the next write transaction starts the WAL over.
     pub async fn finish_wal_restart(&self) {
-        use std::sync::atomic::Ordering;
-        let Some(flag) = self.wal_restart_flag() else {
+        let Some(flag) = self.wal_restart_flag().filter(|flag| flag.take()) else {
             return;
         };
-        if !flag.swap(false, Ordering::AcqRel) {
-            return;
-        }
-        match sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(PASSIVE)")
+        match sqlx::query_as::<_, (i64, i64, i64)>(checkpoint::PASSIVE)
             .fetch_one(&self.write)
             .await
         {
-            Ok((0, _, _)) => {}
-            Ok(_) => flag.store(true, Ordering::Release),
+            Ok((busy, _, _)) => flag.caught_up(busy != 0),
             Err(error) => tracing::warn!(%error, "WAL checkpoint failed"),
         }
     }
