@@ -5,18 +5,25 @@
 # p50, p99, the ratio to /healthz in the same run, errors, and the server's peak
 # resident memory; writes the table to bench/out/results.md.
 #
+# ROUNDS=N runs the whole list N times over and reports, per scenario, the median of its
+# rounds (requests/s, ratio to the same round's /healthz, p50, p99) and every round's
+# ratio: this machine's speed drifts between runs, and a ratio within one round is the
+# fair one.
+#
 # BACKEND=postgres runs on a fresh PostgreSQL database made on the server PG_URL names
 # (and dropped after); INSTANCES=2 starts two servers on that one database and splits
 # the connections between them (their requests/s are added; p50 and p99 are the worse).
 #
 #   bash bench/run.sh                       # every scenario
 #   ARTICLES=100000 DURATION=20 bash bench/run.sh teaser subscriber
+#   ROUNDS=3 bash bench/run.sh healthz metered
 #   BACKEND=postgres INSTANCES=2 bash bench/run.sh healthz teaser subscriber
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ARTICLES=${ARTICLES:-10000}
 ACCOUNTS=${ACCOUNTS:-200}
 DURATION=${DURATION:-10}
+ROUNDS=${ROUNDS:-1}
 CONNECTIONS=${CONNECTIONS:-64}
 PORT=${PORT:-18181}
 BACKEND=${BACKEND:-sqlite}
@@ -29,7 +36,11 @@ scenarios=("$@")
 [ ${#scenarios[@]} -gt 0 ] || scenarios=(healthz teaser subscriber reader list metered login flood)
 
 command -v wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk; }
-cargo build --release --quiet --bin paywall --example seed
+cargo build --release --quiet --bin paywall --example seed --example hash_time
+# The login target is made of one hash's time on this machine (80% of the cores ÷ it),
+# measured before the server starts.
+hashing=""
+if [[ " ${scenarios[*]} " == *" login "* ]]; then hashing=$(./target/release/examples/hash_time 20); fi
 
 work=$(mktemp -d)
 servers=()
@@ -52,7 +63,11 @@ case $BACKEND in
   *) echo "BACKEND must be sqlite or postgres" >&2; exit 2 ;;
 esac
 echo "seeding $ARTICLES articles and $ACCOUNTS accounts ($BACKEND)..."
-./target/release/examples/seed "$db" "$secret" "$work" "$ARTICLES" "$ACCOUNTS" >/dev/null
+# Meter ids for the metered scenario: each is good for three charged reads, and every
+# round takes its own, for up to 120,000 charged reads a second.
+ids_per_round=$((DURATION * 40000))
+./target/release/examples/seed "$db" "$secret" "$work" "$ARTICLES" "$ACCOUNTS" $((ROUNDS * ids_per_round)) >/dev/null
+split -d -a 3 -l "$ids_per_round" "$work/meter_ids.txt" "$work/meter_ids-"
 
 bases=()
 for i in $(seq 0 $((INSTANCES - 1))); do
@@ -99,7 +114,7 @@ scenario() {
     subscriber) SLUGS=$work/reads.txt TOKEN=$subscriber_token run_wrk subscriber -s bench/lua/paths.lua "@BASE@" ;;
     reader) SLUGS=$work/reads.txt TOKEN=$reader_token run_wrk reader -s bench/lua/paths.lua "@BASE@" ;;
     list) run_wrk list "@BASE@/v1/articles?limit=20" ;;
-    metered) SLUGS=$work/metered.txt METER_IDS=$work/meter_ids.txt run_wrk metered -s bench/lua/metered.lua "@BASE@" ;;
+    metered) SLUGS=$work/metered.txt METER_IDS=$(printf '%s/meter_ids-%03d' "$work" $((round - 1))) run_wrk metered -s bench/lua/metered.lua "@BASE@" ;;
     login) ACCOUNTS=$work/accounts.txt run_wrk login -s bench/lua/login.lua "@BASE@" ;;
     flood)
       ACCOUNTS=$work/accounts.txt wrk -t1 -c16 -d"$((DURATION + 2))s" -s bench/lua/login.lua "$base" >"$work/out-flood-logins.txt" 2>&1 &
@@ -121,36 +136,65 @@ to_ms() { # wrk latency such as 1.23ms, 850.00us, 1.02s -> milliseconds
     printf "%.2f", n }'
 }
 
+median() { # numbers as arguments -> their median (the lower middle one for an even count)
+  printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
+}
+
 mkdir -p bench/out
 results=bench/out/results.md
-{
-  echo "# $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $BACKEND, $INSTANCES instance(s), ARTICLES=$ARTICLES, reads over $(wc -l <"$work/reads.txt") articles, DURATION=${DURATION}s, ${CONNECTIONS} connections"
-  echo
-  echo "| scenario | requests/s | ratio to /healthz | p50 ms | p99 ms | errors |"
-  echo "|---|---|---|---|---|---|"
-} >"$results"
-healthz_rps=""
-for name in "${scenarios[@]}"; do
-  scenario "$name"
-  rps=0 p50=0 p99=0 non2xx=0 socket=0
-  for out in "$work"/out-"$name"-[0-9]*.txt; do
-    rps=$(awk -v a="$rps" -v b="$(field "$out" '/Requests\/sec/ {print $2}')" 'BEGIN { printf "%.2f", a + b }')
-    p50=$(awk -v a="$p50" -v b="$(to_ms "$(field "$out" '$1 == "50%" {print $2}')")" 'BEGIN { print (b > a ? b : a) }')
-    p99=$(awk -v a="$p99" -v b="$(to_ms "$(field "$out" '$1 == "99%" {print $2}')")" 'BEGIN { print (b > a ? b : a) }')
-    n=$(field "$out" '/Non-2xx/ {print $NF}'); non2xx=$((non2xx + ${n:-0}))
-    n=$(field "$out" '/Socket errors/ {gsub(",", ""); print $4 + $6 + $8 + $10}'); socket=$((socket + ${n:-0}))
+declare -A rps_of p50_of p99_of ratio_of errors_of label_of
+metered_reads=0
+for round in $(seq 1 "$ROUNDS"); do
+  healthz_rps=""
+  for name in "${scenarios[@]}"; do
+    scenario "$name"
+    rps=0 p50=0 p99=0 non2xx=0 socket=0
+    for out in "$work"/out-"$name"-[0-9]*.txt; do
+      rps=$(awk -v a="$rps" -v b="$(field "$out" '/Requests\/sec/ {print $2}')" 'BEGIN { printf "%.2f", a + b }')
+      p50=$(awk -v a="$p50" -v b="$(to_ms "$(field "$out" '$1 == "50%" {print $2}')")" 'BEGIN { print (b > a ? b : a) }')
+      p99=$(awk -v a="$p99" -v b="$(to_ms "$(field "$out" '$1 == "99%" {print $2}')")" 'BEGIN { print (b > a ? b : a) }')
+      n=$(field "$out" '/Non-2xx/ {print $NF}'); non2xx=$((non2xx + ${n:-0}))
+      n=$(field "$out" '/Socket errors/ {gsub(",", ""); print $4 + $6 + $8 + $10}'); socket=$((socket + ${n:-0}))
+      if [ "$name" = metered ]; then
+        metered_reads=$((metered_reads + $(field "$out" '/requests in/ {print $1}')))
+      fi
+    done
+    [ "$name" = healthz ] && healthz_rps=$rps
+    ratio="-"
+    [ -n "$healthz_rps" ] && ratio=$(awk -v a="$rps" -v b="$healthz_rps" 'BEGIN { printf "%.2f", a / b }')
+    rps_of[$name]+="$rps " p50_of[$name]+="$p50 " p99_of[$name]+="$p99 " ratio_of[$name]+="$ratio "
+    errors_of[$name]=$(( ${errors_of[$name]:-0} + non2xx + socket ))
+    label_of[$name]=$name
+    if [ "$name" = flood ]; then
+      logins=$work/out-flood-logins.txt
+      late=$(field "$logins" '/Socket errors/ {gsub(",", ""); print $4 + $6 + $8 + $10}')
+      label_of[$name]="teaser during login flood ($(field "$logins" '/Requests\/sec/ {print $2}') logins/s, ${late:-0} sign-ins over wrk's 2 s timeout"
+      if [ "$ROUNDS" -gt 1 ]; then label_of[$name]+=", in the last round"; fi
+      label_of[$name]+=")"
+    fi
   done
-  [ "$name" = healthz ] && healthz_rps=$rps
-  ratio="-"
-  [ -n "$healthz_rps" ] && ratio=$(awk -v a="$rps" -v b="$healthz_rps" 'BEGIN { printf "%.2f", a / b }')
-  label=$name
-  if [ "$name" = flood ]; then
-    logins=$work/out-flood-logins.txt
-    late=$(field "$logins" '/Socket errors/ {gsub(",", ""); print $4 + $6 + $8 + $10}')
-    label="teaser during login flood ($(field "$logins" '/Requests\/sec/ {print $2}') logins/s, ${late:-0} sign-ins over wrk's 2 s timeout)"
-  fi
-  echo "| $label | $rps | $ratio | $p50 | $p99 | $((non2xx + socket)) |" >>"$results"
 done
+
+{
+  echo "# $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $BACKEND, $INSTANCES instance(s), ARTICLES=$ARTICLES, reads over $(wc -l <"$work/reads.txt") articles, DURATION=${DURATION}s, ${CONNECTIONS} connections, ROUNDS=$ROUNDS"
+  echo
+  if [ "$ROUNDS" -gt 1 ]; then
+    echo "Medians of $ROUNDS rounds; the ratio of each round to its own /healthz in the last column."
+    echo
+    echo "| scenario | requests/s | ratio to /healthz | p50 ms | p99 ms | errors | ratio in each round |"
+    echo "|---|---|---|---|---|---|---|"
+  else
+    echo "| scenario | requests/s | ratio to /healthz | p50 ms | p99 ms | errors |"
+    echo "|---|---|---|---|---|---|"
+  fi
+  for name in "${scenarios[@]}"; do
+    ratio="-"
+    [[ "${ratio_of[$name]}" == *-* ]] || ratio=$(median ${ratio_of[$name]})
+    row="| ${label_of[$name]} | $(median ${rps_of[$name]}) | $ratio | $(median ${p50_of[$name]}) | $(median ${p99_of[$name]}) | ${errors_of[$name]} |"
+    [ "$ROUNDS" -gt 1 ] && row+=" ${ratio_of[$name]}|"
+    echo "$row"
+  done
+} >"$results"
 if [[ " ${scenarios[*]} " == *" metered "* ]]; then
   count="select count(*) from meter_reads where meter_key like 'm:%'"
   if [ "$BACKEND" = sqlite ]; then
@@ -159,7 +203,12 @@ if [[ " ${scenarios[*]} " == *" metered "* ]]; then
     charged=$(psql -tA "$db" -c "$count")
   fi
   echo >>"$results"
-  echo "Charges recorded in the database after the metered run: $charged" >>"$results"
+  # wrk counts the answers it read; reads still in flight when it stopped may be charged too.
+  echo "Charges recorded in the database after the metered runs: $charged, for $metered_reads metered reads answered" >>"$results"
+fi
+if [ -n "$hashing" ]; then
+  echo >>"$results"
+  echo "Argon2id at the service's cost, before the run: $hashing" >>"$results"
 fi
 echo >>"$results"
 for i in "${!servers[@]}"; do

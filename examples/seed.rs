@@ -2,7 +2,7 @@
 //! every access level (a few kilobytes each), reader and subscriber accounts, and signed
 //! meter ids, and writes the lists the load scripts read.
 //!
-//! cargo run --release --example seed -- DATABASE_URL SECRET OUT_DIR [ARTICLES] [ACCOUNTS]
+//! cargo run --release --example seed -- DATABASE_URL SECRET OUT_DIR [ARTICLES] [ACCOUNTS] [METER_IDS]
 
 use std::io::Write;
 
@@ -32,10 +32,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     let (url, secret, out) = match args.as_slice() {
         [_, url, secret, out, ..] => (url.clone(), secret.clone(), std::path::PathBuf::from(out)),
-        _ => return Err("usage: seed DATABASE_URL SECRET OUT_DIR [ARTICLES] [ACCOUNTS]".into()),
+        _ => {
+            return Err(
+                "usage: seed DATABASE_URL SECRET OUT_DIR [ARTICLES] [ACCOUNTS] [METER_IDS]".into(),
+            )
+        }
     };
     let articles: usize = args.get(4).map_or(Ok(10_000), |a| a.parse())?;
     let accounts: usize = args.get(5).map_or(Ok(100), |a| a.parse())?;
+    // Each id is good for three charged reads (the default anonymous limit).
+    let meter_ids: usize = args.get(6).map_or(Ok(200_000), |a| a.parse())?;
     std::fs::create_dir_all(&out)?;
     let store = Store::connect(&url).await?;
     store.migrate().await?;
@@ -99,10 +105,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         writeln!(logins, "{email}")?;
     }
     let ids = MeterIds::new(&[secret.as_bytes()]);
-    let mut meter_ids = std::fs::File::create(out.join("meter_ids.txt"))?;
-    for _ in 0..200_000 {
-        writeln!(meter_ids, "{}", ids.issue())?;
+    let mut ids_file = std::io::BufWriter::new(std::fs::File::create(out.join("meter_ids.txt"))?);
+    for _ in 0..meter_ids {
+        writeln!(ids_file, "{}", ids.issue())?;
     }
+    ids_file.flush()?;
     store.close().await;
     println!("seeded {articles} articles and {accounts} accounts into {url}");
     Ok(())
