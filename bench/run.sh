@@ -142,7 +142,8 @@ median() { # numbers as arguments -> their median (the lower middle one for an e
 
 mkdir -p bench/out
 results=bench/out/results.md
-declare -A rps_of p50_of p99_of ratio_of errors_of label_of
+declare -A rps_of p50_of p99_of ratio_of errors_of label_of rounds_of
+started=$(date -u +%Y-%m-%dT%H:%MZ)
 metered_reads=0
 for round in $(seq 1 "$ROUNDS"); do
   healthz_rps=""
@@ -163,6 +164,7 @@ for round in $(seq 1 "$ROUNDS"); do
     ratio="-"
     [ -n "$healthz_rps" ] && ratio=$(awk -v a="$rps" -v b="$healthz_rps" 'BEGIN { printf "%.2f", a / b }')
     rps_of[$name]+="$rps " p50_of[$name]+="$p50 " p99_of[$name]+="$p99 " ratio_of[$name]+="$ratio "
+    rounds_of[$name]+="$ratio (p99 $p99) "
     errors_of[$name]=$(( ${errors_of[$name]:-0} + non2xx + socket ))
     label_of[$name]=$name
     if [ "$name" = flood ]; then
@@ -176,12 +178,12 @@ for round in $(seq 1 "$ROUNDS"); do
 done
 
 {
-  echo "# $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $BACKEND, $INSTANCES instance(s), ARTICLES=$ARTICLES, reads over $(wc -l <"$work/reads.txt") articles, DURATION=${DURATION}s, ${CONNECTIONS} connections, ROUNDS=$ROUNDS"
+  echo "# $started, $(nproc) cores, $BACKEND, $INSTANCES instance(s), ARTICLES=$ARTICLES, reads over $(wc -l <"$work/reads.txt") articles, DURATION=${DURATION}s, ${CONNECTIONS} connections, ROUNDS=$ROUNDS"
   echo
   if [ "$ROUNDS" -gt 1 ]; then
-    echo "Medians of $ROUNDS rounds; the ratio of each round to its own /healthz in the last column."
+    echo "Medians of $ROUNDS rounds; each round's ratio to its own /healthz, and its p99 in ms, in the last column."
     echo
-    echo "| scenario | requests/s | ratio to /healthz | p50 ms | p99 ms | errors | ratio in each round |"
+    echo "| scenario | requests/s | ratio to /healthz | p50 ms | p99 ms | errors | each round |"
     echo "|---|---|---|---|---|---|---|"
   else
     echo "| scenario | requests/s | ratio to /healthz | p50 ms | p99 ms | errors |"
@@ -191,7 +193,7 @@ done
     ratio="-"
     [[ "${ratio_of[$name]}" == *-* ]] || ratio=$(median ${ratio_of[$name]})
     row="| ${label_of[$name]} | $(median ${rps_of[$name]}) | $ratio | $(median ${p50_of[$name]}) | $(median ${p99_of[$name]}) | ${errors_of[$name]} |"
-    [ "$ROUNDS" -gt 1 ] && row+=" ${ratio_of[$name]}|"
+    if [ "$ROUNDS" -gt 1 ]; then row+=" ${rounds_of[$name]}|"; fi
     echo "$row"
   done
 } >"$results"

@@ -157,6 +157,21 @@ const ARTICLE_COLUMNS: &str = "id, slug, title, standfirst, section, author, acc
     teaser_ratio, teaser_ratio_used, body_source, body, teaser_bytes, teaser_chars, total_chars, \
     percent_left_hundredths, word_count, published_at, created_at, updated_at";
 
+/// What a cached article comes to in memory: its text, then the answers readers are
+/// sent (kept with it, made on first use): the full text again and the teaser, each
+/// with the article's fields around it.
+fn cache_weight(article: &ArticleRow) -> usize {
+    const FIELDS: usize = 512;
+    let teaser = usize::try_from(article.teaser_bytes).unwrap_or(0);
+    article.body.len() + (article.body.len() + FIELDS) + (teaser + FIELDS)
+}
+
+/// `ARTICLE_COLUMNS` without the editor's source, for readers.
+const READER_ARTICLE_COLUMNS: &str =
+    "id, slug, title, standfirst, section, author, access, status, \
+    teaser_ratio, teaser_ratio_used, '' AS body_source, body, teaser_bytes, teaser_chars, \
+    total_chars, percent_left_hundredths, word_count, published_at, created_at, updated_at";
+
 const SUMMARY_COLUMNS: &str = "id, slug, title, standfirst, section, author, access, status, \
     word_count, published_at, created_at, updated_at";
 
@@ -310,6 +325,16 @@ impl Store {
             .await?)
     }
 
+    /// An article as readers get it: the editor's source (marker included) is not even
+    /// read.
+    async fn reader_article(&self, slug: &str) -> Result<Option<ArticleRow>, StoreError> {
+        let sql = format!("SELECT {READER_ARTICLE_COLUMNS} FROM articles WHERE slug = $1");
+        Ok(sqlx::query_as::<_, ArticleRow>(&sql)
+            .bind(slug)
+            .fetch_optional(&self.read)
+            .await?)
+    }
+
     /// An article by slug for readers, from the per-instance cache when fresh (see
     /// `cache`), shared rather than copied, without `body_source`. Whether it is public
     /// yet is the caller's check, with its own clock.
@@ -321,13 +346,23 @@ impl Store {
             return Ok(Some(article));
         }
         let generation = self.articles.generation();
-        let Some(mut row) = self.article_by_slug(slug).await? else {
+        let found = match self
+            .direct
+            .as_deref()
+            .map(|direct| direct.reader_article(slug))
+        {
+            Some(Ok(found)) => found,
+            Some(Err(error)) => {
+                tracing::debug!(%error, "an article read in place failed; reading through the pool");
+                self.reader_article(slug).await?
+            }
+            None => self.reader_article(slug).await?,
+        };
+        let Some(row) = found else {
             return Ok(None);
         };
-        // Readers never see the editor's source (marker included): not kept.
-        row.body_source = String::new();
         let article = std::sync::Arc::new(row);
-        let weight = article.body.len() + 512;
+        let weight = cache_weight(&article);
         self.articles.put(slug, generation, article.clone(), weight);
         Ok(Some(article))
     }
@@ -419,7 +454,70 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::Cursor;
+    use super::*;
+
+    fn record(slug: &str, teaser_ratio: Option<f64>, standfirst: Option<&str>) -> ArticleRecord {
+        let body = "Première phrase, « guillemets » et \"échappements\".\n\nSecond paragraph.";
+        let fields = ArticleFields {
+            slug: slug.into(),
+            title: format!("Title of {slug}"),
+            standfirst: standfirst.map(str::to_string),
+            section: "culture".into(),
+            author: None,
+            access: "subscribers".into(),
+            status: "published".into(),
+            teaser_ratio,
+            published_at: Some(1_790_000_000),
+        };
+        let prepared = crate::paywall::teaser::prepare(body, 0.4).unwrap();
+        ArticleRecord::new(fields, 0.4, prepared)
+    }
+
+    #[tokio::test]
+    async fn articles_read_in_place_are_the_pools_reader_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("direct.db").display());
+        let store = Store::connect(&url).await.unwrap();
+        store.migrate().await.unwrap();
+        store
+            .insert_articles(
+                &[
+                    record("with-everything", Some(0.25), Some("A standfirst.")),
+                    record("with-nulls", None, None),
+                ],
+                1_790_000_000,
+            )
+            .await
+            .unwrap();
+        let direct = store.direct.as_deref().expect("a file has in-place reads");
+        for slug in ["with-everything", "with-nulls"] {
+            let in_place = direct.reader_article(slug).unwrap().unwrap();
+            let pooled = store.reader_article(slug).await.unwrap().unwrap();
+            assert_eq!(format!("{in_place:?}"), format!("{pooled:?}"));
+            assert!(
+                in_place.body_source.is_empty(),
+                "readers never get the source"
+            );
+            let edited = store.article_by_slug(slug).await.unwrap().unwrap();
+            assert!(!edited.body_source.is_empty());
+            assert_eq!(in_place.body, edited.body);
+            // The cache serves the same row.
+            let cached = store.cached_article(slug).await.unwrap().unwrap();
+            assert_eq!(format!("{cached:?}"), format!("{pooled:?}"));
+        }
+        assert!(direct.reader_article("no-such-article").unwrap().is_none());
+        assert!(store
+            .cached_article("no-such-article")
+            .await
+            .unwrap()
+            .is_none());
+
+        let memory = Store::connect("sqlite::memory:").await.unwrap();
+        assert!(
+            memory.direct.is_none(),
+            "nothing to open beside a database in memory"
+        );
+    }
 
     #[test]
     fn cursors_round_trip_and_reject_garbage() {

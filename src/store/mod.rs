@@ -8,6 +8,7 @@ pub mod backup;
 pub mod cache;
 pub mod checkpoint;
 pub mod copy;
+mod direct;
 pub mod fence;
 pub mod gifts;
 pub mod meter;
@@ -127,12 +128,15 @@ pub struct Store {
     session_fence: Option<std::sync::Arc<fence::Fence>>,
     /// A SQLite file's WAL checkpoint thread (see `checkpoint`).
     checkpointer: Option<std::sync::Arc<checkpoint::Checkpointer>>,
+    /// A SQLite file's article reads made in place on a cache miss (see `direct`).
+    direct: Option<std::sync::Arc<direct::DirectReads>>,
 }
 
 /// Session states kept at most (each is small).
 const SESSION_CACHE_ENTRIES: usize = 100_000;
-/// Bytes of published article text kept at most.
-const ARTICLE_CACHE_BYTES: usize = 16 * 1024 * 1024;
+/// Bytes of published articles kept at most, counting with each its text and the
+/// answers made from it (see `articles::cache_weight`).
+const ARTICLE_CACHE_BYTES: usize = 24 * 1024 * 1024;
 
 impl Store {
     pub async fn connect(database_url: &str) -> Result<Self, StoreError> {
@@ -213,8 +217,12 @@ impl Store {
                 move || cache.invalidate(),
             )
         });
+        let direct = sqlite_file
+            .clone()
+            .map(|path| std::sync::Arc::new(direct::DirectReads::new(path)));
         Ok(Store {
             backend,
+            direct,
             sqlite_file,
             read,
             write,
