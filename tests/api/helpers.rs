@@ -267,6 +267,33 @@ impl TestApp {
         format!("{}{}", self.base, path)
     }
 
+    /// Lets the load run for `after`, then kills the server with SIGKILL and waits for
+    /// it to be gone (on a multi-threaded test runtime).
+    pub async fn kill_after(&mut self, after: Duration) {
+        tokio::time::sleep(after).await;
+        let killed = Command::new("kill")
+            .args(["-KILL", &self.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        tokio::task::block_in_place(|| self.wait_exit(Duration::from_secs(10)));
+    }
+
+    /// After a crash: a SQLite database passes its integrity check (PostgreSQL keeps
+    /// its own).
+    pub async fn assert_database_intact(&self) {
+        if crate::BACKEND != Backend::Sqlite {
+            return;
+        }
+        let options: sqlx::sqlite::SqliteConnectOptions = self.db_url.parse().unwrap();
+        let mut conn = sqlx::ConnectOptions::connect(&options).await.unwrap();
+        let check: String = sqlx::query_scalar("PRAGMA integrity_check")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(check, "ok");
+    }
+
     /// Opens the same database as the server, for arranging state the API does not
     /// offer yet (subscriptions, roles) and for checking what was stored.
     pub async fn store(&self) -> Store {

@@ -508,12 +508,7 @@ async fn sigkill_while_charging_loses_no_answered_charge() {
             (id, answered)
         }));
     }
-    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
-    std::process::Command::new("kill")
-        .args(["-KILL", &app.pid().to_string()])
-        .status()
-        .unwrap();
-    tokio::task::block_in_place(|| app.wait_exit(std::time::Duration::from_secs(10)));
+    app.kill_after(std::time::Duration::from_millis(800)).await;
     let mut answered = Vec::new();
     for reader in readers {
         answered.push(reader.await.unwrap());
@@ -536,13 +531,5 @@ async fn sigkill_while_charging_loses_no_answered_charge() {
             "reader {r} was answered for {answered} charges, the meter kept {kept}"
         );
     }
-    if crate::BACKEND == paywall::store::Backend::Sqlite {
-        let options: sqlx::sqlite::SqliteConnectOptions = app.db_url.parse().unwrap();
-        let mut conn = sqlx::ConnectOptions::connect(&options).await.unwrap();
-        let check: String = sqlx::query_scalar("PRAGMA integrity_check")
-            .fetch_one(&mut conn)
-            .await
-            .unwrap();
-        assert_eq!(check, "ok");
-    }
+    app.assert_database_intact().await;
 }

@@ -198,12 +198,7 @@ async fn sigkill_during_writes_loses_nothing_acknowledged() {
             acknowledged
         }));
     }
-    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
-    std::process::Command::new("kill")
-        .args(["-KILL", &app.pid().to_string()])
-        .status()
-        .unwrap();
-    tokio::task::block_in_place(|| app.wait_exit(std::time::Duration::from_secs(10)));
+    app.kill_after(std::time::Duration::from_millis(800)).await;
     let mut acknowledged = Vec::new();
     for writer in writers {
         acknowledged.append(&mut writer.await.unwrap());
@@ -223,13 +218,5 @@ async fn sigkill_during_writes_loses_nothing_acknowledged() {
             "{slug} was acknowledged but lost"
         );
     }
-    if crate::BACKEND == paywall::store::Backend::Sqlite {
-        let options: sqlx::sqlite::SqliteConnectOptions = app.db_url.parse().unwrap();
-        let mut conn = sqlx::ConnectOptions::connect(&options).await.unwrap();
-        let check: String = sqlx::query_scalar("PRAGMA integrity_check")
-            .fetch_one(&mut conn)
-            .await
-            .unwrap();
-        assert_eq!(check, "ok");
-    }
+    app.assert_database_intact().await;
 }
