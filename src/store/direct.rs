@@ -6,7 +6,9 @@
 //! to a tenth of the rate of a cached read. A read by primary key of pages the system
 //! already caches takes a few microseconds, so it is made here, in place, on a
 //! connection kept for the purpose. Anything unexpected (a busy database during
-//! recovery, a failed open) sends the caller back to the pool.
+//! recovery, a failed open) sends the caller back to the pool. The price: a page the
+//! system has not cached is read from the disk while this HTTP worker's other requests
+//! wait, where the pool would have let them run.
 
 use std::path::PathBuf;
 use std::sync::Mutex;
