@@ -166,8 +166,9 @@ fn cache_weight(article: &ArticleRow) -> usize {
     article.body.len() + (article.body.len() + FIELDS) + (teaser + FIELDS)
 }
 
-/// `ARTICLE_COLUMNS` without the editor's source, for readers.
-const READER_ARTICLE_COLUMNS: &str =
+/// `ARTICLE_COLUMNS` without the editor's source, for readers (through the pool, and in
+/// place: see `direct`).
+pub(super) const READER_ARTICLE_COLUMNS: &str =
     "id, slug, title, standfirst, section, author, access, status, \
     teaser_ratio, teaser_ratio_used, '' AS body_source, body, teaser_bytes, teaser_chars, \
     total_chars, percent_left_hundredths, word_count, published_at, created_at, updated_at";

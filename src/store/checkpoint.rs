@@ -66,10 +66,8 @@ impl Checkpointer {
     /// log to start over once it passes `restart_pages` (`RESTART_PAGES` in service).
     pub fn start(path: &Path, restart_pages: i64) -> rusqlite::Result<Checkpointer> {
         let conn = rusqlite::Connection::open(path)?;
-        conn.execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; \
-             PRAGMA wal_autocheckpoint = 0;",
-        )?;
+        conn.execute_batch(super::SQLITE_PRAGMAS)?;
+        conn.execute_batch(super::NO_AUTOCHECKPOINT)?;
         let (stop, stopped) = mpsc::channel::<()>();
         let catch_up = RestartFlag::default();
         let flag = catch_up.clone();
@@ -165,11 +163,10 @@ mod tests {
 
     fn writer(path: &Path) -> rusqlite::Connection {
         let conn = rusqlite::Connection::open(path).unwrap();
-        conn.execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0; \
-             PRAGMA busy_timeout = 5000; CREATE TABLE IF NOT EXISTS t (k BLOB PRIMARY KEY, v BLOB);",
-        )
-        .unwrap();
+        conn.execute_batch(crate::store::SQLITE_PRAGMAS).unwrap();
+        conn.execute_batch(crate::store::NO_AUTOCHECKPOINT).unwrap();
+        conn.execute_batch("CREATE TABLE IF NOT EXISTS t (k BLOB PRIMARY KEY, v BLOB);")
+            .unwrap();
         conn
     }
 

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use super::articles::{ArticleRow, ArticleSummaryRow};
+use super::articles::{ArticleRow, ArticleSummaryRow, READER_ARTICLE_COLUMNS};
 
 /// Connections kept between reads; more are opened when reads overlap (one per HTTP
 /// worker thread at most, in practice) and closed past this.
@@ -23,15 +23,12 @@ const KEPT: usize = 8;
 /// before the caller goes to the pool instead.
 const BUSY: Duration = Duration::from_millis(50);
 
-/// What a reader is sent of an article: every column but the editor's source.
-const READER_ARTICLE: &str =
-    "SELECT id, slug, title, standfirst, section, author, access, status, \
-    word_count, published_at, created_at, updated_at, teaser_ratio, teaser_ratio_used, body, \
-    teaser_bytes, teaser_chars, total_chars, percent_left_hundredths FROM articles WHERE slug = ?1";
-
 pub struct DirectReads {
     path: PathBuf,
     kept: Mutex<Vec<rusqlite::Connection>>,
+    /// The pool's reader query (`READER_ARTICLE_COLUMNS` by slug): both paths read the
+    /// same columns.
+    query: String,
 }
 
 impl DirectReads {
@@ -39,6 +36,7 @@ impl DirectReads {
         DirectReads {
             path,
             kept: Mutex::new(Vec::new()),
+            query: format!("SELECT {READER_ARTICLE_COLUMNS} FROM articles WHERE slug = ?1"),
         }
     }
 
@@ -58,7 +56,7 @@ impl DirectReads {
             Some(conn) => conn,
             None => self.open()?,
         };
-        let found = read_article(&conn, slug);
+        let found = read_article(&conn, &self.query, slug);
         // A connection whose read failed is dropped, not kept.
         if found.is_ok() {
             let mut kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
@@ -70,9 +68,16 @@ impl DirectReads {
     }
 }
 
-fn read_article(conn: &rusqlite::Connection, slug: &str) -> rusqlite::Result<Option<ArticleRow>> {
+/// Runs `query` for `slug` and fills the row by position, in the order of
+/// `READER_ARTICLE_COLUMNS` (a name lookup scans the columns for each field; a unit
+/// test holds this row equal to the pool's, which maps by name).
+fn read_article(
+    conn: &rusqlite::Connection,
+    query: &str,
+    slug: &str,
+) -> rusqlite::Result<Option<ArticleRow>> {
     use rusqlite::OptionalExtension;
-    let mut statement = conn.prepare_cached(READER_ARTICLE)?;
+    let mut statement = conn.prepare_cached(query)?;
     statement
         .query_row([slug], |row| {
             Ok(ArticleRow {
@@ -85,19 +90,19 @@ fn read_article(conn: &rusqlite::Connection, slug: &str) -> rusqlite::Result<Opt
                     author: row.get(5)?,
                     access: row.get(6)?,
                     status: row.get(7)?,
-                    word_count: row.get(8)?,
-                    published_at: row.get(9)?,
-                    created_at: row.get(10)?,
-                    updated_at: row.get(11)?,
+                    word_count: row.get(16)?,
+                    published_at: row.get(17)?,
+                    created_at: row.get(18)?,
+                    updated_at: row.get(19)?,
                 },
-                teaser_ratio: row.get(12)?,
-                teaser_ratio_used: row.get(13)?,
-                body_source: String::new(),
-                body: row.get(14)?,
-                teaser_bytes: row.get(15)?,
-                teaser_chars: row.get(16)?,
-                total_chars: row.get(17)?,
-                percent_left_hundredths: row.get(18)?,
+                teaser_ratio: row.get(8)?,
+                teaser_ratio_used: row.get(9)?,
+                body_source: row.get(10)?,
+                body: row.get(11)?,
+                teaser_bytes: row.get(12)?,
+                teaser_chars: row.get(13)?,
+                total_chars: row.get(14)?,
+                percent_left_hundredths: row.get(15)?,
                 answers: Default::default(),
             })
         })

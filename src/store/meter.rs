@@ -269,12 +269,9 @@ fn sqlite_writer(
     wal_restart: Option<super::checkpoint::RestartFlag>,
 ) -> rusqlite::Result<SqliteWriter> {
     let conn = rusqlite::Connection::open(path)?;
-    conn.execute_batch(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-         PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
-    )?;
+    conn.execute_batch(super::SQLITE_PRAGMAS)?;
     if wal_restart.is_some() {
-        conn.execute_batch("PRAGMA wal_autocheckpoint = 0;")?;
+        conn.execute_batch(super::NO_AUTOCHECKPOINT)?;
     }
     Ok(SqliteWriter { conn, wal_restart })
 }

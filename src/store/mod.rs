@@ -394,10 +394,17 @@ fn sqlite_url(url: &str) -> String {
     }
 }
 
-/// SQLite connections in WAL mode with `synchronous = NORMAL` (nothing lost on a process
-/// crash, kill -9 included; only an OS crash or power cut can lose the last commits),
-/// foreign keys on and a busy timeout (SQLite's own defaults through sqlx, which the Any
-/// driver keeps). `own_checkpoints` off leaves WAL checkpoints to the checkpoint thread.
+/// Every SQLite connection that writes or checkpoints: WAL mode with `synchronous =
+/// NORMAL` (nothing lost on a process crash, kill -9 included; only an OS crash or power
+/// cut can lose the last commits), foreign keys on and a busy timeout (SQLite's own
+/// defaults through sqlx, which the Any driver keeps).
+pub(crate) const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+    PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;";
+/// Added where the checkpoint thread copies the WAL instead of the committing writer.
+pub(crate) const NO_AUTOCHECKPOINT: &str = "PRAGMA wal_autocheckpoint = 0;";
+
+/// The pools' SQLite connections (see `SQLITE_PRAGMAS`). `own_checkpoints` off leaves WAL
+/// checkpoints to the checkpoint thread.
 fn sqlite_pool(max: u32, acquire_timeout: Duration, own_checkpoints: bool) -> AnyPoolOptions {
     AnyPoolOptions::new()
         .max_connections(max)
@@ -405,10 +412,9 @@ fn sqlite_pool(max: u32, acquire_timeout: Duration, own_checkpoints: bool) -> An
         .after_connect(move |conn, _| {
             Box::pin(async move {
                 use sqlx::Executor;
-                conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;")
-                    .await?;
+                conn.execute(SQLITE_PRAGMAS).await?;
                 if !own_checkpoints {
-                    conn.execute("PRAGMA wal_autocheckpoint = 0;").await?;
+                    conn.execute(NO_AUTOCHECKPOINT).await?;
                 }
                 Ok(())
             })
