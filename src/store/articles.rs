@@ -350,7 +350,7 @@ impl Store {
         let found = match self
             .direct
             .as_deref()
-            .map(|direct| direct.reader_article(slug))
+            .map(|direct| direct.reader_article(slug, generation))
         {
             Some(Ok(found)) => found,
             Some(Err(error)) => {
@@ -492,7 +492,10 @@ mod tests {
             .unwrap();
         let direct = store.direct.as_deref().expect("a file has in-place reads");
         for slug in ["with-everything", "with-nulls"] {
-            let in_place = direct.reader_article(slug).unwrap().unwrap();
+            let in_place = direct
+                .reader_article(slug, store.articles.generation())
+                .unwrap()
+                .unwrap();
             let pooled = store.reader_article(slug).await.unwrap().unwrap();
             assert_eq!(format!("{in_place:?}"), format!("{pooled:?}"));
             assert!(
@@ -506,7 +509,10 @@ mod tests {
             let cached = store.cached_article(slug).await.unwrap().unwrap();
             assert_eq!(format!("{cached:?}"), format!("{pooled:?}"));
         }
-        assert!(direct.reader_article("no-such-article").unwrap().is_none());
+        assert!(direct
+            .reader_article("no-such-article", store.articles.generation())
+            .unwrap()
+            .is_none());
         assert!(store
             .cached_article("no-such-article")
             .await
@@ -517,6 +523,78 @@ mod tests {
         assert!(
             memory.direct.is_none(),
             "nothing to open beside a database in memory"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_snapshot_held_for_reads_in_place_never_hides_an_article_write() {
+        use super::super::direct::DirectReads;
+        use std::time::Duration;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("held.db");
+        let store = Store::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        store
+            .insert_articles(&[record("edited", None, None)], 1_790_000_000)
+            .await
+            .unwrap();
+        let title = |reads: &DirectReads, generation| {
+            reads
+                .reader_article("edited", generation)
+                .unwrap()
+                .unwrap()
+                .meta
+                .title
+        };
+
+        // Transactions held for a minute: only the generation can end one here.
+        let reads = DirectReads::holding(path.clone(), Duration::from_secs(60));
+        let before = store.articles.generation();
+        assert_eq!(title(&reads, before), "Title of edited");
+        assert_eq!(reads.open_transactions(), (1, 1));
+        let id = store
+            .article_by_slug("edited")
+            .await
+            .unwrap()
+            .unwrap()
+            .meta
+            .id;
+        let mut edit = record("edited", None, None);
+        edit.title = "Edited on this instance".into();
+        store
+            .update_article(&id, &edit, None, 1_790_000_100)
+            .await
+            .unwrap()
+            .unwrap();
+        let after = store.articles.generation();
+        assert_ne!(before, after, "an article write moves the generation");
+        assert_eq!(title(&reads, after), "Edited on this instance");
+
+        // A write the cache is not told of is not seen through the open snapshot (so it
+        // is the generation that made the edit above seen), but is once it is ended.
+        sqlx::query("UPDATE articles SET title = 'Edited elsewhere'")
+            .execute(&store.write)
+            .await
+            .unwrap();
+        assert_eq!(title(&reads, after), "Edited on this instance");
+        let short = DirectReads::holding(path, Duration::ZERO);
+        assert_eq!(title(&short, after), "Edited elsewhere");
+        assert_eq!(short.open_transactions(), (1, 1));
+        short.end_idle();
+        assert_eq!(
+            short.open_transactions(),
+            (1, 0),
+            "idle snapshots are ended"
+        );
+        assert_eq!(title(&short, after), "Edited elsewhere");
+        assert_eq!(reads.open_transactions(), (1, 1));
+        reads.end_idle();
+        assert_eq!(
+            reads.open_transactions(),
+            (1, 1),
+            "held for less than a minute"
         );
     }
 

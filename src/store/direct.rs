@@ -9,10 +9,21 @@
 //! recovery, a failed open) sends the caller back to the pool. The price: a page the
 //! system has not cached is read from the disk while this HTTP worker's other requests
 //! wait, where the pool would have let them run.
+//!
+//! Each connection also keeps its read transaction open across reads, for at most
+//! `HELD`. Beginning one takes locks in the log's shared memory (mutexes shared by
+//! every connection to the file, and `fcntl` calls) and, after any write, empties the
+//! connection's page cache; with two HTTP workers missing the cache tens of thousands
+//! of times a second, those were a fifth of the CPU. A held transaction is a snapshot,
+//! so it is only used while the article cache's generation is the one read before it
+//! began: every article write on this instance bumps the generation after its commit,
+//! so a read made after that write always begins a new snapshot and sees it. Writes by
+//! other processes are seen within the cache's poll, as they were. The poll also ends
+//! the transactions of idle connections (`end_idle`), so none holds the log back.
 
 use std::path::PathBuf;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::articles::{ArticleRow, ArticleSummaryRow, READER_ARTICLE_COLUMNS};
 
@@ -22,10 +33,49 @@ const KEPT: usize = 8;
 /// How long a read waits for a lock (only WAL recovery takes one against readers)
 /// before the caller goes to the pool instead.
 const BUSY: Duration = Duration::from_millis(50);
+/// How long a connection's read transaction is kept open at most. Short beside the
+/// checkpoint thread's second, so the log is copied and started over as before; long
+/// beside a read (a few microseconds), so beginning one is rare.
+const HELD: Duration = Duration::from_millis(10);
+
+/// A kept connection, and the snapshot it holds open, if any.
+struct Reader {
+    conn: rusqlite::Connection,
+    /// The article cache's generation read before the open transaction began, and when
+    /// it began.
+    snapshot: Option<(u64, Instant)>,
+}
+
+impl Reader {
+    /// Ends the open transaction, if any.
+    fn end(&mut self) -> rusqlite::Result<()> {
+        if self.snapshot.take().is_some() {
+            self.conn.execute_batch("COMMIT")?;
+        }
+        Ok(())
+    }
+
+    /// Makes sure the open transaction may serve a read at `generation`: one begun at
+    /// another generation, or longer than `held` ago, is ended and a new one begun.
+    fn hold(&mut self, generation: u64, held: Duration) -> rusqlite::Result<()> {
+        if let Some((begun_at, at)) = self.snapshot {
+            if begun_at == generation && at.elapsed() < held {
+                return Ok(());
+            }
+            self.end()?;
+        }
+        // Deferred: the snapshot is taken by the first read, after `generation` was read.
+        self.conn.execute_batch("BEGIN")?;
+        self.snapshot = Some((generation, Instant::now()));
+        Ok(())
+    }
+}
 
 pub struct DirectReads {
     path: PathBuf,
-    kept: Mutex<Vec<rusqlite::Connection>>,
+    kept: Mutex<Vec<Reader>>,
+    /// `HELD`, but for tests.
+    held: Duration,
     /// The pool's reader query (`READER_ARTICLE_COLUMNS` by slug): both paths read the
     /// same columns.
     query: String,
@@ -33,38 +83,77 @@ pub struct DirectReads {
 
 impl DirectReads {
     pub fn new(path: PathBuf) -> DirectReads {
+        DirectReads::holding(path, HELD)
+    }
+
+    /// Reads whose transactions are kept open for `held` at most.
+    pub(super) fn holding(path: PathBuf, held: Duration) -> DirectReads {
         DirectReads {
             path,
             kept: Mutex::new(Vec::new()),
+            held,
             query: format!("SELECT {READER_ARTICLE_COLUMNS} FROM articles WHERE slug = ?1"),
         }
     }
 
-    fn open(&self) -> rusqlite::Result<rusqlite::Connection> {
+    fn open(&self) -> rusqlite::Result<Reader> {
         let conn = rusqlite::Connection::open(&self.path)?;
         // The system caches the file; this connection's own cache needs to hold little
         // more than the upper levels of the slug index and the table (1 MiB).
         conn.execute_batch("PRAGMA query_only = 1; PRAGMA cache_size = -1024;")?;
         conn.busy_timeout(BUSY)?;
-        Ok(conn)
+        Ok(Reader {
+            conn,
+            snapshot: None,
+        })
     }
 
-    /// The article with this slug as readers get it (`body_source` left empty).
-    pub fn reader_article(&self, slug: &str) -> rusqlite::Result<Option<ArticleRow>> {
-        let kept = self.kept.lock().unwrap_or_else(|p| p.into_inner()).pop();
-        let conn = match kept {
-            Some(conn) => conn,
+    fn kept(&self) -> std::sync::MutexGuard<'_, Vec<Reader>> {
+        self.kept.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The article with this slug as readers get it (`body_source` left empty), as of
+    /// a snapshot no older than the article cache's `generation`, read by the caller
+    /// before this call.
+    pub fn reader_article(
+        &self,
+        slug: &str,
+        generation: u64,
+    ) -> rusqlite::Result<Option<ArticleRow>> {
+        let kept = self.kept().pop();
+        let mut reader = match kept {
+            Some(reader) => reader,
             None => self.open()?,
         };
-        let found = read_article(&conn, &self.query, slug);
-        // A connection whose read failed is dropped, not kept.
+        let found = reader
+            .hold(generation, self.held)
+            .and_then(|()| read_article(&reader.conn, &self.query, slug));
+        // A connection whose read failed is dropped (its transaction with it), not kept.
         if found.is_ok() {
-            let mut kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
+            let mut kept = self.kept();
             if kept.len() < KEPT {
-                kept.push(conn);
+                kept.push(reader);
             }
         }
         found
+    }
+
+    /// Ends the transactions that idle connections have held for `HELD` or longer (the
+    /// cache's poll calls this), so an idle server holds no snapshot of the log.
+    pub fn end_idle(&self) {
+        let mut kept = self.kept();
+        kept.retain_mut(|reader| match reader.snapshot {
+            Some((_, at)) if at.elapsed() >= self.held => reader.end().is_ok(),
+            _ => true,
+        });
+    }
+
+    /// Connections kept, and how many hold a transaction open.
+    #[cfg(test)]
+    pub fn open_transactions(&self) -> (usize, usize) {
+        let kept = self.kept();
+        let open = kept.iter().filter(|r| !r.conn.is_autocommit()).count();
+        (kept.len(), open)
     }
 }
 

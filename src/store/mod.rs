@@ -325,7 +325,8 @@ impl Store {
 
     /// Polls the cache versions every `cache::POLL` and drops a cache whose version
     /// another writer (another instance, a command-line import) has bumped: their
-    /// changes are seen here within that interval.
+    /// changes are seen here within that interval. Each poll also ends the read
+    /// snapshots that idle in-place readers still hold (see `direct`).
     pub fn start_cache_poller(&self) {
         let store = self.clone();
         tokio::spawn(async move {
@@ -334,6 +335,9 @@ impl Store {
             every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 every.tick().await;
+                if let Some(direct) = &store.direct {
+                    direct.end_idle();
+                }
                 let versions: Result<Vec<(String, i64)>, sqlx::Error> =
                     sqlx::query_as("SELECT name, version FROM cache_versions")
                         .fetch_all(&store.read)
