@@ -12,9 +12,10 @@
 //!
 //! Each connection also keeps its read transaction open across reads, for at most
 //! `HELD`. Beginning one takes locks in the log's shared memory (mutexes shared by
-//! every connection to the file, and `fcntl` calls) and, after any write, empties the
-//! connection's page cache; with two HTTP workers missing the cache tens of thousands
-//! of times a second, those were a fifth of the CPU. A held transaction is a snapshot,
+//! every connection to the file, and `fcntl` calls) and, once anything was written
+//! since, such as a meter charge, empties the connection's page cache. With charges
+//! and reads spread over an archive together, holding it made charges 7% faster and
+//! teasers 12% (bench/RESULTS.md). A held transaction is a snapshot,
 //! so it is only used while the article cache's generation is the one read before it
 //! began: every article write on this instance bumps the generation after its commit,
 //! so a read made after that write always begins a new snapshot and sees it. Writes by
