@@ -153,6 +153,7 @@ impl Cursor {
     }
 }
 
+/// An article as editors get it: read with `article_sources` joined for the source.
 const ARTICLE_COLUMNS: &str = "id, slug, title, standfirst, section, author, access, status, \
     teaser_ratio, teaser_ratio_used, body_source, body, teaser_bytes, teaser_chars, total_chars, \
     percent_left_hundredths, word_count, published_at, created_at, updated_at";
@@ -180,7 +181,8 @@ const SUMMARY_COLUMNS: &str = "id, slug, title, standfirst, section, author, acc
 const NO_RATIO: f64 = -1.0;
 
 /// Binds an article's parameters in the order of every article INSERT and UPDATE here:
-/// the id, the record's fields in `ArticleRecord` order, and the time of the write.
+/// the id, the record's fields in `ArticleRecord` order but the source (which goes to
+/// `article_sources`, see `write_source`), and the time of the write.
 macro_rules! bind_article {
     ($query:expr, $id:expr, $article:expr, $now:expr) => {{
         let (article, now) = ($article, $now);
@@ -198,7 +200,6 @@ macro_rules! bind_article {
             // missing ratio travels as -1 (never a valid ratio) and NULLIF turns it back.
             .bind(article.teaser_ratio.unwrap_or(NO_RATIO))
             .bind(article.teaser_ratio_used)
-            .bind(&article.body_source)
             .bind(&article.body)
             .bind(article.teaser_bytes)
             .bind(article.teaser_chars)
@@ -210,10 +211,35 @@ macro_rules! bind_article {
     }};
 }
 
+/// Writes (or replaces) the editor's source of each `(article id, source)`.
+async fn write_sources(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    sources: &[(&str, &String)],
+) -> Result<(), StoreError> {
+    if sources.is_empty() {
+        return Ok(());
+    }
+    let tuples: Vec<String> = (0..sources.len())
+        .map(|r| format!("(${}, ${})", 2 * r + 1, 2 * r + 2))
+        .collect();
+    let sql = format!(
+        "INSERT INTO article_sources (article_id, body_source) VALUES {} \
+         ON CONFLICT (article_id) DO UPDATE SET body_source = excluded.body_source",
+        tuples.join(", ")
+    );
+    let mut query = sqlx::query(&sql);
+    for (id, source) in sources {
+        query = query.bind(*id).bind(*source);
+    }
+    query.execute(&mut **tx).await?;
+    Ok(())
+}
+
 impl Store {
-    /// Runs an INSERT or UPDATE whose parameters are `$1` the id, `$2`..`$18` the
-    /// record's fields in `ArticleRecord` order, and `$19` the time of the write, with
-    /// its audit entry in the same transaction.
+    /// Runs an INSERT or UPDATE whose parameters are `$1` the id, `$2`..`$17` the
+    /// record's fields in `ArticleRecord` order but the source, and `$18` the time of
+    /// the write, returning `READER_ARTICLE_COLUMNS`; writes the source beside it, and
+    /// the audit entry, in the same transaction.
     async fn write_article(
         &self,
         sql: &str,
@@ -223,10 +249,14 @@ impl Store {
         now: i64,
     ) -> Result<Option<ArticleRow>, StoreError> {
         let mut tx = self.begin_write(None).await?;
-        let row = bind_article!(sqlx::query_as::<_, ArticleRow>(sql), id, article, now)
+        let mut row = bind_article!(sqlx::query_as::<_, ArticleRow>(sql), id, article, now)
             .fetch_optional(&mut *tx)
             .await
             .map_err(conflict_or)?;
+        if let Some(row) = &mut row {
+            write_sources(&mut tx, &[(id, &article.body_source)]).await?;
+            row.body_source = article.body_source.clone();
+        }
         if let (Some(entry), Some(_)) = (audit, &row) {
             let entry = entry.about(id).details(serde_json::json!({
                 "slug": article.slug,
@@ -248,31 +278,41 @@ impl Store {
         articles: &[ArticleRecord],
         now: i64,
     ) -> Result<(), StoreError> {
-        /// Rows per statement: 19 parameters each.
+        /// Rows per statement: 18 parameters each.
         const ROWS: usize = 40;
         let mut tx = self.begin_write(None).await?;
         for chunk in articles.chunks(ROWS) {
             let tuples: Vec<String> = (0..chunk.len())
                 .map(|r| {
-                    let p = |k: usize| format!("${}", r * 19 + k);
+                    let p = |k: usize| format!("${}", r * 18 + k);
                     format!(
-                        "({}, {}, {}, {}, {}, {}, {}, {}, NULLIF({}, -1.0), {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {})",
+                        "({}, {}, {}, {}, {}, {}, {}, {}, NULLIF({}, -1.0), {}, {}, {}, {}, {}, {}, {}, {}, {}, {})",
                         p(1), p(2), p(3), p(4), p(5), p(6), p(7), p(8), p(9), p(10),
-                        p(11), p(12), p(13), p(14), p(15), p(16), p(17), p(18), p(19), p(19)
+                        p(11), p(12), p(13), p(14), p(15), p(16), p(17), p(18), p(18)
                     )
                 })
                 .collect();
             let sql = format!(
                 "INSERT INTO articles (id, slug, title, standfirst, section, author, access, status, \
-                 teaser_ratio, teaser_ratio_used, body_source, body, teaser_bytes, teaser_chars, total_chars, \
+                 teaser_ratio, teaser_ratio_used, body, teaser_bytes, teaser_chars, total_chars, \
                  percent_left_hundredths, word_count, published_at, created_at, updated_at) VALUES {}",
                 tuples.join(", ")
             );
+            let ids: Vec<String> = chunk
+                .iter()
+                .map(|_| uuid::Uuid::now_v7().to_string())
+                .collect();
             let mut query = sqlx::query(&sql);
-            for article in chunk {
-                query = bind_article!(query, uuid::Uuid::now_v7().to_string(), article, now);
+            for (id, article) in ids.iter().zip(chunk) {
+                query = bind_article!(query, id, article, now);
             }
             query.execute(&mut *tx).await.map_err(conflict_or)?;
+            let sources: Vec<(&str, &String)> = ids
+                .iter()
+                .zip(chunk)
+                .map(|(id, article)| (id.as_str(), &article.body_source))
+                .collect();
+            write_sources(&mut tx, &sources).await?;
         }
         tx.commit().await?;
         self.articles_changed().await?;
@@ -288,10 +328,10 @@ impl Store {
     ) -> Result<ArticleRow, StoreError> {
         let sql = format!(
             "INSERT INTO articles (id, slug, title, standfirst, section, author, access, status, \
-             teaser_ratio, teaser_ratio_used, body_source, body, teaser_bytes, teaser_chars, total_chars, \
+             teaser_ratio, teaser_ratio_used, body, teaser_bytes, teaser_chars, total_chars, \
              percent_left_hundredths, word_count, published_at, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULLIF($9, -1.0), $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $19) \
-             RETURNING {ARTICLE_COLUMNS}"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULLIF($9, -1.0), $10, $11, $12, $13, $14, $15, $16, $17, $18, $18) \
+             RETURNING {READER_ARTICLE_COLUMNS}"
         );
         let id = uuid::Uuid::now_v7().to_string();
         self.write_article(&sql, &id, article, audit, now)
@@ -310,16 +350,19 @@ impl Store {
     ) -> Result<Option<ArticleRow>, StoreError> {
         let sql = format!(
             "UPDATE articles SET slug = $2, title = $3, standfirst = $4, section = $5, author = $6, \
-             access = $7, status = $8, teaser_ratio = NULLIF($9, -1.0), teaser_ratio_used = $10, body_source = $11, \
-             body = $12, teaser_bytes = $13, teaser_chars = $14, total_chars = $15, \
-             percent_left_hundredths = $16, word_count = $17, published_at = $18, updated_at = $19 \
-             WHERE id = $1 RETURNING {ARTICLE_COLUMNS}"
+             access = $7, status = $8, teaser_ratio = NULLIF($9, -1.0), teaser_ratio_used = $10, \
+             body = $11, teaser_bytes = $12, teaser_chars = $13, total_chars = $14, \
+             percent_left_hundredths = $15, word_count = $16, published_at = $17, updated_at = $18 \
+             WHERE id = $1 RETURNING {READER_ARTICLE_COLUMNS}"
         );
         self.write_article(&sql, id, article, audit, now).await
     }
 
     pub async fn article_by_slug(&self, slug: &str) -> Result<Option<ArticleRow>, StoreError> {
-        let sql = format!("SELECT {ARTICLE_COLUMNS} FROM articles WHERE slug = $1");
+        let sql = format!(
+            "SELECT {ARTICLE_COLUMNS} FROM articles \
+             JOIN article_sources ON article_sources.article_id = articles.id WHERE slug = $1"
+        );
         Ok(sqlx::query_as::<_, ArticleRow>(&sql)
             .bind(slug)
             .fetch_optional(&self.read)
@@ -596,6 +639,82 @@ mod tests {
             (1, 1),
             "held for less than a minute"
         );
+    }
+
+    #[tokio::test]
+    async fn the_editors_source_lives_beside_the_article_and_moves_there_on_upgrade() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("sources.db").display());
+        let store = Store::connect(&url).await.unwrap();
+
+        // A database made before the source had a table of its own, with one article.
+        let all = sqlx::migrate!("./migrations/sqlite");
+        let before = sqlx::migrate::Migrator {
+            migrations: std::borrow::Cow::Owned(
+                all.migrations
+                    .iter()
+                    .filter(|m| m.version < 5)
+                    .cloned()
+                    .collect(),
+            ),
+            ..all
+        };
+        before.run(&store.write).await.unwrap();
+        sqlx::query(
+            "INSERT INTO articles (id, slug, title, section, access, status, teaser_ratio_used, \
+             body_source, body, teaser_bytes, teaser_chars, total_chars, percent_left_hundredths, \
+             word_count, published_at, created_at, updated_at) VALUES ('old-id', 'old', 'Old', \
+             'culture', 'free', 'published', 0.4, 'Old source', 'Old body', 3, 3, 8, 6250, 2, \
+             1790000000, 1790000000, 1790000000)",
+        )
+        .execute(&store.write)
+        .await
+        .unwrap();
+        store.migrate().await.unwrap();
+        let old = store.article_by_slug("old").await.unwrap().unwrap();
+        assert_eq!(
+            (old.body_source.as_str(), old.body.as_str()),
+            ("Old source", "Old body")
+        );
+
+        // Written, replaced and deleted with its article.
+        store
+            .insert_articles(&[record("bulk", None, None)], 1_790_000_000)
+            .await
+            .unwrap();
+        let made = store
+            .insert_article(&record("single", None, None), None, 1_790_000_000)
+            .await
+            .unwrap();
+        for slug in ["bulk", "single"] {
+            let row = store.article_by_slug(slug).await.unwrap().unwrap();
+            assert_eq!(row.body_source, record(slug, None, None).body_source);
+        }
+        assert_eq!(made.body_source, record("single", None, None).body_source);
+        let mut edit = record("single", None, None);
+        edit.body_source = "A new source.".into();
+        let edited = store
+            .update_article(&made.meta.id, &edit, None, 1_790_000_100)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(edited.body_source, "A new source.");
+        let row = store.article_by_slug("single").await.unwrap().unwrap();
+        assert_eq!(row.body_source, "A new source.");
+        assert_eq!(row.body, edited.body);
+        store
+            .delete_article("single", None, 1_790_000_200)
+            .await
+            .unwrap();
+        let left: Vec<String> =
+            sqlx::query_scalar("SELECT article_id FROM article_sources ORDER BY article_id")
+                .fetch_all(&store.write)
+                .await
+                .unwrap();
+        let bulk = store.article_by_slug("bulk").await.unwrap().unwrap();
+        let mut expected = vec!["old-id".to_string(), bulk.meta.id];
+        expected.sort();
+        assert_eq!(left, expected, "a deleted article's source goes with it");
     }
 
     #[test]

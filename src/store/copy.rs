@@ -13,6 +13,7 @@ use super::{Backend, Store, StoreError};
 pub const TABLES: &[&str] = &[
     "accounts",
     "articles",
+    "article_sources",
     "sessions",
     "refresh_tokens",
     "audit_log",
