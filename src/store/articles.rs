@@ -177,6 +177,28 @@ pub(super) const READER_ARTICLE_COLUMNS: &str =
 const SUMMARY_COLUMNS: &str = "id, slug, title, standfirst, section, author, access, status, \
     word_count, published_at, created_at, updated_at";
 
+/// A page of public articles, newest first: `$1` now, `$2` the section or NULL, `$3` and
+/// `$4` the cursor's key and id or NULL, `$5` the rows to read. Through the pool and in
+/// place (see `direct`) alike.
+pub(super) static PUBLIC_PAGE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT {SUMMARY_COLUMNS} FROM articles \
+         WHERE status = 'published' AND published_at <= $1 \
+         AND ($2 IS NULL OR section = $2) \
+         AND ($3 IS NULL OR published_at < $3 OR (published_at = $3 AND id < $4)) \
+         ORDER BY published_at DESC, id DESC LIMIT $5"
+    )
+});
+
+/// The parameters of `PUBLIC_PAGE`, in its order.
+pub(super) struct PublicPage<'a> {
+    pub now: i64,
+    pub section: Option<&'a str>,
+    pub after_key: Option<i64>,
+    pub after_id: Option<&'a str>,
+    pub rows: i64,
+}
+
 /// How an article without a ratio of its own is bound (see `bind_article`).
 const NO_RATIO: f64 = -1.0;
 
@@ -456,19 +478,27 @@ impl Store {
         limit: u32,
         now: i64,
     ) -> Result<Vec<ArticleSummaryRow>, StoreError> {
-        let sql = format!(
-            "SELECT {SUMMARY_COLUMNS} FROM articles \
-             WHERE status = 'published' AND published_at <= $1 \
-             AND ($2 IS NULL OR section = $2) \
-             AND ($3 IS NULL OR published_at < $3 OR (published_at = $3 AND id < $4)) \
-             ORDER BY published_at DESC, id DESC LIMIT $5"
-        );
-        Ok(sqlx::query_as::<_, ArticleSummaryRow>(&sql)
-            .bind(now)
-            .bind(section)
-            .bind(after.map(|c| c.key))
-            .bind(after.map(|c| c.id.as_str()))
-            .bind(i64::from(limit) + 1)
+        let page = PublicPage {
+            now,
+            section,
+            after_key: after.map(|c| c.key),
+            after_id: after.map(|c| c.id.as_str()),
+            rows: i64::from(limit) + 1,
+        };
+        if let Some(direct) = self.direct.as_deref() {
+            match direct.public_articles(&page, self.articles.generation()) {
+                Ok(rows) => return Ok(rows),
+                Err(error) => {
+                    tracing::debug!(%error, "a list read in place failed; reading through the pool");
+                }
+            }
+        }
+        Ok(sqlx::query_as::<_, ArticleSummaryRow>(&PUBLIC_PAGE)
+            .bind(page.now)
+            .bind(page.section)
+            .bind(page.after_key)
+            .bind(page.after_id)
+            .bind(page.rows)
             .fetch_all(&self.read)
             .await?)
     }
@@ -715,6 +745,87 @@ mod tests {
         let mut expected = vec!["old-id".to_string(), bulk.meta.id];
         expected.sort();
         assert_eq!(left, expected, "a deleted article's source goes with it");
+    }
+
+    #[tokio::test]
+    async fn public_pages_read_in_place_are_the_pools() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("pages.db").display());
+        let store = Store::connect(&url).await.unwrap();
+        store.migrate().await.unwrap();
+        let records: Vec<ArticleRecord> = (0..12)
+            .map(|i| {
+                let standfirst = (i % 2 == 0).then_some("A standfirst.");
+                let mut r = record(&format!("page-{i}"), None, standfirst);
+                r.section = if i % 3 == 0 { "culture" } else { "politics" }.into();
+                // Two articles at each time: the cursor's tie-break by id is used.
+                r.published_at = Some(1_790_000_000 + i64::from(i / 2) * 60);
+                if i == 5 {
+                    r.status = "draft".into();
+                }
+                if i == 11 {
+                    r.published_at = Some(1_800_000_000);
+                }
+                r
+            })
+            .collect();
+        store
+            .insert_articles(&records, 1_790_000_000)
+            .await
+            .unwrap();
+        /// The page through the pool and in place, which must be the same.
+        async fn both(store: &Store, page: &PublicPage<'_>) -> Vec<ArticleSummaryRow> {
+            let pooled = sqlx::query_as::<_, ArticleSummaryRow>(&PUBLIC_PAGE)
+                .bind(page.now)
+                .bind(page.section)
+                .bind(page.after_key)
+                .bind(page.after_id)
+                .bind(page.rows)
+                .fetch_all(&store.read)
+                .await
+                .unwrap();
+            let direct = store.direct.as_deref().expect("a file has in-place reads");
+            let in_place = direct
+                .public_articles(page, store.articles.generation())
+                .unwrap();
+            assert_eq!(format!("{in_place:?}"), format!("{pooled:?}"));
+            in_place
+        }
+        let now = 1_790_001_000;
+        fn page<'a>(
+            now: i64,
+            section: Option<&'a str>,
+            after: Option<&'a ArticleSummaryRow>,
+        ) -> PublicPage<'a> {
+            PublicPage {
+                now,
+                section,
+                after_key: after.and_then(|r| r.published_at),
+                after_id: after.map(|r| r.id.as_str()),
+                rows: 20,
+            }
+        }
+        let first = both(&store, &page(now, None, None)).await;
+        let slugs: Vec<&str> = first.iter().map(|r| r.slug.as_str()).collect();
+        assert_eq!(slugs.len(), 10, "neither the draft nor the future one");
+        assert!(!slugs.contains(&"page-5") && !slugs.contains(&"page-11"));
+        let culture = both(&store, &page(now, Some("culture"), None)).await;
+        assert_eq!(culture.len(), 4);
+        // A page after the third row: the same rows as the rest of the first page.
+        let rest = both(&store, &page(now, None, Some(&first[2]))).await;
+        assert_eq!(format!("{rest:?}"), format!("{:?}", &first[3..]));
+        // And the store's list, which reads in place here, gives the first page.
+        let listed = store
+            .list_public_articles(None, None, 19, now)
+            .await
+            .unwrap();
+        assert_eq!(format!("{listed:?}"), format!("{first:?}"));
+        let direct = store.direct.as_deref().unwrap();
+        assert_eq!(
+            direct.open_transactions(),
+            (1, 1),
+            "the list was read in place"
+        );
     }
 
     #[test]

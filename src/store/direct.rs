@@ -1,4 +1,5 @@
-//! Article reads that miss the cache, on a SQLite file, made on the calling thread.
+//! Article reads that miss the cache, and pages of the public list, on a SQLite file,
+//! made on the calling thread.
 //!
 //! Through the pool, a read is a message to the connection's own thread and a wake-up
 //! back: with readers spread over more articles than the cache holds, those hand-offs
@@ -26,7 +27,9 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::articles::{ArticleRow, ArticleSummaryRow, READER_ARTICLE_COLUMNS};
+use super::articles::{
+    ArticleRow, ArticleSummaryRow, PublicPage, PUBLIC_PAGE, READER_ARTICLE_COLUMNS,
+};
 
 /// Connections kept between reads; more are opened when reads overlap (one per HTTP
 /// worker thread at most, in practice) and closed past this.
@@ -113,14 +116,13 @@ impl DirectReads {
         self.kept.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The article with this slug as readers get it (`body_source` left empty), as of
-    /// a snapshot no older than the article cache's `generation`, read by the caller
-    /// before this call.
-    pub fn reader_article(
+    /// Runs `read` on a kept connection, in a snapshot no older than the article
+    /// cache's `generation`, read by the caller before this call.
+    fn read<T>(
         &self,
-        slug: &str,
         generation: u64,
-    ) -> rusqlite::Result<Option<ArticleRow>> {
+        read: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T> {
         let kept = self.kept().pop();
         let mut reader = match kept {
             Some(reader) => reader,
@@ -128,7 +130,7 @@ impl DirectReads {
         };
         let found = reader
             .hold(generation, self.held)
-            .and_then(|()| read_article(&reader.conn, &self.query, slug));
+            .and_then(|()| read(&reader.conn));
         // A connection whose read failed is dropped (its transaction with it), not kept.
         if found.is_ok() {
             let mut kept = self.kept();
@@ -137,6 +139,53 @@ impl DirectReads {
             }
         }
         found
+    }
+
+    /// The article with this slug as readers get it (`body_source` left empty).
+    pub fn reader_article(
+        &self,
+        slug: &str,
+        generation: u64,
+    ) -> rusqlite::Result<Option<ArticleRow>> {
+        self.read(generation, |conn| read_article(conn, &self.query, slug))
+    }
+
+    /// A page of public articles (`PUBLIC_PAGE`), as the pool reads it, each row filled
+    /// by position in the order of `SUMMARY_COLUMNS`.
+    pub fn public_articles(
+        &self,
+        page: &PublicPage<'_>,
+        generation: u64,
+    ) -> rusqlite::Result<Vec<ArticleSummaryRow>> {
+        self.read(generation, |conn| {
+            let mut statement = conn.prepare_cached(&PUBLIC_PAGE)?;
+            let rows = statement.query_map(
+                rusqlite::params![
+                    page.now,
+                    page.section,
+                    page.after_key,
+                    page.after_id,
+                    page.rows
+                ],
+                |row| {
+                    Ok(ArticleSummaryRow {
+                        id: row.get(0)?,
+                        slug: row.get(1)?,
+                        title: row.get(2)?,
+                        standfirst: row.get(3)?,
+                        section: row.get(4)?,
+                        author: row.get(5)?,
+                        access: row.get(6)?,
+                        status: row.get(7)?,
+                        word_count: row.get(8)?,
+                        published_at: row.get(9)?,
+                        created_at: row.get(10)?,
+                        updated_at: row.get(11)?,
+                    })
+                },
+            )?;
+            rows.collect()
+        })
     }
 
     /// Ends the transactions that idle connections have held for `HELD` or longer (the
