@@ -167,15 +167,23 @@ fn cache_weight(article: &ArticleRow) -> usize {
     article.body.len() + (article.body.len() + FIELDS) + (teaser + FIELDS)
 }
 
-/// `ARTICLE_COLUMNS` without the editor's source, for readers (through the pool, and in
-/// place: see `direct`).
-pub(super) const READER_ARTICLE_COLUMNS: &str =
-    "id, slug, title, standfirst, section, author, access, status, \
-    teaser_ratio, teaser_ratio_used, '' AS body_source, body, teaser_bytes, teaser_chars, \
-    total_chars, percent_left_hundredths, word_count, published_at, created_at, updated_at";
+/// The columns of `ArticleSummaryRow`, as a literal for `concat!`.
+macro_rules! summary_columns {
+    () => {
+        "id, slug, title, standfirst, section, author, access, status, \
+         word_count, published_at, created_at, updated_at"
+    };
+}
 
-const SUMMARY_COLUMNS: &str = "id, slug, title, standfirst, section, author, access, status, \
-    word_count, published_at, created_at, updated_at";
+const SUMMARY_COLUMNS: &str = summary_columns!();
+
+/// `ARTICLE_COLUMNS` without the editor's source, for readers (through the pool, and in
+/// place: see `direct`), the summary's columns first.
+pub(super) const READER_ARTICLE_COLUMNS: &str = concat!(
+    summary_columns!(),
+    ", teaser_ratio, teaser_ratio_used, '' AS body_source, body, teaser_bytes, \
+     teaser_chars, total_chars, percent_left_hundredths"
+);
 
 /// A page of public articles, newest first: `$1` now, `$2` the section or NULL, `$3` and
 /// `$4` the cursor's key and id or NULL, `$5` the rows to read. Through the pool and in
@@ -236,7 +244,7 @@ macro_rules! bind_article {
 /// Writes (or replaces) the editor's source of each `(article id, source)`.
 async fn write_sources(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    sources: &[(&str, &String)],
+    sources: &[(&str, &str)],
 ) -> Result<(), StoreError> {
     if sources.is_empty() {
         return Ok(());
@@ -276,7 +284,7 @@ impl Store {
             .await
             .map_err(conflict_or)?;
         if let Some(row) = &mut row {
-            write_sources(&mut tx, &[(id, &article.body_source)]).await?;
+            write_sources(&mut tx, &[(id, article.body_source.as_str())]).await?;
             row.body_source = article.body_source.clone();
         }
         if let (Some(entry), Some(_)) = (audit, &row) {
@@ -329,10 +337,10 @@ impl Store {
                 query = bind_article!(query, id, article, now);
             }
             query.execute(&mut *tx).await.map_err(conflict_or)?;
-            let sources: Vec<(&str, &String)> = ids
+            let sources: Vec<(&str, &str)> = ids
                 .iter()
                 .zip(chunk)
-                .map(|(id, article)| (id.as_str(), &article.body_source))
+                .map(|(id, article)| (id.as_str(), article.body_source.as_str()))
                 .collect();
             write_sources(&mut tx, &sources).await?;
         }
@@ -493,6 +501,14 @@ impl Store {
                 }
             }
         }
+        self.pooled_public_page(&page).await
+    }
+
+    /// `PUBLIC_PAGE` through the read pool.
+    async fn pooled_public_page(
+        &self,
+        page: &PublicPage<'_>,
+    ) -> Result<Vec<ArticleSummaryRow>, StoreError> {
         Ok(sqlx::query_as::<_, ArticleSummaryRow>(&PUBLIC_PAGE)
             .bind(page.now)
             .bind(page.section)
@@ -547,12 +563,18 @@ mod tests {
         ArticleRecord::new(fields, 0.4, prepared)
     }
 
-    #[tokio::test]
-    async fn articles_read_in_place_are_the_pools_reader_rows() {
+    /// A migrated store on a SQLite file of its own (kept while the directory lives).
+    async fn file_store(name: &str) -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("direct.db").display());
+        let url = format!("sqlite://{}", dir.path().join(name).display());
         let store = Store::connect(&url).await.unwrap();
         store.migrate().await.unwrap();
+        (dir, store)
+    }
+
+    #[tokio::test]
+    async fn articles_read_in_place_are_the_pools_reader_rows() {
+        let (_dir, store) = file_store("direct.db").await;
         store
             .insert_articles(
                 &[
@@ -603,12 +625,8 @@ mod tests {
     async fn a_snapshot_held_for_reads_in_place_never_hides_an_article_write() {
         use super::super::direct::DirectReads;
         use std::time::Duration;
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("held.db");
-        let store = Store::connect(&format!("sqlite://{}", path.display()))
-            .await
-            .unwrap();
-        store.migrate().await.unwrap();
+        let (_dir, store) = file_store("held.db").await;
+        let path = store.sqlite_file().expect("a file");
         store
             .insert_articles(&[record("edited", None, None)], 1_790_000_000)
             .await
@@ -749,10 +767,7 @@ mod tests {
 
     #[tokio::test]
     async fn public_pages_read_in_place_are_the_pools() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("pages.db").display());
-        let store = Store::connect(&url).await.unwrap();
-        store.migrate().await.unwrap();
+        let (_dir, store) = file_store("pages.db").await;
         let records: Vec<ArticleRecord> = (0..12)
             .map(|i| {
                 let standfirst = (i % 2 == 0).then_some("A standfirst.");
@@ -775,15 +790,7 @@ mod tests {
             .unwrap();
         /// The page through the pool and in place, which must be the same.
         async fn both(store: &Store, page: &PublicPage<'_>) -> Vec<ArticleSummaryRow> {
-            let pooled = sqlx::query_as::<_, ArticleSummaryRow>(&PUBLIC_PAGE)
-                .bind(page.now)
-                .bind(page.section)
-                .bind(page.after_key)
-                .bind(page.after_id)
-                .bind(page.rows)
-                .fetch_all(&store.read)
-                .await
-                .unwrap();
+            let pooled = store.pooled_public_page(page).await.unwrap();
             let direct = store.direct.as_deref().expect("a file has in-place reads");
             let in_place = direct
                 .public_articles(page, store.articles.generation())

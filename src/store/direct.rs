@@ -150,8 +150,7 @@ impl DirectReads {
         self.read(generation, |conn| read_article(conn, &self.query, slug))
     }
 
-    /// A page of public articles (`PUBLIC_PAGE`), as the pool reads it, each row filled
-    /// by position in the order of `SUMMARY_COLUMNS`.
+    /// A page of public articles (`PUBLIC_PAGE`), as the pool reads it.
     pub fn public_articles(
         &self,
         page: &PublicPage<'_>,
@@ -167,22 +166,7 @@ impl DirectReads {
                     page.after_id,
                     page.rows
                 ],
-                |row| {
-                    Ok(ArticleSummaryRow {
-                        id: row.get(0)?,
-                        slug: row.get(1)?,
-                        title: row.get(2)?,
-                        standfirst: row.get(3)?,
-                        section: row.get(4)?,
-                        author: row.get(5)?,
-                        access: row.get(6)?,
-                        status: row.get(7)?,
-                        word_count: row.get(8)?,
-                        published_at: row.get(9)?,
-                        created_at: row.get(10)?,
-                        updated_at: row.get(11)?,
-                    })
-                },
+                summary,
             )?;
             rows.collect()
         })
@@ -207,9 +191,28 @@ impl DirectReads {
     }
 }
 
-/// Runs `query` for `slug` and fills the row by position, in the order of
-/// `READER_ARTICLE_COLUMNS` (a name lookup scans the columns for each field; a unit
-/// test holds this row equal to the pool's, which maps by name).
+/// A summary from the first columns of a row, by position in the order of
+/// `SUMMARY_COLUMNS`, which both `PUBLIC_PAGE` and `READER_ARTICLE_COLUMNS` begin with (a
+/// name lookup scans the columns for each field; unit tests hold these rows equal to the
+/// pool's, which maps by name).
+fn summary(row: &rusqlite::Row<'_>) -> rusqlite::Result<ArticleSummaryRow> {
+    Ok(ArticleSummaryRow {
+        id: row.get(0)?,
+        slug: row.get(1)?,
+        title: row.get(2)?,
+        standfirst: row.get(3)?,
+        section: row.get(4)?,
+        author: row.get(5)?,
+        access: row.get(6)?,
+        status: row.get(7)?,
+        word_count: row.get(8)?,
+        published_at: row.get(9)?,
+        created_at: row.get(10)?,
+        updated_at: row.get(11)?,
+    })
+}
+
+/// Runs `query` (`READER_ARTICLE_COLUMNS` by slug) and fills the row by position.
 fn read_article(
     conn: &rusqlite::Connection,
     query: &str,
@@ -220,28 +223,15 @@ fn read_article(
     statement
         .query_row([slug], |row| {
             Ok(ArticleRow {
-                meta: ArticleSummaryRow {
-                    id: row.get(0)?,
-                    slug: row.get(1)?,
-                    title: row.get(2)?,
-                    standfirst: row.get(3)?,
-                    section: row.get(4)?,
-                    author: row.get(5)?,
-                    access: row.get(6)?,
-                    status: row.get(7)?,
-                    word_count: row.get(16)?,
-                    published_at: row.get(17)?,
-                    created_at: row.get(18)?,
-                    updated_at: row.get(19)?,
-                },
-                teaser_ratio: row.get(8)?,
-                teaser_ratio_used: row.get(9)?,
-                body_source: row.get(10)?,
-                body: row.get(11)?,
-                teaser_bytes: row.get(12)?,
-                teaser_chars: row.get(13)?,
-                total_chars: row.get(14)?,
-                percent_left_hundredths: row.get(15)?,
+                meta: summary(row)?,
+                teaser_ratio: row.get(12)?,
+                teaser_ratio_used: row.get(13)?,
+                body_source: row.get(14)?,
+                body: row.get(15)?,
+                teaser_bytes: row.get(16)?,
+                teaser_chars: row.get(17)?,
+                total_chars: row.get(18)?,
+                percent_left_hundredths: row.get(19)?,
                 answers: Default::default(),
             })
         })
