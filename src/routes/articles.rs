@@ -288,12 +288,6 @@ impl actix_web::body::MessageBody for Spliced {
     }
 }
 
-fn json_bytes(view: &ArticleView<'_>) -> ApiResult<Bytes> {
-    serde_json::to_vec(view)
-        .map(Bytes::from)
-        .map_err(ApiError::internal)
-}
-
 /// The answer for `decision` without a meter, serialized once per cached article (and
 /// through `visible_text`, like every other answer).
 fn ready_answer(article: &ArticleRow, decision: paywall::Decision) -> ApiResult<Bytes> {
@@ -309,7 +303,9 @@ fn ready_answer(article: &ArticleRow, decision: paywall::Decision) -> ApiResult<
         return Ok(ready.clone());
     }
     let visible = paywall::visible_text(article, decision);
-    let made = json_bytes(&ArticleView::new(article, visible, None))?;
+    let made = ArticleView::new(article, visible, None)
+        .to_json()
+        .map_err(ApiError::internal)?;
     Ok(article.answers.0[slot].get_or_init(|| made).clone())
 }
 

@@ -622,6 +622,37 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_body_that_is_not_utf8_is_an_error_in_place_not_text() {
+        let (_dir, store) = file_store("not-utf8.db").await;
+        store
+            .insert_articles(&[record("mangled", None, None)], 1_790_000_000)
+            .await
+            .unwrap();
+        // Written past the service, as by hand: a lone continuation byte.
+        let path = store.sqlite_file().unwrap();
+        rusqlite::Connection::open(path)
+            .unwrap()
+            .execute(
+                "UPDATE articles SET body = CAST(x'50726580' AS TEXT) WHERE slug = 'mangled'",
+                [],
+            )
+            .unwrap();
+        let direct = store.direct.as_deref().unwrap();
+        let read = direct.reader_article("mangled", store.articles.generation() + 1);
+        assert!(
+            matches!(
+                read,
+                Err(rusqlite::Error::FromSqlConversionFailure(
+                    15,
+                    rusqlite::types::Type::Text,
+                    _
+                ))
+            ),
+            "{read:?}"
+        );
+    }
+
+    #[tokio::test]
     async fn a_snapshot_held_for_reads_in_place_never_hides_an_article_write() {
         use super::super::direct::DirectReads;
         use std::time::Duration;
