@@ -253,7 +253,7 @@ pub async fn login(
         |e| e.as_str().to_string(),
     );
     if let Some(retry) = state.throttle.login_blocked(&throttle_key, address) {
-        crate::metrics::login("throttled");
+        crate::metrics::login(crate::metrics::Login::Throttled);
         return Err(too_many(retry));
     }
     // Whatever is wrong (address, account, password), the same work is done and the
@@ -274,16 +274,16 @@ pub async fn login(
             if burst != Burst::None {
                 record_burst(&state, burst, &throttle_key, account.as_ref(), address).await?;
             }
-            crate::metrics::login("invalid_credentials");
+            crate::metrics::login(crate::metrics::Login::InvalidCredentials);
             return Err(ApiError::InvalidCredentials);
         }
     };
     state.throttle.login_succeeded(&throttle_key, address);
     if AccountStatus::parse(&account.status) != Some(AccountStatus::Active) {
-        crate::metrics::login("suspended");
+        crate::metrics::login(crate::metrics::Login::Suspended);
         return Err(ApiError::AccountSuspended);
     }
-    crate::metrics::login("success");
+    crate::metrics::login(crate::metrics::Login::Success);
     if rehash {
         rehash_in_background(&state, &account, body.password, stored);
     }

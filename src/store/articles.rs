@@ -417,8 +417,10 @@ impl Store {
         slug: &str,
     ) -> Result<Option<std::sync::Arc<ArticleRow>>, StoreError> {
         if let Some(article) = self.articles.get(slug) {
+            crate::metrics::article_cache(true);
             return Ok(Some(article));
         }
+        crate::metrics::article_cache(false);
         let generation = self.articles.generation();
         let found = match self
             .direct

@@ -9,43 +9,80 @@
 //! made to the database by hand. With several instances (PostgreSQL), session states
 //! are not left to the poll: every request passes a read fence on the sessions version
 //! first (see `fence`), so a change made anywhere holds at the next request.
+//!
+//! When the budget is full, the oldest entries make room (first in, first out), after
+//! any stale ones. The article cache also has a doorkeeper: once full, it takes in only
+//! an article missed before, recently. Readers of a news site crowd onto a few stories,
+//! and the rest of the archive is read once in a long while (a crawler, an old link):
+//! without it each of those reads pushed out an article read every second, and paid
+//! for keeping what was never read again (bench/RESULTS.md).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How often each instance reads the version rows.
 pub const POLL: Duration = Duration::from_millis(250);
 /// How long an entry lives at most, whatever the versions say.
 pub const TTL: Duration = Duration::from_secs(30);
+/// How often a full cache looks through all its entries for stale ones, at most (and
+/// after each change): a look costs a pass over every entry.
+const SWEEP: Duration = Duration::from_secs(1);
 
 struct Entry<V> {
     at: Instant,
     generation: u64,
     weight: usize,
+    /// The entry's place in `Inner::order`.
+    serial: u64,
+    /// Served since it was put, or since its last second chance.
+    used: bool,
     value: V,
 }
 
 struct Inner<V> {
-    entries: HashMap<String, Entry<V>>,
+    entries: HashMap<Arc<str>, Entry<V>>,
+    /// Keys in the order they were put, with the serial each was put under (an entry
+    /// put again has a newer one; its older places are skipped).
+    order: VecDeque<(Arc<str>, u64)>,
+    serial: u64,
     weight: usize,
+    /// When stale entries were last swept out, and at which generation.
+    swept: (Instant, u64),
+    doorkeeper: Option<Doorkeeper>,
 }
 
 pub struct TtlCache<V> {
     generation: AtomicU64,
     inner: Mutex<Inner<V>>,
-    /// Past this total weight (entries, or bytes), stale entries are swept, then all.
+    /// The total weight (entries, or bytes) kept at most.
     budget: usize,
 }
 
 impl<V: Clone> TtlCache<V> {
+    /// A cache that takes in every value it is given, making room for it.
     pub fn new(budget: usize) -> Self {
+        Self::build(budget, None)
+    }
+
+    /// A cache that, once full, takes in only a key missed before among the last
+    /// `window` or so keys it turned away.
+    pub fn with_doorkeeper(budget: usize, window: usize) -> Self {
+        Self::build(budget, Some(Doorkeeper::new(window)))
+    }
+
+    fn build(budget: usize, doorkeeper: Option<Doorkeeper>) -> Self {
         TtlCache {
             generation: AtomicU64::new(0),
             inner: Mutex::new(Inner {
                 entries: HashMap::new(),
+                order: VecDeque::new(),
+                serial: 0,
                 weight: 0,
+                swept: (Instant::now(), 0),
+                doorkeeper,
             }),
             budget,
         }
@@ -69,38 +106,167 @@ impl<V: Clone> TtlCache<V> {
 
     pub fn get(&self, key: &str) -> Option<V> {
         let generation = self.generation();
-        let inner = self.lock();
-        let entry = inner.entries.get(key)?;
-        (entry.generation == generation && entry.at.elapsed() < TTL).then(|| entry.value.clone())
+        let mut inner = self.lock();
+        let entry = inner.entries.get_mut(key)?;
+        if entry.generation != generation || entry.at.elapsed() >= TTL {
+            return None;
+        }
+        entry.used = true;
+        Some(entry.value.clone())
     }
 
     /// Keeps `value`, read while the generation was `generation`: if anything changed
-    /// meanwhile, the entry is already stale and will not be served.
+    /// meanwhile, the entry is already stale and will not be served. A value heavier
+    /// than the whole budget is not kept; nor, when the cache is full and has a
+    /// doorkeeper, is a key the doorkeeper has not seen lately (it is remembered, so
+    /// that the next miss of it gets in).
     pub fn put(&self, key: &str, generation: u64, value: V, weight: usize) {
-        let current = self.generation();
-        let mut inner = self.lock();
-        if inner.weight + weight > self.budget {
-            inner
-                .entries
-                .retain(|_, e| e.generation == current && e.at.elapsed() < TTL);
-            if inner.entries.values().map(|e| e.weight).sum::<usize>() + weight > self.budget {
-                inner.entries.clear();
-            }
-            inner.weight = inner.entries.values().map(|e| e.weight).sum();
-        }
         if weight > self.budget {
             return;
         }
+        let current = self.generation();
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        let old = inner.entries.get(key).map_or(0, |e| e.weight);
+        let needed = weight.saturating_sub(old);
+        // What goes is dropped after the lock is given back.
+        let mut evicted = Vec::new();
+        if inner.weight + needed > self.budget {
+            inner.sweep(current, &mut evicted);
+        }
+        if inner.weight + needed > self.budget {
+            let turned_away = old == 0
+                && inner
+                    .doorkeeper
+                    .as_mut()
+                    .is_some_and(|d| !d.admits(inner.entries.hasher().hash_one(key)));
+            if turned_away {
+                drop(guard);
+                drop(evicted);
+                return;
+            }
+            inner.evict_oldest(needed, self.budget, &mut evicted);
+        }
+        inner.insert(key, generation, value, weight);
+        drop(guard);
+        drop(evicted);
+    }
+}
+
+impl<V> Inner<V> {
+    fn insert(&mut self, key: &str, generation: u64, value: V, weight: usize) {
+        self.serial += 1;
+        let key: Arc<str> = Arc::from(key);
         let entry = Entry {
             at: Instant::now(),
             generation,
             weight,
+            serial: self.serial,
+            used: false,
             value,
         };
-        if let Some(old) = inner.entries.insert(key.to_string(), entry) {
-            inner.weight -= old.weight;
+        self.order.push_back((key.clone(), self.serial));
+        if let Some(old) = self.entries.insert(key, entry) {
+            self.weight -= old.weight;
         }
-        inner.weight += weight;
+        self.weight += weight;
+        // Each put again leaves an older place behind; they go once they are half.
+        if self.order.len() > 2 * self.entries.len() + 64 {
+            self.forget_old_places();
+        }
+    }
+
+    fn forget_old_places(&mut self) {
+        let entries = &self.entries;
+        self.order
+            .retain(|(key, serial)| entries.get(key).is_some_and(|e| e.serial == *serial));
+    }
+
+    /// Removes the stale entries, when none were looked for since the last change or
+    /// for `SWEEP`.
+    fn sweep(&mut self, current: u64, evicted: &mut Vec<Entry<V>>) {
+        if self.swept.1 == current && self.swept.0.elapsed() < SWEEP {
+            return;
+        }
+        let stale: Vec<Arc<str>> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| e.generation != current || e.at.elapsed() >= TTL)
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in stale {
+            if let Some(entry) = self.entries.remove(&key) {
+                self.weight -= entry.weight;
+                evicted.push(entry);
+            }
+        }
+        self.forget_old_places();
+        self.swept = (Instant::now(), current);
+    }
+
+    /// Removes the oldest entries until `weight` more fits in `budget`; one served
+    /// since it was put, or since it was last passed over, goes to the back instead
+    /// (a second chance), so what readers read stays and what they do not goes.
+    fn evict_oldest(&mut self, weight: usize, budget: usize, evicted: &mut Vec<Entry<V>>) {
+        while self.weight + weight > budget {
+            let Some((key, serial)) = self.order.pop_front() else {
+                break;
+            };
+            match self.entries.get_mut(&key) {
+                Some(entry) if entry.serial == serial && entry.used => {
+                    entry.used = false;
+                    self.order.push_back((key, serial));
+                }
+                Some(entry) if entry.serial == serial => {
+                    if let Some(entry) = self.entries.remove(&key) {
+                        self.weight -= entry.weight;
+                        evicted.push(entry);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Which keys were turned away lately: a filter of 2 bits a key over `16 x window`
+/// bits, cleared after `window` keys (under 1.5% of other keys pass as seen).
+struct Doorkeeper {
+    bits: Vec<u64>,
+    recorded: usize,
+    window: usize,
+}
+
+impl Doorkeeper {
+    fn new(window: usize) -> Self {
+        let words = (window * 16).div_ceil(64).next_power_of_two();
+        Doorkeeper {
+            bits: vec![0; words],
+            recorded: 0,
+            window,
+        }
+    }
+
+    /// Whether `hash` was recorded since the last clearing; if not, it is now.
+    fn admits(&mut self, hash: u64) -> bool {
+        let positions = [hash as u32, (hash >> 32) as u32];
+        let mask = self.bits.len() * 64 - 1;
+        let seen = positions.iter().all(|&p| {
+            let p = p as usize & mask;
+            self.bits[p / 64] & (1 << (p % 64)) != 0
+        });
+        if !seen {
+            if self.recorded == self.window {
+                self.bits.fill(0);
+                self.recorded = 0;
+            }
+            for p in positions {
+                let p = p as usize & mask;
+                self.bits[p / 64] |= 1 << (p % 64);
+            }
+            self.recorded += 1;
+        }
+        seen
     }
 }
 
@@ -141,5 +307,154 @@ mod tests {
         cache.put("x", cache.generation(), 2, 10);
         assert_eq!(cache.get("x"), Some(2));
         assert!(cache.lock().weight <= 100);
+        let inner = cache.lock();
+        assert_eq!(
+            inner.weight,
+            inner.entries.values().map(|e| e.weight).sum::<usize>()
+        );
+    }
+
+    #[test]
+    fn a_full_cache_makes_room_by_age_keeping_the_rest() {
+        let cache = TtlCache::new(100);
+        for i in 0..10 {
+            cache.put(&i.to_string(), cache.generation(), i, 10);
+        }
+        // "0" is put again: it is now the newest.
+        cache.put("0", cache.generation(), 0, 10);
+        cache.put("new", cache.generation(), 99, 25);
+        for gone in ["1", "2", "3"] {
+            assert_eq!(cache.get(gone), None, "{gone} was among the oldest");
+        }
+        for kept in ["0", "4", "9", "new"] {
+            assert!(cache.get(kept).is_some(), "{kept} is kept");
+        }
+        assert_eq!(cache.lock().weight, 95);
+    }
+
+    #[test]
+    fn stale_entries_make_room_before_fresh_ones() {
+        let cache = TtlCache::new(100);
+        for i in 0..5 {
+            cache.put(&format!("old{i}"), cache.generation(), i, 10);
+        }
+        cache.invalidate();
+        for i in 0..5 {
+            cache.put(&format!("new{i}"), cache.generation(), i, 10);
+        }
+        cache.put("last", cache.generation(), 0, 50);
+        for i in 0..5 {
+            assert!(cache.get(&format!("new{i}")).is_some());
+        }
+        assert!(cache.get("last").is_some());
+        let inner = cache.lock();
+        assert_eq!(
+            inner.entries.len(),
+            6,
+            "every stale entry went, and only they"
+        );
+        assert_eq!(inner.order.len(), 6);
+    }
+
+    #[test]
+    fn the_doorkeeper_lets_in_a_key_missed_twice_once_full() {
+        let cache = TtlCache::with_doorkeeper(30, 64);
+        for key in ["a", "b", "c"] {
+            cache.put(key, cache.generation(), 1, 10);
+        }
+        // Full: a first miss is remembered, not kept; the next one gets in.
+        cache.put("d", cache.generation(), 2, 10);
+        assert_eq!(cache.get("d"), None);
+        assert!(cache.get("a").is_some(), "nothing made room for it");
+        cache.put("d", cache.generation(), 2, 10);
+        assert_eq!(cache.get("d"), Some(2));
+        assert_eq!(
+            cache.get("b"),
+            None,
+            "the oldest not served since made room"
+        );
+        assert!(cache.get("a").is_some(), "served: passed over");
+        // A key already kept is replaced whatever the doorkeeper says.
+        cache.put("c", cache.generation(), 3, 10);
+        assert_eq!(cache.get("c"), Some(3));
+    }
+
+    #[test]
+    fn a_crawl_of_an_archive_leaves_the_read_articles_in_place() {
+        // 100 articles read all the time fill the cache; then a crawl reads 100,000
+        // others once each, and the 100 are read again between its reads.
+        let cache = TtlCache::with_doorkeeper(1_000, 1_000);
+        let hot: Vec<String> = (0..100).map(|i| format!("hot-{i}")).collect();
+        for key in &hot {
+            cache.put(key, cache.generation(), 0, 10);
+        }
+        let mut misses = 0;
+        for i in 0..100_000 {
+            cache.put(&format!("archive-{i}"), cache.generation(), 0, 10);
+            let key = &hot[i % hot.len()];
+            if cache.get(key).is_none() {
+                misses += 1;
+                cache.put(key, cache.generation(), 0, 10);
+            }
+        }
+        // Without the doorkeeper, every crawled article got in and the 100 were pushed
+        // out every 100 reads.
+        assert!(misses < 5_000, "{misses} misses of the read articles");
+        let without = TtlCache::new(1_000);
+        let mut misses_without = 0;
+        for i in 0..100_000 {
+            without.put(&format!("archive-{i}"), without.generation(), 0, 10);
+            let key = &hot[i % hot.len()];
+            if without.get(key).is_none() {
+                misses_without += 1;
+                without.put(key, without.generation(), 0, 10);
+            }
+        }
+        assert!(misses_without > 40_000, "{misses_without}");
+    }
+
+    #[test]
+    fn putting_the_same_keys_again_and_again_keeps_the_order_small() {
+        let cache = TtlCache::new(1_000);
+        for round in 0..10_000 {
+            cache.put(&(round % 10).to_string(), cache.generation(), round, 1);
+            if round % 100 == 0 {
+                cache.invalidate();
+            }
+        }
+        let inner = cache.lock();
+        assert_eq!(inner.entries.len(), 10);
+        assert!(inner.order.len() <= 2 * 10 + 64, "{}", inner.order.len());
+    }
+
+    #[test]
+    fn the_doorkeeper_forgets_after_its_window() {
+        // The same keys every run (SipHash with fixed keys), spread as the cache's own.
+        let hasher =
+            std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default();
+        let mut doorkeeper = Doorkeeper::new(1_000);
+        let seven = hasher.hash_one("seven");
+        assert!(!doorkeeper.admits(seven));
+        assert!(doorkeeper.admits(seven));
+        let mut passed = 0;
+        for i in 0..1_000 {
+            passed += usize::from(doorkeeper.admits(hasher.hash_one(i)));
+        }
+        assert!(passed <= 15, "{passed} of 1,000 unseen keys passed as seen");
+        assert!(doorkeeper.admits(seven), "remembered within the window");
+        // Keys until the window is full and one more is turned away: it clears the rest.
+        let mut i = 1_000;
+        loop {
+            let full = doorkeeper.recorded == doorkeeper.window;
+            doorkeeper.admits(hasher.hash_one(i));
+            i += 1;
+            if full && doorkeeper.recorded == 1 {
+                break;
+            }
+        }
+        assert!(
+            !doorkeeper.admits(seven),
+            "cleared after 1,000 keys: new again"
+        );
     }
 }

@@ -137,6 +137,9 @@ const SESSION_CACHE_ENTRIES: usize = 100_000;
 /// Bytes of published articles kept at most, counting with each its text and the
 /// answers made from it (see `articles::cache_weight`).
 const ARTICLE_CACHE_BYTES: usize = 24 * 1024 * 1024;
+/// Articles turned away by the full article cache that it remembers, so that the next
+/// miss of one of them gets in (about the number of articles the budget holds).
+const ARTICLE_DOORKEEPER_WINDOW: usize = 4_096;
 
 impl Store {
     pub async fn connect(database_url: &str) -> Result<Self, StoreError> {
@@ -227,7 +230,10 @@ impl Store {
             read,
             write,
             sessions,
-            articles: std::sync::Arc::new(cache::TtlCache::new(ARTICLE_CACHE_BYTES)),
+            articles: std::sync::Arc::new(cache::TtlCache::with_doorkeeper(
+                ARTICLE_CACHE_BYTES,
+                ARTICLE_DOORKEEPER_WINDOW,
+            )),
             session_fence,
             checkpointer,
         })

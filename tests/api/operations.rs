@@ -48,6 +48,24 @@ async fn metrics_count_requests_decisions_logins_and_charges_without_ids_in_labe
 }
 
 #[tokio::test]
+async fn metrics_count_article_cache_hits_and_misses() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    app.article(&admin, json!({"title": "Cached", "slug": "cached-one", "body": "One.\n\nTwo.", "section": "s", "access": "free", "status": "published"}))
+        .await;
+    for _ in 0..3 {
+        assert_eq!(app.get("/v1/articles/cached-one", None).await.status(), 200);
+    }
+    let text = app.get("/metrics", None).await.text().await.unwrap();
+    for expected in [
+        r#"paywall_article_cache_total{result="miss"} 1"#,
+        r#"paywall_article_cache_total{result="hit"} 2"#,
+    ] {
+        assert!(text.contains(expected), "missing {expected} in\n{text}");
+    }
+}
+
+#[tokio::test]
 async fn every_answer_carries_a_request_id() {
     let app = TestApp::spawn().await;
     let mut seen = std::collections::HashSet::new();
