@@ -14,6 +14,11 @@
 # (and dropped after); INSTANCES=2 starts two servers on that one database and splits
 # the connections between them (their requests/s are added; p50 and p99 are the worse).
 #
+# Scenarios: healthz, teaser (anonymous, subscribers articles), subscriber (full read),
+# reader (signed-in reader, teaser), list, metered (charged reads, new readers' ids),
+# returning (charged reads, ids in random order), login, flood (teasers while sign-ins
+# flood).
+#
 #   bash bench/run.sh                       # every scenario
 #   ARTICLES=100000 DURATION=20 bash bench/run.sh teaser subscriber
 #   ROUNDS=3 bash bench/run.sh healthz metered
@@ -33,7 +38,7 @@ PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 # crowd onto the latest stories).
 HOT=${HOT:-0}
 scenarios=("$@")
-[ ${#scenarios[@]} -gt 0 ] || scenarios=(healthz teaser subscriber reader list metered login flood)
+[ ${#scenarios[@]} -gt 0 ] || scenarios=(healthz teaser subscriber reader list metered returning login flood)
 
 command -v wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk; }
 cargo build --release --quiet --bin paywall --example seed --example hash_time
@@ -63,11 +68,18 @@ case $BACKEND in
   *) echo "BACKEND must be sqlite or postgres" >&2; exit 2 ;;
 esac
 echo "seeding $ARTICLES articles and $ACCOUNTS accounts ($BACKEND)..."
-# Meter ids for the metered scenario: each is good for three charged reads, and every
-# round takes its own, for up to 120,000 charged reads a second.
+# Meter ids for the charged scenarios: each is good for three charged reads, and every
+# round of each scenario takes its own, for up to 120,000 charged reads a second.
+# `metered` takes its ids in the order they were issued, as readers new to the site
+# arrive; `returning` takes others in random order, as readers whose ids were issued
+# days or weeks apart (an id's text begins with its issue time: see README).
 ids_per_round=$((DURATION * 40000))
-./target/release/examples/seed "$db" "$secret" "$work" "$ARTICLES" "$ACCOUNTS" $((ROUNDS * ids_per_round)) >/dev/null
+./target/release/examples/seed "$db" "$secret" "$work" "$ARTICLES" "$ACCOUNTS" $((2 * ROUNDS * ids_per_round)) >/dev/null
 split -d -a 3 -l "$ids_per_round" "$work/meter_ids.txt" "$work/meter_ids-"
+for i in $(seq 1 2 $((2 * ROUNDS - 1))); do
+  file=$(printf '%s/meter_ids-%03d' "$work" "$i")
+  shuf "$file" -o "$file"
+done
 # The seed leaves its writes in the system's cache, to be written out later: at
 # 1,000,000 articles, gigabytes that the kernel would write during the first runs.
 sync
@@ -117,7 +129,8 @@ scenario() {
     subscriber) SLUGS=$work/reads.txt TOKEN=$subscriber_token run_wrk subscriber -s bench/lua/paths.lua "@BASE@" ;;
     reader) SLUGS=$work/reads.txt TOKEN=$reader_token run_wrk reader -s bench/lua/paths.lua "@BASE@" ;;
     list) run_wrk list "@BASE@/v1/articles?limit=20" ;;
-    metered) SLUGS=$work/metered.txt METER_IDS=$(printf '%s/meter_ids-%03d' "$work" $((round - 1))) run_wrk metered -s bench/lua/metered.lua "@BASE@" ;;
+    metered) SLUGS=$work/metered.txt METER_IDS=$(printf '%s/meter_ids-%03d' "$work" $((2 * round - 2))) run_wrk metered -s bench/lua/metered.lua "@BASE@" ;;
+    returning) SLUGS=$work/metered.txt METER_IDS=$(printf '%s/meter_ids-%03d' "$work" $((2 * round - 1))) run_wrk returning -s bench/lua/metered.lua "@BASE@" ;;
     login) ACCOUNTS=$work/accounts.txt run_wrk login -s bench/lua/login.lua "@BASE@" ;;
     flood)
       ACCOUNTS=$work/accounts.txt wrk -t1 -c16 -d"$((DURATION + 2))s" -s bench/lua/login.lua "$base" >"$work/out-flood-logins.txt" 2>&1 &
@@ -159,13 +172,14 @@ for round in $(seq 1 "$ROUNDS"); do
       p99=$(awk -v a="$p99" -v b="$(to_ms "$(field "$out" '$1 == "99%" {print $2}')")" 'BEGIN { print (b > a ? b : a) }')
       n=$(field "$out" '/Non-2xx/ {print $NF}'); non2xx=$((non2xx + ${n:-0}))
       n=$(field "$out" '/Socket errors/ {gsub(",", ""); print $4 + $6 + $8 + $10}'); socket=$((socket + ${n:-0}))
-      if [ "$name" = metered ]; then
+      if [ "$name" = metered ] || [ "$name" = returning ]; then
         metered_reads=$((metered_reads + $(field "$out" '/requests in/ {print $1}')))
       fi
     done
     [ "$name" = healthz ] && healthz_rps=$rps
     ratio="-"
-    [ -n "$healthz_rps" ] && ratio=$(awk -v a="$rps" -v b="$healthz_rps" 'BEGIN { printf "%.2f", a / b }')
+    # Sign-ins are bounded by hashing, not by the HTTP path: no ratio.
+    [ -n "$healthz_rps" ] && [ "$name" != login ] && ratio=$(awk -v a="$rps" -v b="$healthz_rps" 'BEGIN { printf "%.2f", a / b }')
     rps_of[$name]+="$rps " p50_of[$name]+="$p50 " p99_of[$name]+="$p99 " ratio_of[$name]+="$ratio "
     rounds_of[$name]+="$ratio (p99 $p99) "
     errors_of[$name]=$(( ${errors_of[$name]:-0} + non2xx + socket ))
@@ -200,7 +214,7 @@ done
     echo "$row"
   done
 } >"$results"
-if [[ " ${scenarios[*]} " == *" metered "* ]]; then
+if [[ " ${scenarios[*]} " == *" metered "* || " ${scenarios[*]} " == *" returning "* ]]; then
   count="select count(*) from meter_reads where meter_key like 'm:%'"
   if [ "$BACKEND" = sqlite ]; then
     charged=$(python3 -c "import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchone()[0])" "$work/bench.db" "$count")
