@@ -336,6 +336,38 @@ mod tests {
     use super::*;
     use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
 
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_kept_memory_is_marked_for_huge_pages() {
+        hash_blocking("a passphrase to fill the kept memory").unwrap();
+        let at = BLOCKS.with(|blocks| blocks.borrow().as_ptr() as usize);
+        let maps = std::fs::read_to_string("/proc/self/smaps").unwrap();
+        // The mapping that holds the buffer's middle, and its flags ("hg": MADV_HUGEPAGE).
+        let middle = at + (M_COST_KIB as usize * 1024) / 2;
+        let mut inside = false;
+        let mut flags = None;
+        for line in maps.lines() {
+            if let Some((range, _)) = line.split_once(' ') {
+                if let Some((start, end)) = range.split_once('-') {
+                    if let (Ok(start), Ok(end)) = (
+                        usize::from_str_radix(start, 16),
+                        usize::from_str_radix(end, 16),
+                    ) {
+                        inside = (start..end).contains(&middle);
+                        continue;
+                    }
+                }
+            }
+            if inside {
+                if let Some(found) = line.strip_prefix("VmFlags:") {
+                    flags = Some(found.to_string());
+                }
+            }
+        }
+        let flags = flags.expect("the buffer's mapping is listed");
+        assert!(flags.split_whitespace().any(|f| f == "hg"), "{flags}");
+    }
+
     #[test]
     fn hashes_on_kept_memory_are_the_librarys_own() {
         // Ours verify with the library, the library's with ours, over and over on the
