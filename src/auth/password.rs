@@ -58,7 +58,11 @@ fn ask_for_huge_pages(blocks: &Vec<argon2::Block>) {
             // allocated; MADV_HUGEPAGE changes how its pages are backed, not their
             // contents, and on failure nothing changes.
             unsafe {
-                libc::madvise(first as *mut libc::c_void, last - first, libc::MADV_HUGEPAGE);
+                libc::madvise(
+                    first as *mut libc::c_void,
+                    last - first,
+                    libc::MADV_HUGEPAGE,
+                );
             }
         }
     }

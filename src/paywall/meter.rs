@@ -208,13 +208,10 @@ impl MeterIds {
         text[..ORDERED_CHARS].copy_from_slice(&self.ordered_prefix(now_ms));
         let mut random = [0u8; ID_CHARS - ORDERED_CHARS];
         rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut random);
-        let (last, middle) = text[ORDERED_CHARS..]
-            .split_last_mut()
-            .expect("the random part is not empty");
-        for (c, byte) in middle.iter_mut().zip(random) {
+        for (c, byte) in text[ORDERED_CHARS..ID_CHARS - 1].iter_mut().zip(random) {
             *c = BASE64URL[usize::from(byte & 63)];
         }
-        *last = LAST_CHARS[usize::from(random[random.len() - 1] & 3)];
+        text[ID_CHARS - 1] = LAST_CHARS[usize::from(random[ID_CHARS - ORDERED_CHARS - 1] & 3)];
         text
     }
 
@@ -237,15 +234,21 @@ impl MeterIds {
         let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
         let now_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX >> COUNT_BITS));
+            .map_or(0, |d| {
+                u64::try_from(d.as_millis()).unwrap_or(u64::MAX >> COUNT_BITS)
+            });
         let text = self.new_id_text(now_ms);
         // Letters of base64url throughout, 16 bytes' worth, a last character with its
         // spare bits at zero: always decodes. Were it ever not to, a random id serves.
-        let id = b64.decode(text).ok().filter(|id| id.len() == ID_BYTES).unwrap_or_else(|| {
-            let mut id = vec![0u8; ID_BYTES];
-            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut id);
-            id
-        });
+        let id = b64
+            .decode(text)
+            .ok()
+            .filter(|id| id.len() == ID_BYTES)
+            .unwrap_or_else(|| {
+                let mut id = vec![0u8; ID_BYTES];
+                rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut id);
+                id
+            });
         let tag = self
             .keys
             .first()
