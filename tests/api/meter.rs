@@ -410,7 +410,10 @@ async fn periods_turn_at_the_month_boundary_and_finished_ones_are_pruned() {
         article_id: article.to_string(),
         now: at.unix_timestamp(),
     };
-    let late_november = datetime!(2026-11-30 23:59:59 UTC);
+    // Years ahead of the real clock: the server prunes finished periods itself, at
+    // start-up and every hour, by the real time, and must not take these rows first
+    // (with a November already past, it did, racing this test's own prune).
+    let late_november = datetime!(2099-11-30 23:59:59 UTC);
     let outcomes = store
         .charge_meters(&[
             charge(late_november, "a"),
@@ -429,7 +432,7 @@ async fn periods_turn_at_the_month_boundary_and_finished_ones_are_pruned() {
     assert_eq!(outcomes[3].used, [2]);
     assert!(!outcomes[3].charged);
     // One second later it is December: a fresh period.
-    let december = datetime!(2026-12-01 00:00:00 UTC);
+    let december = datetime!(2099-12-01 00:00:00 UTC);
     let outcome = store.charge_meters(&[charge(december, "c")]).await.unwrap();
     assert!(outcome[0].credit && outcome[0].charged);
     assert_eq!(outcome[0].used, [1]);
