@@ -186,13 +186,16 @@ impl MeterIds {
     fn ordered_prefix(&self, now_ms: u64) -> [u8; ORDERED_CHARS] {
         use std::sync::atomic::Ordering;
         let floor = now_ms << COUNT_BITS;
+        let after = |last: u64| floor.max(last.saturating_add(1));
+        // The closure never declines, so the update always takes; `after` of what it
+        // replaced is what it stored.
         let previous = self
             .last
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |last| {
-                Some(floor.max(last.saturating_add(1)))
+                Some(after(last))
             })
             .unwrap_or_else(|last| last);
-        let mut value = floor.max(previous.saturating_add(1));
+        let mut value = after(previous);
         let mut digits = [0u8; ORDERED_CHARS];
         for digit in digits.iter_mut().rev() {
             *digit = ORDERED_DIGITS[(value % 52) as usize];
