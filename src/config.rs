@@ -417,15 +417,21 @@ impl Settings {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let cors_origins = list(get, "PAYWALL_CORS_ORIGINS");
-        for origin in &cors_origins {
-            if !(origin.starts_with("http://") || origin.starts_with("https://")) {
-                return Err(bad(
-                    "PAYWALL_CORS_ORIGINS",
-                    format!("{origin:?} is not an origin such as https://news.example"),
-                ));
-            }
-        }
+        // Kept as browsers send them in `Origin`: scheme and host, lowercase, no path.
+        let cors_origins = list(get, "PAYWALL_CORS_ORIGINS")
+            .iter()
+            .map(|origin| {
+                let trimmed = origin.trim_end_matches('/');
+                crate::auth::identity::origin_of(trimmed)
+                    .filter(|o| o.len() == trimmed.len())
+                    .ok_or_else(|| {
+                        bad(
+                            "PAYWALL_CORS_ORIGINS",
+                            format!("{origin:?} is not an origin such as https://news.example (scheme and host, no path)"),
+                        )
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
 
         let default_workers = std::thread::available_parallelism()
             .map(|n| n.get())

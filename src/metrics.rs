@@ -45,7 +45,24 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
         .as_ref()
 }
 
-type RequestKey = (actix_web::http::Method, String, u16);
+/// A request's method as a label, from a closed set: any other method a client makes up
+/// is `other`, so no request can add a series that is never freed.
+pub fn method_label(method: &actix_web::http::Method) -> &'static str {
+    use actix_web::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
+/// (method label, route pattern or `unmatched`, status): each from a closed set.
+type RequestKey = (&'static str, String, u16);
 
 thread_local! {
     /// Registered handles per worker thread: the registry's label hashing and lookup
@@ -59,10 +76,10 @@ pub fn request(method: &actix_web::http::Method, route: String, status: u16, sec
     REQUEST_HANDLES.with(|handles| {
         let mut handles = handles.borrow_mut();
         let (counter, histogram) = handles
-            .entry((method.clone(), route, status))
+            .entry((method_label(method), route, status))
             .or_insert_with_key(|(method, route, status)| {
                 let labels = [
-                    ("method", method.as_str().to_string()),
+                    ("method", (*method).to_string()),
                     ("route", route.clone()),
                     ("status", status.to_string()),
                 ];

@@ -319,6 +319,7 @@ impl Application {
                 // The last wrapped runs first: every answer, refusals included, gets the
                 // security headers, a request id and a log line.
                 .wrap(actix_web::middleware::from_fn(routes::request_hygiene))
+                .wrap(actix_web::middleware::from_fn(routes::cors))
                 .wrap(routes::security_headers())
                 .wrap(actix_web::middleware::from_fn(routes::observe))
                 .configure(routes::configure)

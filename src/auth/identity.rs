@@ -80,17 +80,88 @@ pub fn bearer_token(value: &[u8]) -> Result<&str, &'static str> {
     Ok(token)
 }
 
+/// Where a presented token came from: a cookie is sent by the browser on its own, so
+/// it needs the cross-site checks of `cookie_request_allowed`; a header does not.
+enum Presented {
+    Header(String),
+    Cookie(String),
+}
+
 /// The token from `Authorization: Bearer`, else from the session cookie. Never from the
-/// URL: a token in a query string would end up in logs and browser history.
-fn presented_token(req: &HttpRequest) -> Result<Option<String>, ApiError> {
-    if let Some(value) = req.headers().get(header::AUTHORIZATION) {
+/// URL: a token in a query string would end up in logs and browser history. Two
+/// `Authorization` headers are refused: a proxy and the service could each read another.
+fn presented_token(req: &HttpRequest) -> Result<Option<Presented>, ApiError> {
+    let mut headers = req.headers().get_all(header::AUTHORIZATION);
+    if let Some(value) = headers.next() {
+        if headers.next().is_some() {
+            return Err(ApiError::InvalidToken(
+                "the request carries more than one Authorization header",
+            ));
+        }
         let token = bearer_token(value.as_bytes()).map_err(ApiError::InvalidToken)?;
-        return Ok(Some(token.to_string()));
+        return Ok(Some(Presented::Header(token.to_string())));
     }
     Ok(req
         .cookie(SESSION_COOKIE)
         .map(|cookie| cookie.value().to_string())
-        .filter(|value| !value.is_empty()))
+        .filter(|value| !value.is_empty())
+        .map(Presented::Cookie))
+}
+
+/// The origin (`scheme://host[:port]`, lowercase) of an absolute URL.
+pub fn origin_of(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let host = rest.split(['/', '?', '#']).next()?;
+    if host.is_empty()
+        || !(scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https"))
+    {
+        return None;
+    }
+    Some(format!("{}://{}", scheme, host).to_ascii_lowercase())
+}
+
+/// A browser sends the session cookie with any request to this service, a forged form
+/// on another site included. So a request that changes something and is authenticated
+/// by the cookie alone must come from this service's own origin or one of
+/// `PAYWALL_CORS_ORIGINS`: its `Origin` (else `Referer`) says so, and `Sec-Fetch-Site`,
+/// when the browser sends it, must not say the request is cross-site.
+fn cookie_request_allowed(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
+    if matches!(
+        *req.method(),
+        actix_web::http::Method::GET
+            | actix_web::http::Method::HEAD
+            | actix_web::http::Method::OPTIONS
+    ) {
+        return Ok(());
+    }
+    const REFUSED: ApiError = ApiError::Forbidden(
+        "a request signed in by the session cookie alone must come from this site's own pages; \
+         other clients send the token in an Authorization header",
+    );
+    let headers = req.headers();
+    let text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    let origin = match text(header::ORIGIN) {
+        Some(origin) => origin_of(origin),
+        None => text(header::REFERER).and_then(origin_of),
+    }
+    .ok_or(REFUSED)?;
+    let own = match &state.settings.public_url {
+        Some(url) => origin_of(url),
+        None => text(header::HOST).map(|host| {
+            format!("{}://{}", req.connection_info().scheme(), host).to_ascii_lowercase()
+        }),
+    };
+    let allowed =
+        own.as_deref() == Some(origin.as_str()) || state.settings.cors_origins.contains(&origin);
+    let fetch_site_ok = match headers.get("sec-fetch-site").map(|v| v.as_bytes()) {
+        None => true,
+        Some(site) => site == b"same-origin" || site == b"same-site",
+    };
+    if allowed && fetch_site_ok {
+        Ok(())
+    } else {
+        Err(REFUSED)
+    }
 }
 
 async fn resolve(state: web::Data<AppState>, token: String) -> Result<AuthAccount, ApiError> {
@@ -140,11 +211,24 @@ impl FromRequest for Caller {
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let found = presented_token(req).and_then(|token| Ok((token, app_state(req)?)));
+        let found = presented_token(req).and_then(|presented| match presented {
+            None => Ok(None),
+            Some(presented) => {
+                let state = app_state(req)?;
+                let token = match presented {
+                    Presented::Header(token) => token,
+                    Presented::Cookie(token) => {
+                        cookie_request_allowed(req, &state)?;
+                        token
+                    }
+                };
+                Ok(Some((token, state)))
+            }
+        });
         Box::pin(async move {
             match found? {
-                (None, _) => Ok(Caller::Anonymous),
-                (Some(token), state) => Ok(Caller::Account(resolve(state, token).await?)),
+                None => Ok(Caller::Anonymous),
+                Some((token, state)) => Ok(Caller::Account(resolve(state, token).await?)),
             }
         })
     }

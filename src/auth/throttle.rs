@@ -74,6 +74,26 @@ impl<K: Hash + Eq + Clone> FailureWindow<K> {
         entry.1 == self.max
     }
 
+    /// Counts an attempt before it is made, unless the key is blocked: attempts in
+    /// flight count too, so a flood sent at once gets no more than the limit through.
+    fn attempt(&self, key: &K, now: Instant) -> Result<(), RetryAfter> {
+        let mut counts = self.lock();
+        if counts.len() > SWEEP_ABOVE {
+            let window = self.window;
+            counts.retain(|_, (start, _)| now < *start + window);
+        }
+        let entry = counts.entry(key.clone()).or_insert((now, 0));
+        if now >= entry.0 + self.window {
+            *entry = (now, 0);
+        }
+        let end = entry.0 + self.window;
+        if entry.1 >= self.max {
+            return Err(RetryAfter(end - now));
+        }
+        entry.1 += 1;
+        Ok(())
+    }
+
     fn forget(&self, key: &K) {
         self.lock().remove(key);
     }
@@ -84,6 +104,8 @@ pub struct Throttle {
     per_address: FailureWindow<IpAddr>,
     signups: DefaultKeyedRateLimiter<IpAddr>,
     reset_mails: DefaultKeyedRateLimiter<String>,
+    /// Checks of a signed-in account's current password, per account id.
+    password_checks: FailureWindow<String>,
 }
 
 /// What a throttled sign-in failure was: the first of a burst is worth an audit entry.
@@ -110,7 +132,21 @@ impl Throttle {
             per_address: FailureWindow::new(settings.login_max_failures_per_address, window),
             signups: RateLimiter::keyed(hourly(settings.signups_per_address_per_hour)),
             reset_mails: RateLimiter::keyed(hourly(RESET_MAILS_PER_HOUR)),
+            password_checks: FailureWindow::new(settings.login_max_failures, window),
         }
+    }
+
+    /// Before a signed-in account's current password is checked (password change,
+    /// erasure): the same allowance as sign-in failures per email and address, per
+    /// account, so a stolen session cannot be used to guess the password. The attempt
+    /// counts until `password_check_passed` clears it.
+    pub fn password_check(&self, account_id: &str) -> Result<(), RetryAfter> {
+        self.password_checks
+            .attempt(&account_id.to_string(), Instant::now())
+    }
+
+    pub fn password_check_passed(&self, account_id: &str) {
+        self.password_checks.forget(&account_id.to_string());
     }
 
     /// Checked before a password is verified, so a blocked key learns nothing.
@@ -185,6 +221,22 @@ mod tests {
         // A new window starts fresh.
         assert!(!window.fail(&"k", t0 + Duration::from_secs(61)));
         assert!(window.blocked(&"k", t0 + Duration::from_secs(61)).is_none());
+    }
+
+    #[test]
+    fn attempts_count_before_they_are_made() {
+        let window = FailureWindow::new(2, Duration::from_secs(60));
+        let t0 = Instant::now();
+        assert!(window.attempt(&"k", t0).is_ok());
+        assert!(window.attempt(&"k", t0).is_ok());
+        let wait = window
+            .attempt(&"k", t0 + Duration::from_secs(15))
+            .unwrap_err();
+        assert_eq!(wait.secs(), 45);
+        assert!(window.attempt(&"other", t0).is_ok());
+        assert!(window.attempt(&"k", t0 + Duration::from_secs(60)).is_ok());
+        window.forget(&"k");
+        assert!(window.attempt(&"k", t0).is_ok());
     }
 
     #[test]

@@ -83,6 +83,9 @@ pub struct Meter {
     pub period_start: i64,
     pub period_end: i64,
     pub limit: u32,
+    /// What a read counts as on this meter: None, the article (re-reading a counted
+    /// article is free); Some, this entry of its own, so every read counts.
+    pub entry: Option<String>,
 }
 
 impl Meter {
@@ -109,7 +112,22 @@ impl Meter {
             period_start: start.unix_timestamp(),
             period_end: end.unix_timestamp(),
             limit,
+            entry: None,
         }
+    }
+
+    /// The same meter, counting this read as `entry` (unique to the read) instead of
+    /// the article: a re-read costs as much as a first read.
+    pub fn counting_every_read(self, entry: String) -> Meter {
+        Meter {
+            entry: Some(entry),
+            ..self
+        }
+    }
+
+    /// What `article_id`'s read is counted as on this meter.
+    pub fn entry_for<'a>(&'a self, article_id: &'a str) -> &'a str {
+        self.entry.as_deref().unwrap_or(article_id)
     }
 }
 

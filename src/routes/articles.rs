@@ -132,6 +132,10 @@ async fn consult_meter(
                 Some((value, false)),
             ),
             None => {
+                // Every read without an id costs the address's daily cap, re-reads of
+                // articles it counted before included: each such read issues an id
+                // worth a meter of its own, so a reader who drops the id each time gets
+                // at most cap × the anonymous limit articles a day.
                 let (value, name) = state.meter_ids.issue_named();
                 let address = client_address(req, &settings.trusted_proxies).to_string();
                 let meters = vec![
@@ -139,7 +143,8 @@ async fn consult_meter(
                         &MeterKey::Unidentified(address),
                         settings.meter_unidentified_per_day,
                         now,
-                    ),
+                    )
+                    .counting_every_read(format!("id:{name}")),
                     Meter::new(&MeterKey::Anonymous(name), settings.meter_anonymous, now),
                 ];
                 (meters, Some((value, true)))
@@ -181,6 +186,9 @@ async fn consult_meter(
     } else {
         MeterVerdict::Exhausted
     };
+    // A new id is handed out only with the read its issue paid for: an id issued after
+    // the address's cap said no would open a meter the cap never counted.
+    let id = id.filter(|(_, new)| outcome.credit || !new);
     Ok(MeterAnswer { verdict, view, id })
 }
 

@@ -1,6 +1,6 @@
 //! Registration, sign-in, token refresh, sign-out and password resets.
 
-use actix_web::cookie::Cookie;
+use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
@@ -219,20 +219,34 @@ fn token_pair(
     })
 }
 
-/// Checks `given` against the account's password, the same way sign-in does.
-pub async fn password_matches(
+/// Checks a signed-in account's current password, the same way sign-in does, within
+/// the account's allowance of attempts: 401 `invalid_credentials` when wrong, 429 once
+/// the allowance is spent (before any hashing, so a flood never fills the queue).
+pub async fn check_current_password(
     state: &AppState,
     account: &AccountRow,
     given: &str,
-) -> ApiResult<bool> {
-    let Ok(password) = Password::parse_given(given) else {
-        return Ok(false);
+) -> ApiResult<()> {
+    state
+        .throttle
+        .password_check(&account.id)
+        .map_err(too_many)?;
+    let verified = match Password::parse_given(given) {
+        Ok(password) => {
+            state
+                .hasher
+                .verify(password, account.password_hash.clone())
+                .await?
+        }
+        Err(_) => Verified::No,
     };
-    let verified = state
-        .hasher
-        .verify(password, account.password_hash.clone())
-        .await?;
-    Ok(matches!(verified, Verified::Yes { .. }))
+    match verified {
+        Verified::Yes { .. } => {
+            state.throttle.password_check_passed(&account.id);
+            Ok(())
+        }
+        Verified::No => Err(ApiError::InvalidCredentials),
+    }
 }
 
 #[utoipa::path(post, operation_id = "auth_login", path = "/v1/auth/login", tag = "auth", request_body = LoginBody,
@@ -288,7 +302,7 @@ pub async fn login(
         rehash_in_background(&state, &account, body.password, stored);
     }
     let pair = start_session(&state, &account, &req).await?;
-    Ok(HttpResponse::Ok().json(pair))
+    Ok(signed_in(&state, pair))
 }
 
 /// The first failure over a limit is written to the audit log; the ones after it in
@@ -398,7 +412,7 @@ pub async fn refresh(
                 ));
             }
             let pair = token_pair(&state, &account, &session_id, next_token, now)?;
-            Ok(HttpResponse::Ok().json(pair))
+            Ok(signed_in(&state, pair))
         }
         RefreshOutcome::Reused => Err(ApiError::InvalidToken(
             "this refresh token was already used; its session has been ended",
@@ -409,11 +423,39 @@ pub async fn refresh(
     }
 }
 
+/// The `paywall_session` cookie: the access token for the reader's pages, HttpOnly so
+/// no script reads it, SameSite=Lax so other sites' forms do not carry it, Secure behind
+/// https, and living as long as the token.
+pub fn session_cookie(state: &AppState, access_token: String) -> Cookie<'static> {
+    let secure = state
+        .settings
+        .public_url
+        .as_deref()
+        .is_some_and(|url| url.starts_with("https://"));
+    Cookie::build(SESSION_COOKIE, access_token)
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(secure)
+        .max_age(actix_web::cookie::time::Duration::seconds(
+            state.keys.access_ttl_secs,
+        ))
+        .finish()
+}
+
+/// 200 with the token pair, and the same access token in the session cookie.
+fn signed_in(state: &AppState, pair: TokenPair) -> HttpResponse {
+    HttpResponse::Ok()
+        .cookie(session_cookie(state, pair.access_token.clone()))
+        .json(pair)
+}
+
 /// An expired `paywall_session` cookie, so a browser forgets the token too.
 pub fn removed_session_cookie() -> Cookie<'static> {
     let mut expired = Cookie::build(SESSION_COOKIE, "")
         .path("/")
         .http_only(true)
+        .same_site(SameSite::Lax)
         .finish();
     expired.make_removal();
     expired

@@ -100,6 +100,13 @@ fn read_json<T: DeserializeOwned + 'static>(
 /// 400 for text that is not JSON at all; 422, naming the field, for JSON that does not
 /// fit `T` (missing, unknown, wrongly typed or out-of-range fields).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // JSON is UTF-8 text (RFC 8259); serde would only notice bad bytes inside a string
+    // it keeps, and then as a 422 for that field.
+    if simdutf8::basic::from_utf8(bytes).is_err() {
+        return Err(ApiError::BadRequest(
+            "the request body is not valid JSON: it is not UTF-8 text".into(),
+        ));
+    }
     if let Err(error) = serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
         return Err(ApiError::BadRequest(format!(
             "the request body is not valid JSON: {}",
@@ -217,6 +224,14 @@ mod tests {
     fn not_json_is_a_bad_request() {
         for text in ["", "{", "email=x", "{\"email\": }"] {
             assert_eq!(problem(text).code(), "invalid_request", "{text:?}");
+        }
+        for bytes in [
+            &b"{\"email\": \"a\xff\"}"[..],
+            b"{\"email\": \"\xc3\"}",
+            b"\xef\xbb",
+        ] {
+            let error = parse_json::<Body>(bytes).unwrap_err();
+            assert_eq!(error.code(), "invalid_request", "{bytes:?}");
         }
     }
 

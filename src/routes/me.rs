@@ -3,7 +3,7 @@
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
-use super::auth::{password_matches, removed_session_cookie, replacement_password};
+use super::auth::{check_current_password, removed_session_cookie, replacement_password};
 use super::extract::{nullable, ApiJson};
 use super::views::{AccountView, SessionView};
 use crate::auth::{AuthAccount, Authenticated};
@@ -80,7 +80,7 @@ pub struct ChangePasswordBody {
 #[utoipa::path(post, operation_id = "me_change_password", path = "/v1/me/password", tag = "me", security(("bearer" = []), ("session_cookie" = [])), request_body = ChangePasswordBody,
     responses((status = 204, description = "Changed; every other session is revoked"),
         (status = 401, description = "`invalid_credentials`: the current password is not correct", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 429, description = "`rate_limited`: the password hashing queue is full", body = crate::error::Problem, content_type = "application/problem+json")))]
+        (status = 429, description = "`rate_limited`: too many wrong current passwords for this account (see `Retry-After`), or the password hashing queue is full", body = crate::error::Problem, content_type = "application/problem+json")))]
 /// A wrong current password is `invalid_credentials`, as at sign-in.
 pub async fn change_password(
     state: web::Data<AppState>,
@@ -92,9 +92,7 @@ pub async fn change_password(
         new_password: raw,
     } = body.into_inner()?;
     let account = own_account(&state, &caller.0).await?;
-    if !password_matches(&state, &account, &current_password).await? {
-        return Err(ApiError::InvalidCredentials);
-    }
+    check_current_password(&state, &account, &current_password).await?;
     let password = replacement_password(&account, raw).await?;
     let hash = state.hasher.hash(password).await?;
     state
@@ -127,9 +125,7 @@ pub async fn delete_me(
     body: ApiJson<DeleteMeBody>,
 ) -> ApiResult<HttpResponse> {
     let account = own_account(&state, &caller.0).await?;
-    if !password_matches(&state, &account, &body.into_inner()?.password).await? {
-        return Err(ApiError::InvalidCredentials);
-    }
+    check_current_password(&state, &account, &body.into_inner()?.password).await?;
     state
         .store
         .delete_account(&account.id, None, now_ts())

@@ -42,6 +42,10 @@ pub async fn request_hygiene(
     let method = req.method().as_str();
     let refusal = if method.eq_ignore_ascii_case("TRACE") || method.eq_ignore_ascii_case("TRACK") {
         Some(ApiError::MethodNotAllowed)
+    } else if query_has_control(req.query_string()) {
+        Some(ApiError::BadRequest(
+            "a query parameter holds a control character (such as %00)".into(),
+        ))
     } else {
         let header_bytes: usize = req
             .headers()
@@ -57,6 +61,109 @@ pub async fn request_hygiene(
     next.call(req)
         .await
         .map(ServiceResponse::map_into_left_body)
+}
+
+/// Whether a query string, once percent-decoded, holds a control character (C0, DEL or
+/// C1, NUL included). No parameter of the service means anything with one, and a NUL
+/// would reach SQL `LIKE` patterns as a wildcard on one backend and an error on the other.
+pub fn query_has_control(query: &str) -> bool {
+    fn hex(b: u8) -> Option<u8> {
+        (b as char).to_digit(16).map(|d| d as u8)
+    }
+    if !query.contains('%') && !query.bytes().any(|b| b.is_ascii_control()) {
+        return false;
+    }
+    let bytes = query.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match (
+            bytes[i],
+            bytes.get(i + 1).copied().and_then(hex),
+            bytes.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(high), Some(low)) => {
+                decoded.push(high << 4 | low);
+                i += 3;
+            }
+            (b, _, _) => {
+                decoded.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&decoded)
+        .chars()
+        .any(char::is_control)
+}
+
+/// Request headers a page on an allowed origin may send, and answer headers it may read.
+const CORS_REQUEST_HEADERS: &str = "Authorization, Content-Type, Paywall-Meter, X-Request-Id";
+const CORS_EXPOSED_HEADERS: &str = "Paywall-Meter, Retry-After, X-Request-Id, Location";
+const CORS_METHODS: &str = "GET, HEAD, POST, PUT, PATCH, DELETE";
+
+/// CORS for exactly the origins of `PAYWALL_CORS_ORIGINS`, with credentials: their
+/// preflights are answered 204 before routing, and their answers carry the grant. Any
+/// other origin gets no CORS header at all, so a browser keeps the answer from its page
+/// (a preflight from it falls through to routing, which does not allow OPTIONS).
+pub async fn cors(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let Some(state) = req
+        .app_data::<web::Data<crate::startup::AppState>>()
+        .filter(|state| !state.settings.cors_origins.is_empty())
+        .cloned()
+    else {
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_left_body);
+    };
+    let configured = &state.settings.cors_origins;
+    let origin = req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .filter(|origin| configured.iter().any(|o| o.eq_ignore_ascii_case(origin)))
+        .and_then(|origin| HeaderValue::from_str(origin).ok());
+    let preflight = req.method() == actix_web::http::Method::OPTIONS
+        && req
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+    if let (Some(origin), true) = (&origin, preflight) {
+        let response = HttpResponse::NoContent()
+            .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone()))
+            .insert_header((header::ACCESS_CONTROL_ALLOW_CREDENTIALS, "true"))
+            .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, CORS_METHODS))
+            .insert_header((header::ACCESS_CONTROL_ALLOW_HEADERS, CORS_REQUEST_HEADERS))
+            .insert_header((header::ACCESS_CONTROL_MAX_AGE, "600"))
+            .insert_header((header::VARY, "Origin"))
+            .finish();
+        return Ok(req.into_response(response).map_into_right_body());
+    }
+    let mut response = next.call(req).await?;
+    let headers = response.headers_mut();
+    // Whichever origin asked, a shared cache must keep answers per origin.
+    let vary = match headers.get(header::VARY).and_then(|v| v.to_str().ok()) {
+        Some(existing) => format!("{existing}, Origin"),
+        None => "Origin".to_string(),
+    };
+    if let Ok(vary) = HeaderValue::from_str(&vary) {
+        headers.insert(header::VARY, vary);
+    }
+    if let Some(origin) = origin {
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+            HeaderValue::from_static("true"),
+        );
+        headers.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static(CORS_EXPOSED_HEADERS),
+        );
+    }
+    Ok(response.map_into_left_body())
 }
 
 /// A request id we accept from a proxy: short, and only characters that cannot break a
@@ -218,4 +325,43 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                         ),
                 ),
         );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::query_has_control;
+    use proptest::prelude::*;
+
+    #[test]
+    fn control_characters_in_queries() {
+        for bad in [
+            "q=%00",
+            "q=a%0Ab",
+            "q=%7f",
+            "q=%C2%85",
+            "q=%c2%9f",
+            "a=1&q=x%09",
+        ] {
+            assert!(query_has_control(bad), "{bad}");
+        }
+        for good in [
+            "",
+            "q=ada",
+            "q=zo%C3%A9",
+            "q=100%25",
+            "q=%",
+            "q=%zz",
+            "q=a+b",
+            "limit=5&cursor=abc",
+        ] {
+            assert!(!query_has_control(good), "{good}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn any_query_is_checked_without_panic(query in ".{0,64}") {
+            let _ = query_has_control(&query);
+        }
+    }
 }

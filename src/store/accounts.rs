@@ -267,6 +267,10 @@ impl Store {
         if status == "suspended" && current.status != "suspended" {
             revoke_all_sessions(&mut tx, id, None, now).await?;
         }
+        if email != current.email {
+            // A link mailed to the old address must not open the account any more.
+            spend_resets(&mut tx, id, now).await?;
+        }
         let mut changed = serde_json::Map::new();
         for (field, before, after) in [
             ("email", Some(current.email.as_str()), Some(email.as_str())),
@@ -476,6 +480,7 @@ impl Store {
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
+        spend_resets(&mut tx, account_id, now).await?;
         if let Some(except) = revoke_except {
             revoke_all_sessions(&mut tx, account_id, except, now).await?;
         }
@@ -502,6 +507,24 @@ impl Store {
     }
 }
 
+/// Spends every outstanding reset link of an account: a link dies when the password
+/// changes by any route, when the email changes, and when a newer link is issued.
+pub(crate) async fn spend_resets(
+    conn: &mut AnyConnection,
+    account_id: &str,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE password_resets SET used_at = $2 WHERE account_id = $1 AND used_at IS NULL",
+    )
+    .bind(account_id)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Issues a reset link; the account's older links die.
 pub(crate) async fn insert_reset(
     conn: &mut AnyConnection,
     account_id: &str,
@@ -509,6 +532,7 @@ pub(crate) async fn insert_reset(
     now: i64,
     expires_at: i64,
 ) -> Result<(), sqlx::Error> {
+    spend_resets(&mut *conn, account_id, now).await?;
     sqlx::query("INSERT INTO password_resets (token_hash, account_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
         .bind(token_hash)
         .bind(account_id)

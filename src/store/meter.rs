@@ -146,18 +146,19 @@ fn decide_batch<'a>(
     for request in requests {
         let credit = request.meters.iter().all(|meter| {
             let seen = read.get(&(meter.key.clone(), meter.period_start));
-            seen.is_some_and(|s| s.contains(&request.article_id))
+            seen.is_some_and(|s| s.contains(meter.entry_for(&request.article_id)))
                 || seen.map_or(0, HashSet::len) < meter.limit as usize
         });
         let mut charged = false;
         if credit {
             for meter in &request.meters {
+                let entry = meter.entry_for(&request.article_id);
                 let seen = read
                     .entry((meter.key.clone(), meter.period_start))
                     .or_default();
-                if seen.insert(request.article_id.clone()) {
+                if seen.insert(entry.to_string()) {
                     charged = true;
-                    inserts.push((meter, &request.article_id, request.now));
+                    inserts.push((meter, entry, request.now));
                 }
             }
         }

@@ -1,4 +1,4 @@
-use super::accounts::{insert_reset, revoke_all_sessions};
+use super::accounts::{insert_reset, revoke_all_sessions, spend_resets};
 use super::audit::{record, AuditEntry};
 use super::{Store, StoreError};
 
@@ -49,13 +49,7 @@ impl Store {
         let Some(account_id) = account_id else {
             return Ok(None);
         };
-        sqlx::query(
-            "UPDATE password_resets SET used_at = $2 WHERE account_id = $1 AND used_at IS NULL",
-        )
-        .bind(&account_id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+        spend_resets(&mut tx, &account_id, now).await?;
         sqlx::query("UPDATE accounts SET password_hash = $2, updated_at = $3 WHERE id = $1")
             .bind(&account_id)
             .bind(new_hash)

@@ -8,6 +8,8 @@ mod access;
 mod accounts;
 mod admin_accounts;
 mod admin_articles;
+mod attacks;
+mod browsers;
 mod cli;
 mod errors;
 mod hardening;

@@ -20,6 +20,12 @@ mod admin_accounts;
 #[path = "../api/admin_articles.rs"]
 mod admin_articles;
 #[cfg(postgres_tests)]
+#[path = "../api/attacks.rs"]
+mod attacks;
+#[cfg(postgres_tests)]
+#[path = "../api/browsers.rs"]
+mod browsers;
+#[cfg(postgres_tests)]
 #[path = "../api/cli.rs"]
 mod cli;
 #[cfg(postgres_tests)]
