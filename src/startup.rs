@@ -192,9 +192,9 @@ pub fn hasher_for(settings: &Settings) -> Result<PasswordHasher, StartupError> {
 /// How often counts of finished meter periods and spent gifts are deleted.
 const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(3_600);
 
-/// Deletes what finished periods leave behind, at start-up and then every hour, so the
-/// meter tables do not grow without bound.
-fn start_pruning(store: Store) {
+/// Deletes what finished periods and windows leave behind, at start-up and then every
+/// hour, so the meter and throttle tables do not grow without bound.
+fn start_pruning(store: Store, failure_window: i64) {
     tokio::spawn(async move {
         let mut every = tokio::time::interval(PRUNE_EVERY);
         loop {
@@ -203,14 +203,18 @@ fn start_pruning(store: Store) {
             let month_start = crate::paywall::meter::period_starts_at(now).unix_timestamp();
             let meter = store.prune_meter(now.unix_timestamp()).await;
             let gifts = store.prune_gifts(now.unix_timestamp(), month_start).await;
-            match (meter, gifts) {
-                (Ok(reads), Ok(gifts)) => tracing::debug!(
+            let failures = store
+                .prune_failures(failure_window, now.unix_timestamp())
+                .await;
+            match (meter, gifts, failures) {
+                (Ok(reads), Ok(gifts), Ok(failures)) => tracing::debug!(
                     reads,
                     gifts,
-                    "pruned finished meter periods and spent gifts"
+                    failures,
+                    "pruned finished meter periods, spent gifts and ended failure windows"
                 ),
-                (Err(error), _) | (_, Err(error)) => {
-                    tracing::warn!(%error, "pruning the meter failed")
+                (Err(error), _, _) | (_, Err(error), _) | (_, _, Err(error)) => {
+                    tracing::warn!(%error, "pruning the meter, gifts or failure counts failed")
                 }
             }
         }
@@ -304,7 +308,7 @@ impl Application {
             gift_keys,
             meter: MeterWriter::start(store.clone()),
         });
-        start_pruning(store.clone());
+        start_pruning(store.clone(), state.throttle.window_secs());
         store.start_cache_poller();
         let query_config = web::QueryConfig::default().error_handler(|error, _| {
             ApiError::BadRequest(format!("the query string is not valid: {error}")).into()

@@ -1,25 +1,18 @@
-//! Throttles: sign-in failures per email and client address and per client address
-//! (counted in a fixed window, checked before the password is), and registrations and
-//! reset requests per client address (governor's GCRA limiter).
+//! Throttles: sign-in failures per email and client address and per client address,
+//! and current-password checks per account (counted in fixed windows in the database,
+//! so that every instance shares one allowance, and checked before the password is),
+//! and registrations and reset requests per client address (governor's GCRA limiter,
+//! per instance).
 
-use std::collections::HashMap;
-use std::hash::Hash;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use crate::config::Settings;
-
-/// Failures counted per key in a window that starts at the key's first failure.
-struct FailureWindow<K> {
-    max: u32,
-    window: Duration,
-    counts: Mutex<HashMap<K, (Instant, u32)>>,
-}
+use crate::store::FailureCount;
 
 /// How long until a blocked key may try again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,80 +25,12 @@ impl RetryAfter {
     }
 }
 
-/// Above this many keys, expired windows are swept on the next failure.
-const SWEEP_ABOVE: usize = 10_000;
-
-impl<K: Hash + Eq + Clone> FailureWindow<K> {
-    fn new(max: u32, window: Duration) -> Self {
-        FailureWindow {
-            max,
-            window,
-            counts: Mutex::new(HashMap::new()),
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<K, (Instant, u32)>> {
-        // A poisoned lock only means another thread panicked mid-update of a counter.
-        self.counts
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// Blocked now? Does not count anything.
-    fn blocked(&self, key: &K, now: Instant) -> Option<RetryAfter> {
-        let counts = self.lock();
-        let &(start, count) = counts.get(key)?;
-        let end = start + self.window;
-        (count >= self.max && now < end).then(|| RetryAfter(end - now))
-    }
-
-    /// Counts a failure; returns true when this one reached the limit (a new burst).
-    fn fail(&self, key: &K, now: Instant) -> bool {
-        let mut counts = self.lock();
-        if counts.len() > SWEEP_ABOVE {
-            let window = self.window;
-            counts.retain(|_, (start, _)| now < *start + window);
-        }
-        let entry = counts.entry(key.clone()).or_insert((now, 0));
-        if now >= entry.0 + self.window {
-            *entry = (now, 0);
-        }
-        entry.1 = entry.1.saturating_add(1);
-        entry.1 == self.max
-    }
-
-    /// Counts an attempt before it is made, unless the key is blocked: attempts in
-    /// flight count too, so a flood sent at once gets no more than the limit through.
-    fn attempt(&self, key: &K, now: Instant) -> Result<(), RetryAfter> {
-        let mut counts = self.lock();
-        if counts.len() > SWEEP_ABOVE {
-            let window = self.window;
-            counts.retain(|_, (start, _)| now < *start + window);
-        }
-        let entry = counts.entry(key.clone()).or_insert((now, 0));
-        if now >= entry.0 + self.window {
-            *entry = (now, 0);
-        }
-        let end = entry.0 + self.window;
-        if entry.1 >= self.max {
-            return Err(RetryAfter(end - now));
-        }
-        entry.1 += 1;
-        Ok(())
-    }
-
-    fn forget(&self, key: &K) {
-        self.lock().remove(key);
-    }
-}
-
 pub struct Throttle {
-    per_email_and_address: FailureWindow<(String, IpAddr)>,
-    per_address: FailureWindow<IpAddr>,
+    max_per_email_and_address: u32,
+    max_per_address: u32,
+    window_secs: i64,
     signups: DefaultKeyedRateLimiter<IpAddr>,
     reset_mails: DefaultKeyedRateLimiter<String>,
-    /// Checks of a signed-in account's current password, per account id.
-    password_checks: FailureWindow<String>,
 }
 
 /// What a throttled sign-in failure was: the first of a burst is worth an audit entry.
@@ -124,62 +49,75 @@ fn hourly(per_hour: u32) -> Quota {
     Quota::per_hour(n).allow_burst(n)
 }
 
+/// The keys one sign-in's failures count under, in the order `login_blocked` and
+/// `login_burst` take their counts: the email with the client address, then the address.
+pub fn login_keys(email: &str, address: IpAddr) -> [String; 2] {
+    [
+        format!("login:{email} {address}"),
+        format!("address:{address}"),
+    ]
+}
+
+/// The key a signed-in account's current-password checks count under.
+pub fn password_check_key(account_id: &str) -> String {
+    format!("password:{account_id}")
+}
+
 impl Throttle {
     pub fn new(settings: &Settings) -> Self {
-        let window = Duration::from_secs(settings.login_window_secs);
         Throttle {
-            per_email_and_address: FailureWindow::new(settings.login_max_failures, window),
-            per_address: FailureWindow::new(settings.login_max_failures_per_address, window),
+            max_per_email_and_address: settings.login_max_failures,
+            max_per_address: settings.login_max_failures_per_address,
+            window_secs: i64::try_from(settings.login_window_secs).unwrap_or(i64::MAX),
             signups: RateLimiter::keyed(hourly(settings.signups_per_address_per_hour)),
             reset_mails: RateLimiter::keyed(hourly(RESET_MAILS_PER_HOUR)),
-            password_checks: FailureWindow::new(settings.login_max_failures, window),
         }
     }
 
-    /// Before a signed-in account's current password is checked (password change,
-    /// erasure): the same allowance as sign-in failures per email and address, per
-    /// account, so a stolen session cannot be used to guess the password. The attempt
-    /// counts until `password_check_passed` clears it.
-    pub fn password_check(&self, account_id: &str) -> Result<(), RetryAfter> {
-        self.password_checks
-            .attempt(&account_id.to_string(), Instant::now())
+    /// The length of a failure window, in seconds.
+    pub fn window_secs(&self) -> i64 {
+        self.window_secs
     }
 
-    pub fn password_check_passed(&self, account_id: &str) {
-        self.password_checks.forget(&account_id.to_string());
+    fn wait(&self, count: &FailureCount, max: u32, now: i64) -> Option<RetryAfter> {
+        let end = count.window_start.saturating_add(self.window_secs);
+        (count.failures >= max && now < end)
+            .then(|| RetryAfter(Duration::from_secs((end - now).unsigned_abs())))
     }
 
-    /// Checked before a password is verified, so a blocked key learns nothing.
-    pub fn login_blocked(&self, email: &str, address: IpAddr) -> Option<RetryAfter> {
-        let now = Instant::now();
-        let pair = (email.to_string(), address);
-        match (
-            self.per_email_and_address.blocked(&pair, now),
-            self.per_address.blocked(&address, now),
-        ) {
-            (Some(a), Some(b)) => Some(a.max_of(b)),
-            (a, b) => a.or(b),
+    /// Whether a sign-in is blocked, from the counts of its `login_keys`; checked
+    /// before a password is verified, so a blocked key learns nothing.
+    pub fn login_blocked(&self, counts: &[Option<FailureCount>], now: i64) -> Option<RetryAfter> {
+        let limits = [self.max_per_email_and_address, self.max_per_address];
+        counts
+            .iter()
+            .zip(limits)
+            .filter_map(|(count, max)| self.wait(count.as_ref()?, max, now))
+            .max_by_key(|retry| retry.0)
+    }
+
+    /// Whether the failure just counted reached a limit: the first of a burst.
+    pub fn login_burst(&self, counts: &[FailureCount]) -> Burst {
+        let reached = |i: usize, max: u32| counts.get(i).is_some_and(|c| c.failures == max);
+        if reached(0, self.max_per_email_and_address) {
+            Burst::PerEmailAndAddress
+        } else if reached(1, self.max_per_address) {
+            Burst::PerAddress
+        } else {
+            Burst::None
         }
     }
 
-    pub fn login_failed(&self, email: &str, address: IpAddr) -> Burst {
-        let now = Instant::now();
-        let pair_burst = self
-            .per_email_and_address
-            .fail(&(email.to_string(), address), now);
-        let address_burst = self.per_address.fail(&address, now);
-        match (pair_burst, address_burst) {
-            (true, _) => Burst::PerEmailAndAddress,
-            (_, true) => Burst::PerAddress,
-            _ => Burst::None,
+    /// After a current-password check was counted (before it is made, so checks in
+    /// flight count too): allowed while within the allowance of sign-in failures per
+    /// email and address, else how long to wait.
+    pub fn password_check(&self, counted: &FailureCount, now: i64) -> Result<(), RetryAfter> {
+        if counted.failures <= self.max_per_email_and_address {
+            return Ok(());
         }
-    }
-
-    /// A success clears the failures of that email from that address only, so an
-    /// attacker elsewhere cannot lock the owner out and the owner cannot unlock an attacker.
-    pub fn login_succeeded(&self, email: &str, address: IpAddr) {
-        self.per_email_and_address
-            .forget(&(email.to_string(), address));
+        Err(self
+            .wait(counted, self.max_per_email_and_address, now)
+            .unwrap_or(RetryAfter(Duration::from_secs(1))))
     }
 
     /// Registrations and reset requests share one allowance per client address.
@@ -195,48 +133,75 @@ impl Throttle {
     }
 }
 
-impl RetryAfter {
-    fn max_of(self, other: RetryAfter) -> RetryAfter {
-        RetryAfter(self.0.max(other.0))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn failures_block_after_the_limit_until_the_window_ends() {
-        let window = FailureWindow::new(3, Duration::from_secs(60));
-        let t0 = Instant::now();
-        assert!(!window.fail(&"k", t0));
-        assert!(!window.fail(&"k", t0));
-        assert!(window.blocked(&"k", t0).is_none());
-        assert!(window.fail(&"k", t0), "the third failure starts a burst");
-        assert!(!window.fail(&"k", t0), "later failures are the same burst");
-        let wait = window.blocked(&"k", t0 + Duration::from_secs(20)).unwrap();
-        assert_eq!(wait.secs(), 40);
-        assert!(window.blocked(&"k", t0 + Duration::from_secs(60)).is_none());
-        assert!(window.blocked(&"other", t0).is_none());
-        // A new window starts fresh.
-        assert!(!window.fail(&"k", t0 + Duration::from_secs(61)));
-        assert!(window.blocked(&"k", t0 + Duration::from_secs(61)).is_none());
+    fn throttle() -> Throttle {
+        let mut settings = Settings::from_lookup(&|_| None).unwrap();
+        settings.login_max_failures = 3;
+        settings.login_max_failures_per_address = 10;
+        settings.login_window_secs = 60;
+        Throttle::new(&settings)
+    }
+
+    fn count(window_start: i64, failures: u32) -> FailureCount {
+        FailureCount {
+            window_start,
+            failures,
+        }
     }
 
     #[test]
-    fn attempts_count_before_they_are_made() {
-        let window = FailureWindow::new(2, Duration::from_secs(60));
-        let t0 = Instant::now();
-        assert!(window.attempt(&"k", t0).is_ok());
-        assert!(window.attempt(&"k", t0).is_ok());
-        let wait = window
-            .attempt(&"k", t0 + Duration::from_secs(15))
-            .unwrap_err();
-        assert_eq!(wait.secs(), 45);
-        assert!(window.attempt(&"other", t0).is_ok());
-        assert!(window.attempt(&"k", t0 + Duration::from_secs(60)).is_ok());
-        window.forget(&"k");
-        assert!(window.attempt(&"k", t0).is_ok());
+    fn sign_ins_are_blocked_at_either_limit_until_its_window_ends() {
+        let t = throttle();
+        assert_eq!(t.login_blocked(&[None, None], 100), None);
+        assert_eq!(t.login_blocked(&[Some(count(100, 2)), None], 100), None);
+        let wait = t.login_blocked(&[Some(count(100, 3)), None], 120).unwrap();
+        assert_eq!(wait.secs(), 40);
+        assert_eq!(t.login_blocked(&[Some(count(100, 3)), None], 160), None);
+        let wait = t
+            .login_blocked(&[Some(count(100, 3)), Some(count(110, 10))], 120)
+            .unwrap();
+        assert_eq!(wait.secs(), 50, "the longer wait of the two");
+    }
+
+    #[test]
+    fn a_burst_is_the_failure_that_reaches_a_limit() {
+        let t = throttle();
+        assert_eq!(t.login_burst(&[count(0, 2), count(0, 2)]), Burst::None);
+        assert_eq!(
+            t.login_burst(&[count(0, 3), count(0, 3)]),
+            Burst::PerEmailAndAddress
+        );
+        assert_eq!(t.login_burst(&[count(0, 4), count(0, 4)]), Burst::None);
+        assert_eq!(
+            t.login_burst(&[count(0, 1), count(0, 10)]),
+            Burst::PerAddress
+        );
+    }
+
+    #[test]
+    fn password_checks_within_the_allowance() {
+        let t = throttle();
+        assert!(t.password_check(&count(100, 3), 100).is_ok());
+        assert_eq!(
+            t.password_check(&count(100, 4), 130).unwrap_err().secs(),
+            30
+        );
+    }
+
+    #[test]
+    fn keys_name_what_they_count() {
+        let address: IpAddr = "192.0.2.7".parse().unwrap();
+        assert_eq!(
+            login_keys("ada@example.org", address),
+            [
+                "login:ada@example.org 192.0.2.7".to_string(),
+                "address:192.0.2.7".to_string()
+            ]
+        );
+        assert_eq!(password_check_key("abc"), "password:abc");
     }
 
     #[test]

@@ -10,7 +10,7 @@ use super::views::{AccountView, TokenPair};
 use crate::auth::client::client_address;
 use crate::auth::identity::SESSION_COOKIE;
 use crate::auth::password::Verified;
-use crate::auth::throttle::Burst;
+use crate::auth::throttle::{self, Burst};
 use crate::auth::{tokens, Authenticated};
 use crate::domain::{AccountStatus, Email, Password, Role};
 use crate::error::{ApiError, ApiResult, FieldError};
@@ -227,10 +227,18 @@ pub async fn check_current_password(
     account: &AccountRow,
     given: &str,
 ) -> ApiResult<()> {
-    state
-        .throttle
-        .password_check(&account.id)
-        .map_err(too_many)?;
+    let key = throttle::password_check_key(&account.id);
+    let now = now_ts();
+    let counted = state
+        .store
+        .count_failure(&[&key], state.throttle.window_secs(), now)
+        .await?;
+    if let Some(counted) = counted.first() {
+        state
+            .throttle
+            .password_check(counted, now)
+            .map_err(too_many)?;
+    }
     let verified = match Password::parse_given(given) {
         Ok(password) => {
             state
@@ -242,7 +250,7 @@ pub async fn check_current_password(
     };
     match verified {
         Verified::Yes { .. } => {
-            state.throttle.password_check_passed(&account.id);
+            state.store.clear_failures(&key).await?;
             Ok(())
         }
         Verified::No => Err(ApiError::InvalidCredentials),
@@ -263,10 +271,14 @@ pub async fn login(
     let address = client_address(&req, &state.settings.trusted_proxies);
     let email = Email::parse(&body.email).ok();
     let throttle_key = email.as_ref().map_or_else(
-        || body.email.trim().to_lowercase(),
+        || body.email.trim().to_lowercase().chars().take(254).collect(),
         |e| e.as_str().to_string(),
     );
-    if let Some(retry) = state.throttle.login_blocked(&throttle_key, address) {
+    let keys = throttle::login_keys(&throttle_key, address);
+    let keys = [keys[0].as_str(), keys[1].as_str()];
+    let window = state.throttle.window_secs();
+    let counts = state.store.failure_counts(&keys, window, now_ts()).await?;
+    if let Some(retry) = state.throttle.login_blocked(&counts, now_ts()) {
         crate::metrics::login(crate::metrics::Login::Throttled);
         return Err(too_many(retry));
     }
@@ -284,7 +296,8 @@ pub async fn login(
     let (rehash, account) = match (verified, account) {
         (Verified::Yes { rehash }, Some(account)) => (rehash, account),
         (_, account) => {
-            let burst = state.throttle.login_failed(&throttle_key, address);
+            let counted = state.store.count_failure(&keys, window, now_ts()).await?;
+            let burst = state.throttle.login_burst(&counted);
             if burst != Burst::None {
                 record_burst(&state, burst, &throttle_key, account.as_ref(), address).await?;
             }
@@ -292,7 +305,12 @@ pub async fn login(
             return Err(ApiError::InvalidCredentials);
         }
     };
-    state.throttle.login_succeeded(&throttle_key, address);
+    // A success clears the failures of that email from that address only, so an
+    // attacker elsewhere cannot lock the owner out and the owner cannot unlock an
+    // attacker. Without earlier failures there is nothing to clear and nothing written.
+    if counts[0].is_some() {
+        state.store.clear_failures(keys[0]).await?;
+    }
     if AccountStatus::parse(&account.status) != Some(AccountStatus::Active) {
         crate::metrics::login(crate::metrics::Login::Suspended);
         return Err(ApiError::AccountSuspended);

@@ -20,6 +20,7 @@ pub const TABLES: &[&str] = &[
     "password_resets",
     "meter_reads",
     "gifts",
+    "failure_counts",
 ];
 
 /// Rows per INSERT statement.

@@ -9,6 +9,7 @@ pub mod cache;
 pub mod checkpoint;
 pub mod copy;
 mod direct;
+mod failures;
 pub mod fence;
 pub mod gifts;
 pub mod meter;
@@ -26,6 +27,7 @@ pub use accounts::{
 };
 pub use articles::{ArticleFields, ArticleRecord, ArticleRow, ArticleSummaryRow, Cursor};
 pub use audit::{AuditEntry, AuditFilter, AuditRow};
+pub use failures::FailureCount;
 pub use sessions::{RefreshOutcome, SessionState};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");

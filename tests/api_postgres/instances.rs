@@ -276,3 +276,48 @@ async fn an_edit_through_one_instance_is_served_by_the_other_within_a_second() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+#[tokio::test]
+async fn sign_in_failures_are_one_allowance_over_both_instances() {
+    let Pair { a, b, _db } = pair(&[("PAYWALL_LOGIN_MAX_FAILURES", "4")]).await;
+    a.reader("guessed@test.example").await;
+    async fn guess(app: &TestApp) -> reqwest::Response {
+        app.post(
+            "/v1/auth/login",
+            None,
+            json!({"email": "guessed@test.example", "password": "wrong-guess-0000"}),
+        )
+        .await
+    }
+    // Four guesses in all, spread over both instances, then both refuse.
+    for app in [&a, &b, &a, &b] {
+        assert_problem(guess(app).await, 401, "invalid_credentials").await;
+    }
+    for app in [&a, &b] {
+        assert_problem(guess(app).await, 429, "rate_limited").await;
+    }
+    // The throttled burst is audited once, whichever instance saw it.
+    let admin = a.admin_token().await;
+    let audit: Value = b
+        .get("/v1/admin/audit?action=login.throttled", Some(&admin))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(audit["items"].as_array().unwrap().len(), 1, "{audit}");
+    // Current-password checks share one allowance too.
+    let (_, token) = a.reader("checked@test.example").await;
+    let wrong = json!({"current_password": "wrong-guess-0000", "new_password": "another-passphrase-Debussy-1862"});
+    for app in [&a, &b, &a, &b] {
+        let response = app
+            .post("/v1/me/password", Some(&token), wrong.clone())
+            .await;
+        assert_problem(response, 401, "invalid_credentials").await;
+    }
+    for app in [&b, &a] {
+        let response = app
+            .post("/v1/me/password", Some(&token), wrong.clone())
+            .await;
+        assert_problem(response, 429, "rate_limited").await;
+    }
+}
