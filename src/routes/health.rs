@@ -30,9 +30,7 @@ pub async fn readyz(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
         (status = 503, description = "`unavailable`: metrics are not being recorded", body = crate::error::Problem, content_type = "application/problem+json")))]
 /// Prometheus text format.
 pub async fn metrics(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
-    for (pool, open, idle) in state.store.pool_use() {
-        crate::metrics::connections(pool, open, idle);
-    }
+    crate::metrics::before_scrape(&state.store.pool_use());
     let handle =
         crate::metrics::handle().ok_or(ApiError::Unavailable("metrics are not being recorded"))?;
     Ok(HttpResponse::Ok()

@@ -58,6 +58,15 @@ impl Backend {
     }
 }
 
+/// One connection pool's use, for /metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolUse {
+    pub name: &'static str,
+    pub in_use: u32,
+    pub idle: u32,
+    pub max: u32,
+}
+
 /// Connection pool limits (`PAYWALL_DB_MAX_CONNECTIONS`, `PAYWALL_DB_ACQUIRE_TIMEOUT_SECS`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolSettings {
@@ -373,11 +382,25 @@ impl Store {
     }
 
     /// Open and idle connections of the read and the write pool.
-    pub fn pool_use(&self) -> [(&'static str, u32, usize); 2] {
-        [
-            ("read", self.read.size(), self.read.num_idle()),
-            ("write", self.write.size(), self.write.num_idle()),
-        ]
+    /// Each connection pool once: its name and how many connections are in use, idle,
+    /// and allowed at most. SQLite has a read pool and a write pool; PostgreSQL (and a
+    /// SQLite database in memory) one pool for both, named `shared`.
+    pub fn pool_use(&self) -> Vec<PoolUse> {
+        let of = |name: &'static str, pool: &AnyPool| {
+            let idle = u32::try_from(pool.num_idle()).unwrap_or(u32::MAX);
+            PoolUse {
+                name,
+                in_use: pool.size().saturating_sub(idle),
+                idle,
+                max: pool.options().get_max_connections(),
+            }
+        };
+        // The read pool is the write pool's clone on PostgreSQL and in memory.
+        if self.backend == Backend::Postgres || self.sqlite_file.is_none() {
+            vec![of("shared", &self.write)]
+        } else {
+            vec![of("read", &self.read), of("write", &self.write)]
+        }
     }
 
     pub async fn close(&self) {

@@ -37,10 +37,37 @@ async fn metrics_count_requests_decisions_logins_and_charges_without_ids_in_labe
         "paywall_meter_charges_total 1",
         r#"paywall_logins_total{outcome="success"} 1"#,
         r#"paywall_logins_total{outcome="invalid_credentials"} 1"#,
-        r#"paywall_db_connections{pool="read",state="open"}"#,
         "paywall_http_request_duration_seconds_bucket",
+        "paywall_build_info{version=",
+        "process_resident_memory_bytes ",
+        "process_cpu_seconds_total ",
+        "process_open_fds ",
     ] {
         assert!(text.contains(expected), "missing {expected} in\n{text}");
+    }
+    // Each pool once, as connections in use, idle and at most.
+    let pools: &[&str] = match crate::BACKEND {
+        paywall::store::Backend::Sqlite => &["read", "write"],
+        paywall::store::Backend::Postgres => &["shared"],
+    };
+    for pool in pools {
+        for state in ["in_use", "idle", "max"] {
+            let series = format!(r#"paywall_db_connections{{pool="{pool}",state="{state}"}}"#);
+            assert_eq!(text.matches(&series).count(), 1, "{series} in\n{text}");
+        }
+    }
+    assert_eq!(
+        text.matches("paywall_db_connections{").count(),
+        3 * pools.len(),
+        "{text}"
+    );
+    // Every family says what it is.
+    for line in text.lines().filter(|l| l.starts_with("# TYPE ")) {
+        let family = line.split_whitespace().nth(2).unwrap();
+        assert!(
+            text.contains(&format!("# HELP {family} ")),
+            "{family} has no HELP"
+        );
     }
     for private in ["gated-secret-slug", "does-not-exist", ADMIN_EMAIL, "One."] {
         assert!(!text.contains(private), "{private} leaked into /metrics");
@@ -237,4 +264,74 @@ async fn sigkill_during_writes_loses_nothing_acknowledged() {
         );
     }
     app.assert_database_intact().await;
+}
+
+/// `promtool`, from Debian's `prometheus` package: CI installs it; elsewhere the check
+/// says it was skipped.
+fn promtool() -> Option<std::path::PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join("promtool"))
+            .find(|path| path.is_file())
+    });
+    if found.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must install promtool (Debian's prometheus package)"
+        );
+        println!("promtool check skipped: promtool is not installed");
+    }
+    found
+}
+
+#[tokio::test]
+async fn a_scrape_after_traffic_passes_promtool_check_metrics() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    app.article(&admin, json!({"title": "Metered", "slug": "metered-one", "body": "One.\n\nTwo.", "section": "s", "access": "metered", "status": "published"}))
+        .await;
+    for _ in 0..20 {
+        app.get("/v1/articles/metered-one", None).await;
+        app.get("/v1/articles/nothing-here", None).await;
+    }
+    app.post(
+        "/v1/auth/login",
+        None,
+        json!({"email": ADMIN_EMAIL, "password": "wrong-password-1"}),
+    )
+    .await;
+    app.request(
+        reqwest::Method::from_bytes(b"MADEUP").unwrap(),
+        "/healthz",
+        None,
+        None,
+    )
+    .await;
+    // Histogram samples are folded into buckets every second.
+    tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
+    let text = app.get("/metrics", None).await.text().await.unwrap();
+    let Some(promtool) = promtool() else {
+        return;
+    };
+    let mut child = std::process::Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "promtool check metrics:\n{}{}\n---\n{text}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
