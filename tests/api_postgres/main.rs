@@ -57,6 +57,8 @@ mod meter;
 #[cfg(postgres_tests)]
 mod migrate_to;
 #[cfg(postgres_tests)]
+mod nginx;
+#[cfg(postgres_tests)]
 #[path = "../api/openapi.rs"]
 mod openapi;
 #[cfg(postgres_tests)]
