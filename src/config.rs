@@ -282,7 +282,7 @@ impl Settings {
         })?;
 
         let database_url = text(get, "DATABASE_URL", "sqlite://paywall.db");
-        let backend = crate::store::Backend::of_url(&database_url).ok_or_else(|| {
+        crate::store::Backend::of_url(&database_url).ok_or_else(|| {
             bad(
                 "DATABASE_URL",
                 "must be a sqlite:// URL (for example sqlite://paywall.db) or a postgres:// URL \
@@ -291,12 +291,6 @@ impl Settings {
         })?;
 
         let jwt_secret = optional(get, "PAYWALL_JWT_SECRET");
-        if backend == crate::store::Backend::Postgres && jwt_secret.is_none() {
-            return Err(bad(
-                "PAYWALL_JWT_SECRET",
-                "must be set with PostgreSQL: every instance signs and verifies with the same secret",
-            ));
-        }
         if let Some(secret) = &jwt_secret {
             if secret.len() < 32 {
                 return Err(bad(

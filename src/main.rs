@@ -26,13 +26,16 @@ enum Command {
         #[arg(long)]
         email: String,
     },
-    /// Import accounts from CSV (with a header row) or JSON Lines: email, display_name, role, subscription_plan, subscription_expires_at and optionally password_hash (Argon2 PHC or bcrypt). Existing emails are updated. Prints one line per input line (created, updated, or refused and why) and exits 1 if any line was refused.
+    /// Import accounts from CSV (with a header row) or JSON Lines: email, display_name, role (reader, editor, admin; subscriber and administrator as WordPress names them), status, subscription_plan, subscription_started_at, subscription_expires_at, created_at (RFC 3339, or a date alone) and optionally password_hash (Argon2 PHC, bcrypt, or WordPress's $P$ and $wp$). Existing emails are updated. Prints one line per input line (created, updated, or refused and why) and exits 1 if any line was refused.
     ImportAccounts {
         /// The file to read.
         file: String,
         /// csv or jsonl; by default taken from the file's extension.
         #[arg(long)]
         format: Option<String>,
+        /// Leave out columns this service does not know (named once in the report) instead of refusing the file.
+        #[arg(long)]
+        ignore_unknown: bool,
     },
     /// Export every account, oldest first, in the import format (to standard output unless --output is given).
     ExportAccounts {
@@ -152,7 +155,11 @@ async fn run(command: Command, settings: Settings) -> Result<(), String> {
                 }
             }
         }
-        Command::ImportAccounts { file, format } => {
+        Command::ImportAccounts {
+            file,
+            format,
+            ignore_unknown,
+        } => {
             let format = paywall::transfer::Format::choose(format.as_deref(), &file)?;
             let input = std::fs::File::open(&file).map_err(|e| format!("{file}: {e}"))?;
             let store = startup::open_store(&settings)
@@ -164,6 +171,11 @@ async fn run(command: Command, settings: Settings) -> Result<(), String> {
                 &store,
                 std::io::BufReader::new(input),
                 format,
+                if ignore_unknown {
+                    paywall::transfer::Unknown::Ignore
+                } else {
+                    paywall::transfer::Unknown::Refuse
+                },
                 &mut report,
             )
             .await;
@@ -193,7 +205,7 @@ async fn run(command: Command, settings: Settings) -> Result<(), String> {
                 .map_err(|e| e.to_string())?;
             let written = match &output {
                 Some(path) => {
-                    let file = std::fs::File::create(path).map_err(|e| format!("{path}: {e}"))?;
+                    let file = private_file(path).map_err(|e| format!("{path}: {e}"))?;
                     paywall::transfer::export(
                         &store,
                         std::io::BufWriter::new(file),
@@ -306,6 +318,23 @@ async fn restore(settings: &Settings, path: &str) -> Result<(), String> {
     std::fs::rename(&staging, &db).map_err(|e| e.to_string())?;
     println!("{} restored from {path}", db.display());
     Ok(())
+}
+
+/// A file for account data (and, when asked for, password hashes) that only its owner
+/// may read, whatever the umask: created 0600, or cut to nothing and made 0600.
+fn private_file(path: &str) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        options.mode(0o600);
+        let file = options.open(path)?;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        Ok(file)
+    }
+    #[cfg(not(unix))]
+    options.open(path)
 }
 
 fn read_password_from_stdin() -> Result<String, String> {

@@ -57,6 +57,14 @@ pub fn resolve_jwt_secret(settings: &Settings) -> Result<String, StartupError> {
     if let Some(secret) = &settings.jwt_secret {
         return Ok(secret.clone());
     }
+    if crate::store::Backend::of_url(&settings.database_url)
+        == Some(crate::store::Backend::Postgres)
+    {
+        // Only serving needs it: imports, exports and migrations sign nothing.
+        return Err(StartupError::Other(
+            "PAYWALL_JWT_SECRET must be set with PostgreSQL: every instance signs and verifies with the same secret".into(),
+        ));
+    }
     let Some(db_path) = settings.sqlite_path() else {
         tracing::warn!("PAYWALL_JWT_SECRET is not set and the database is in memory: using a secret that lasts until exit");
         return Ok(tokens::generate_secret());

@@ -1,13 +1,13 @@
 //! Account import and export for publishers moving from another system: CSV (with a
-//! header row) or JSON Lines, with the columns `email`, `display_name`, `role`,
-//! `subscription_plan`, `subscription_expires_at` and `password_hash`.
+//! header row) or JSON Lines, with the columns of `COLUMNS`. An export imported into an
+//! empty database gives back every account as it was: status, dates and hashes too.
 
 use std::io::{BufRead, Write};
 
 use serde::{Deserialize, Serialize};
 
 use crate::auth::password::is_supported_hash;
-use crate::domain::{Email, Role};
+use crate::domain::{AccountStatus, Email, Role};
 use crate::routes::auth::parse_display_name;
 use crate::routes::views::{parse_rfc3339, rfc3339};
 use crate::store::AccountRow;
@@ -35,18 +35,22 @@ impl Format {
     }
 }
 
-pub const COLUMNS: [&str; 6] = [
+/// Every column, in the order exports write them.
+pub const COLUMNS: [&str; 9] = [
     "email",
     "display_name",
     "role",
+    "status",
     "subscription_plan",
+    "subscription_started_at",
     "subscription_expires_at",
+    "created_at",
     "password_hash",
 ];
 
-/// One line as written in the file; blank values count as absent.
+/// One line as written in the file; blank values count as absent. Unknown columns are
+/// found before this is read (see `read_lines`).
 #[derive(Debug, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
 pub struct RawAccount {
     pub email: Option<String>,
     #[serde(default)]
@@ -54,11 +58,25 @@ pub struct RawAccount {
     #[serde(default)]
     pub role: Option<String>,
     #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
     pub subscription_plan: Option<String>,
+    #[serde(default)]
+    pub subscription_started_at: Option<String>,
     #[serde(default)]
     pub subscription_expires_at: Option<String>,
     #[serde(default)]
+    pub created_at: Option<String>,
+    #[serde(default)]
     pub password_hash: Option<String>,
+}
+
+/// A subscription as a line sets it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImportedSubscription {
+    pub plan: String,
+    pub started_at: Option<i64>,
+    pub expires_at: Option<i64>,
 }
 
 /// A line that passed every check, ready to be written.
@@ -67,8 +85,10 @@ pub struct ImportRecord {
     pub email: String,
     pub display_name: Option<String>,
     pub role: Option<Role>,
-    /// `Some((plan, expires_at))` sets the subscription.
-    pub subscription: Option<(String, Option<i64>)>,
+    pub status: Option<AccountStatus>,
+    /// Some: sets the subscription (replacing any other).
+    pub subscription: Option<ImportedSubscription>,
+    pub created_at: Option<i64>,
     pub password_hash: Option<String>,
 }
 
@@ -76,6 +96,52 @@ fn blank_to_none(value: Option<String>) -> Option<String> {
     value
         .map(|v| v.trim().to_string())
         .filter(|v| !v.is_empty())
+}
+
+/// Role names as other systems export them: WordPress's `subscriber` is a registered
+/// reader (payment is the subscription columns' business), `administrator` an admin.
+fn import_role(name: &str) -> Option<Role> {
+    match name.to_ascii_lowercase().as_str() {
+        "subscriber" | "member" => Some(Role::Reader),
+        "administrator" => Some(Role::Admin),
+        other => Role::parse(other),
+    }
+}
+
+/// When a date-only value falls in a day: an instant is its start (`2030-01-31` is
+/// midnight UTC), an expiry its end (access through 31 January, to midnight UTC after).
+#[derive(Clone, Copy)]
+enum DateOnly {
+    StartOfDay,
+    EndOfDay,
+}
+
+/// An RFC 3339 date and time, or a date alone (`2030-01-31`), in UTC.
+fn parse_instant(text: &str, date_only: DateOnly) -> Option<i64> {
+    if let Some(instant) = parse_rfc3339(text) {
+        return Some(instant);
+    }
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    let date = time::Date::parse(text, &format).ok()?;
+    let start = date.midnight().assume_utc().unix_timestamp();
+    Some(match date_only {
+        DateOnly::StartOfDay => start,
+        DateOnly::EndOfDay => start + 86_400,
+    })
+}
+
+fn instant_field(
+    name: &str,
+    value: Option<String>,
+    date_only: DateOnly,
+) -> Result<Option<i64>, String> {
+    blank_to_none(value)
+        .map(|t| {
+            parse_instant(&t, date_only).ok_or_else(|| {
+                format!("{name}: {t:?} is neither an RFC 3339 date and time nor a date such as 2030-01-31")
+            })
+        })
+        .transpose()
 }
 
 impl RawAccount {
@@ -87,36 +153,64 @@ impl RawAccount {
             .map_err(|m| format!("display_name: {m}"))?;
         let role = blank_to_none(self.role)
             .map(|r| {
-                Role::parse(&r).ok_or_else(|| format!("role: {r:?} is not reader, editor or admin"))
-            })
-            .transpose()?;
-        let plan = blank_to_none(self.subscription_plan);
-        let expires = blank_to_none(self.subscription_expires_at)
-            .map(|t| {
-                parse_rfc3339(&t).ok_or_else(|| {
-                    format!("subscription_expires_at: {t:?} is not an RFC 3339 date and time")
+                import_role(&r).ok_or_else(|| {
+                    format!("role: {r:?} is not reader (or subscriber), editor or admin (or administrator)")
                 })
             })
             .transpose()?;
-        let subscription = match (plan, expires) {
-            (Some(plan), expires) if plan.chars().count() <= 64 => Some((plan, expires)),
-            (Some(_), _) => return Err("subscription_plan: must be at most 64 characters".into()),
-            (None, Some(_)) => {
+        let status = blank_to_none(self.status)
+            .map(|s| {
+                AccountStatus::parse(&s.to_ascii_lowercase())
+                    .ok_or_else(|| format!("status: {s:?} is not active or suspended"))
+            })
+            .transpose()?;
+        let plan = blank_to_none(self.subscription_plan);
+        let started = instant_field(
+            "subscription_started_at",
+            self.subscription_started_at,
+            DateOnly::StartOfDay,
+        )?;
+        let expires = instant_field(
+            "subscription_expires_at",
+            self.subscription_expires_at,
+            DateOnly::EndOfDay,
+        )?;
+        let created_at = instant_field("created_at", self.created_at, DateOnly::StartOfDay)?;
+        let subscription = match (plan, started, expires) {
+            (Some(plan), started_at, expires_at) if plan.chars().count() <= 64 => {
+                Some(ImportedSubscription {
+                    plan,
+                    started_at,
+                    expires_at,
+                })
+            }
+            (Some(_), _, _) => {
+                return Err("subscription_plan: must be at most 64 characters".into())
+            }
+            (None, Some(_), _) => {
+                return Err("subscription_started_at: given without a subscription_plan".into())
+            }
+            (None, _, Some(_)) => {
                 return Err("subscription_expires_at: given without a subscription_plan".into())
             }
-            (None, None) => None,
+            (None, None, None) => None,
         };
         let password_hash = blank_to_none(self.password_hash);
         if let Some(hash) = &password_hash {
             if !is_supported_hash(hash) {
-                return Err("password_hash: not an Argon2 PHC string or a bcrypt hash".into());
+                return Err(
+                    "password_hash: not an Argon2 PHC string, a bcrypt hash or a WordPress ($P$ or $wp$) hash"
+                        .into(),
+                );
             }
         }
         Ok(ImportRecord {
             email: email.as_str().to_string(),
             display_name,
             role,
+            status,
             subscription,
+            created_at,
             password_hash,
         })
     }
@@ -125,8 +219,32 @@ impl RawAccount {
 /// A line of the input, numbered from 1 as an editor shows it, or why it was unreadable.
 pub type Line = (u64, Result<RawAccount, String>);
 
-/// Reads every data line. A CSV header must name only known columns and include `email`.
-pub fn read_lines<R: BufRead>(input: R, format: Format) -> Result<Vec<Line>, String> {
+/// What `read_lines` does with columns it does not know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Unknown {
+    /// Refuse the file (CSV) or the line (JSON Lines), naming the column.
+    #[default]
+    Refuse,
+    /// Leave them out (`--ignore-unknown`), saying once which were left out.
+    Ignore,
+}
+
+fn unknown_column_message(name: &str) -> String {
+    format!(
+        "unknown column {name:?}; the columns are {} (pass --ignore-unknown to leave others out)",
+        COLUMNS.join(", ")
+    )
+}
+
+/// Reads every data line. A CSV header must include `email`; unknown columns (CSV) or
+/// keys (JSON Lines) are refused or left out as `unknown` says, and those left out are
+/// returned once each, for the report.
+pub fn read_lines<R: BufRead>(
+    input: R,
+    format: Format,
+    unknown: Unknown,
+) -> Result<(Vec<Line>, Vec<String>), String> {
+    let mut ignored: Vec<String> = Vec::new();
     match format {
         Format::JsonLines => {
             let mut lines = Vec::new();
@@ -135,11 +253,30 @@ pub fn read_lines<R: BufRead>(input: R, format: Format) -> Result<Vec<Line>, Str
                 if line.trim().is_empty() {
                     continue;
                 }
-                let parsed = serde_json::from_str::<RawAccount>(&line)
-                    .map_err(|e| format!("not a JSON object of the known columns: {e}"));
+                let parsed =
+                    serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&line)
+                        .map_err(|e| format!("not a JSON object: {e}"))
+                        .and_then(|mut object| {
+                            let strangers: Vec<String> = object
+                                .keys()
+                                .filter(|k| !COLUMNS.contains(&k.as_str()))
+                                .cloned()
+                                .collect();
+                            if let (Some(name), Unknown::Refuse) = (strangers.first(), unknown) {
+                                return Err(unknown_column_message(name));
+                            }
+                            for name in strangers {
+                                object.remove(&name);
+                                if !ignored.contains(&name) {
+                                    ignored.push(name);
+                                }
+                            }
+                            serde_json::from_value::<RawAccount>(serde_json::Value::Object(object))
+                                .map_err(|e| format!("a column is not text: {e}"))
+                        });
                 lines.push((index as u64 + 1, parsed));
             }
-            Ok(lines)
+            Ok((lines, ignored))
         }
         Format::Csv => {
             let mut reader = csv::ReaderBuilder::new()
@@ -152,10 +289,10 @@ pub fn read_lines<R: BufRead>(input: R, format: Format) -> Result<Vec<Line>, Str
                 .clone();
             for name in headers.iter() {
                 if !COLUMNS.contains(&name) {
-                    return Err(format!(
-                        "unknown CSV column {name:?}; the columns are {}",
-                        COLUMNS.join(", ")
-                    ));
+                    match unknown {
+                        Unknown::Refuse => return Err(unknown_column_message(name)),
+                        Unknown::Ignore => ignored.push(name.to_string()),
+                    }
                 }
             }
             if !headers.iter().any(|h| h == "email") {
@@ -178,7 +315,7 @@ pub fn read_lines<R: BufRead>(input: R, format: Format) -> Result<Vec<Line>, Str
                 };
                 lines.push((number, parsed));
             }
-            Ok(lines)
+            Ok((lines, ignored))
         }
     }
 }
@@ -189,8 +326,11 @@ pub fn export_row(account: &AccountRow, with_hash: bool) -> RawAccount {
         email: Some(account.email.clone()),
         display_name: account.display_name.clone(),
         role: Some(account.role.clone()),
+        status: Some(account.status.clone()),
         subscription_plan: account.subscription_plan.clone(),
+        subscription_started_at: account.subscription_started_at.map(rfc3339),
         subscription_expires_at: account.subscription_expires_at.map(rfc3339),
+        created_at: Some(rfc3339(account.created_at)),
         password_hash: if with_hash {
             account.password_hash.clone()
         } else {
@@ -262,7 +402,7 @@ mod tests {
                      bob@example.org,,boss,,\n\
                      cy@example.org,,,,2030-01-01T00:00:00Z\n\
                      \"zoé@example.org\",\"Zoé, l’autre\",editor,,\n";
-        let lines = read_lines(input.as_bytes(), Format::Csv).unwrap();
+        let (lines, _) = read_lines(input.as_bytes(), Format::Csv, Unknown::Refuse).unwrap();
         let checked: Vec<_> = lines
             .into_iter()
             .map(|(n, raw)| (n, raw.and_then(RawAccount::check)))
@@ -270,7 +410,7 @@ mod tests {
         assert_eq!(checked.len(), 5);
         let first = checked[0].1.as_ref().unwrap();
         assert_eq!(first.email, "ada@example.org");
-        assert_eq!(first.subscription.as_ref().unwrap().0, "digital");
+        assert_eq!(first.subscription.as_ref().unwrap().plan, "digital");
         assert_eq!(checked[0].0, 2);
         assert!(checked[1].1.as_ref().unwrap_err().starts_with("email:"));
         assert!(checked[2].1.as_ref().unwrap_err().starts_with("role:"));
@@ -286,18 +426,72 @@ mod tests {
     }
 
     #[test]
-    fn unknown_columns_stop_the_file() {
-        assert!(read_lines("email,password\nx@y.org,secret\n".as_bytes(), Format::Csv).is_err());
-        assert!(read_lines("name\nx\n".as_bytes(), Format::Csv).is_err());
+    fn unknown_columns_stop_the_file_unless_ignored() {
+        let csv = "email,password\nx@y.org,secret\n";
+        let refused = read_lines(csv.as_bytes(), Format::Csv, Unknown::Refuse).unwrap_err();
+        assert!(refused.contains("\"password\"") && refused.contains("--ignore-unknown"));
+        assert!(read_lines("name\nx\n".as_bytes(), Format::Csv, Unknown::Refuse).is_err());
+        let (lines, ignored) = read_lines(csv.as_bytes(), Format::Csv, Unknown::Ignore).unwrap();
+        assert_eq!(ignored, ["password"]);
+        let record = lines[0].1.as_ref().unwrap();
+        assert_eq!(record.email.as_deref(), Some("x@y.org"));
+        assert!(record.password_hash.is_none());
     }
 
     #[test]
-    fn json_lines_refuse_unknown_keys_per_line() {
+    fn json_lines_refuse_unknown_keys_per_line_unless_ignored() {
         let input = "{\"email\":\"a@example.org\"}\n\n{\"email\":\"b@example.org\",\"password\":\"x\"}\nnot json\n";
-        let lines = read_lines(input.as_bytes(), Format::JsonLines).unwrap();
+        let (lines, _) = read_lines(input.as_bytes(), Format::JsonLines, Unknown::Refuse).unwrap();
         assert_eq!(lines.iter().map(|l| l.0).collect::<Vec<_>>(), [1, 3, 4]);
         assert!(lines[0].1.is_ok());
         assert!(lines[1].1.is_err() && lines[2].1.is_err());
+        let (lines, ignored) =
+            read_lines(input.as_bytes(), Format::JsonLines, Unknown::Ignore).unwrap();
+        assert!(lines[1].1.is_ok());
+        assert_eq!(ignored, ["password"]);
+    }
+
+    #[test]
+    fn dates_alone_roles_of_other_systems_and_statuses() {
+        let raw = RawAccount {
+            email: Some("a@example.org".into()),
+            role: Some("Subscriber".into()),
+            status: Some("suspended".into()),
+            subscription_plan: Some("digital".into()),
+            subscription_started_at: Some("2025-02-01".into()),
+            subscription_expires_at: Some("2030-01-31".into()),
+            created_at: Some("2024-12-25T08:30:00Z".into()),
+            ..Default::default()
+        };
+        let record = raw.check().unwrap();
+        assert_eq!(record.role, Some(Role::Reader));
+        assert_eq!(record.status, Some(AccountStatus::Suspended));
+        let subscription = record.subscription.unwrap();
+        assert_eq!(
+            subscription.started_at,
+            parse_rfc3339("2025-02-01T00:00:00Z")
+        );
+        assert_eq!(
+            subscription.expires_at,
+            parse_rfc3339("2030-02-01T00:00:00Z")
+        );
+        assert_eq!(record.created_at, parse_rfc3339("2024-12-25T08:30:00Z"));
+        for (field, bad) in [
+            ("role", "owner"),
+            ("status", "gone"),
+            ("created_at", "31/01/2030"),
+        ] {
+            let mut raw = RawAccount {
+                email: Some("a@example.org".into()),
+                ..Default::default()
+            };
+            match field {
+                "role" => raw.role = Some(bad.into()),
+                "status" => raw.status = Some(bad.into()),
+                _ => raw.created_at = Some(bad.into()),
+            }
+            assert!(raw.check().unwrap_err().starts_with(field), "{field}");
+        }
     }
 
     #[test]
@@ -328,10 +522,15 @@ pub async fn import<R: BufRead, W: Write>(
     store: &crate::store::Store,
     input: R,
     format: Format,
+    unknown: Unknown,
     report: &mut W,
 ) -> Result<Summary, String> {
     use crate::store::ImportOutcome;
-    let lines = read_lines(input, format)?;
+    let (lines, ignored) = read_lines(input, format, unknown)?;
+    if !ignored.is_empty() {
+        writeln!(report, "ignored unknown column(s): {}", ignored.join(", "))
+            .map_err(|e| e.to_string())?;
+    }
     let mut summary = Summary::default();
     // Reported in line order: refusals found while reading wait for their batch.
     let mut pending: Vec<(u64, String)> = Vec::new();

@@ -4,6 +4,7 @@
 pub mod client;
 pub mod identity;
 pub mod password;
+mod phpass;
 pub mod throttle;
 pub mod tokens;
 

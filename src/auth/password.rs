@@ -156,8 +156,12 @@ fn is_bcrypt(hash: &str) -> bool {
         .any(|prefix| hash.starts_with(prefix))
 }
 
-/// Whether a stored hash is one this service can verify: Argon2 PHC or bcrypt.
+/// Whether a stored hash is one this service can verify: Argon2 PHC, bcrypt, or a
+/// WordPress hash (phpass portable, or WordPress 6.8's `$wp$` bcrypt).
 pub fn is_supported_hash(hash: &str) -> bool {
+    if super::phpass::is_wordpress_hash(hash) {
+        return true;
+    }
     if is_bcrypt(hash) {
         return bcrypt::HashParts::from_str(hash).is_ok();
     }
@@ -174,9 +178,16 @@ fn below_configured_cost(parsed: &PasswordHash<'_>) -> bool {
         || params.p_cost() < P_COST
 }
 
-/// Checks a password against an Argon2 PHC string (with the parameters it names) or
-/// a bcrypt hash.
+/// Checks a password against an Argon2 PHC string (with the parameters it names), a
+/// bcrypt hash or a WordPress hash; any but Argon2id at the configured cost asks to be
+/// re-made.
 pub fn verify_blocking(password: &str, stored: &str) -> Verified {
+    if super::phpass::is_wordpress_hash(stored) {
+        return match super::phpass::wordpress_matches(password, stored) {
+            true => Verified::Yes { rehash: true },
+            false => Verified::No,
+        };
+    }
     if is_bcrypt(stored) {
         return match bcrypt::verify(password, stored) {
             Ok(true) => Verified::Yes { rehash: true },

@@ -578,13 +578,22 @@ fn merge_import(
     if let Some(role) = record.role {
         row.role = role.as_str().to_string();
     }
+    if let Some(status) = record.status {
+        row.status = status.as_str().to_string();
+    }
+    if let Some(created_at) = record.created_at {
+        row.created_at = created_at;
+    }
     if let Some(hash) = &record.password_hash {
         row.password_hash = Some(hash.clone());
     }
-    if let Some((plan, expires_at)) = &record.subscription {
-        row.subscription_started_at = row.subscription_started_at.or(Some(now));
-        row.subscription_plan = Some(plan.clone());
-        row.subscription_expires_at = *expires_at;
+    if let Some(subscription) = &record.subscription {
+        row.subscription_started_at = subscription
+            .started_at
+            .or(row.subscription_started_at)
+            .or(Some(now));
+        row.subscription_plan = Some(subscription.plan.clone());
+        row.subscription_expires_at = subscription.expires_at;
     }
     row.updated_at = now;
     row
@@ -629,6 +638,8 @@ impl Store {
         .await?;
         let mut outcomes = Vec::with_capacity(records.len());
         let mut changed: Vec<String> = Vec::new();
+        // Accounts an import suspends lose their sessions, as an admin's suspension does.
+        let mut suspended: Vec<String> = Vec::new();
         for record in records {
             let current = state.get(&record.email);
             let merged = merge_import(current, record, now);
@@ -641,6 +652,9 @@ impl Store {
                 continue;
             }
             active_admins += i64::from(is_admin) - i64::from(was_admin);
+            if current.is_some_and(|c| c.status != "suspended") && merged.status == "suspended" {
+                suspended.push(merged.id.clone());
+            }
             outcomes.push(if current.is_some() {
                 ImportOutcome::Updated
             } else {
@@ -668,6 +682,7 @@ impl Store {
                  created_at, updated_at, last_login_at) VALUES {} \
                  ON CONFLICT (email) DO UPDATE SET display_name = excluded.display_name, \
                  password_hash = excluded.password_hash, role = excluded.role, \
+                 status = excluded.status, created_at = excluded.created_at, \
                  subscription_plan = excluded.subscription_plan, \
                  subscription_started_at = excluded.subscription_started_at, \
                  subscription_expires_at = excluded.subscription_expires_at, \
@@ -691,6 +706,9 @@ impl Store {
                     .bind(row.last_login_at);
             }
             query.execute(&mut *tx).await?;
+        }
+        for id in &suspended {
+            revoke_all_sessions(&mut tx, id, None, now).await?;
         }
         tx.commit().await?;
         self.sessions_changed().await?;

@@ -131,9 +131,9 @@ async fn json_lines_import_and_export_round_trip() {
     let (code, csv, _) = run(dir.path(), &app.db_url, &["export-accounts"]);
     assert_eq!(code, 0);
     assert!(csv.starts_with(
-        "email,display_name,role,subscription_plan,subscription_expires_at,password_hash"
+        "email,display_name,role,status,subscription_plan,subscription_started_at,subscription_expires_at,created_at,password_hash"
     ));
-    assert!(csv.contains("j1@test.example,Jé,reader,print,,"));
+    assert!(csv.contains("j1@test.example,Jé,reader,active,print,"));
     assert!(!csv.contains("$argon2"), "no hashes unless asked");
     let (_, with_hashes, _) = run(
         dir.path(),
@@ -192,5 +192,246 @@ fn import_refuses_an_unknown_format_or_column() {
         &["import-accounts", file.to_str().unwrap()],
     );
     assert_eq!(code, 1);
-    assert!(stderr.contains("unknown CSV column"), "{stderr}");
+    assert!(stderr.contains("unknown column \"password\""), "{stderr}");
+}
+
+fn mode_of(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[tokio::test]
+async fn an_export_imported_into_an_empty_database_gives_every_account_back() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let (id, _) = app.reader("kept@test.example").await;
+    let (suspended, _) = app.reader("suspended@test.example").await;
+    for (path, body) in [(
+        format!("/v1/admin/accounts/{id}/subscription"),
+        json!({"plan": "digital", "expires_at": "2031-05-01T00:00:00Z"}),
+    )] {
+        let response = app
+            .request(reqwest::Method::PUT, &path, Some(&admin), Some(body))
+            .await;
+        assert_eq!(response.status(), 200);
+    }
+    let response = app
+        .request(
+            reqwest::Method::PATCH,
+            &format!("/v1/admin/accounts/{suspended}"),
+            Some(&admin),
+            Some(json!({"status": "suspended"})),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+
+    let dir = tempfile::tempdir().unwrap();
+    let exported = dir.path().join("accounts.csv");
+    // A file left from before with wide permissions is made private too.
+    std::fs::write(&exported, "old").unwrap();
+    std::fs::set_permissions(
+        &exported,
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .unwrap();
+    let (code, _, stderr) = run(
+        dir.path(),
+        &app.db_url,
+        &[
+            "export-accounts",
+            "--with-password-hashes",
+            "--output",
+            exported.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        mode_of(&exported),
+        0o600,
+        "an export with hashes is for its owner only"
+    );
+
+    let fresh = TestDb::fresh(dir.path(), "fresh");
+    let (code, stdout, stderr) = run(
+        dir.path(),
+        &fresh.url,
+        &["import-accounts", exported.to_str().unwrap()],
+    );
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.ends_with("created 3, updated 0, refused 0\n"),
+        "{stdout}"
+    );
+    let source = app.store().await;
+    let target = paywall::store::Store::connect(&fresh.url).await.unwrap();
+    for email in [ADMIN_EMAIL, "kept@test.example", "suspended@test.example"] {
+        let before = source.account_by_email(email).await.unwrap().unwrap();
+        let after = target.account_by_email(email).await.unwrap().unwrap();
+        assert_eq!(
+            (
+                &after.display_name,
+                &after.role,
+                &after.status,
+                &after.password_hash,
+                &after.subscription_plan,
+                after.subscription_started_at,
+                after.subscription_expires_at,
+                after.created_at,
+            ),
+            (
+                &before.display_name,
+                &before.role,
+                &before.status,
+                &before.password_hash,
+                &before.subscription_plan,
+                before.subscription_started_at,
+                before.subscription_expires_at,
+                before.created_at,
+            ),
+            "{email}"
+        );
+    }
+    target.close().await;
+}
+
+#[tokio::test]
+async fn imports_take_other_systems_files_as_they_come() {
+    let app = TestApp::spawn().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("wordpress.csv");
+    // As a WordPress export looks: its role names, dates alone, columns of its own, and
+    // phpass hashes (phpass's own test vector, for the password test12345).
+    std::fs::write(
+        &file,
+        "email,display_name,role,user_registered,subscription_plan,subscription_expires_at,password_hash\n\
+         wp@test.example,WP Reader,subscriber,2019-03-04,digital,2031-12-31,$P$9IQRaTwmfeRo7ud9Fh4E2PdI0S3r.L0\n\
+         boss@test.example,,administrator,2018-01-01,,,\n",
+    )
+    .unwrap();
+    let (code, _, stderr) = run(
+        dir.path(),
+        &app.db_url,
+        &["import-accounts", file.to_str().unwrap()],
+    );
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("user_registered") && stderr.contains("--ignore-unknown"),
+        "{stderr}"
+    );
+    let (code, stdout, stderr) = run(
+        dir.path(),
+        &app.db_url,
+        &[
+            "import-accounts",
+            "--ignore-unknown",
+            file.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("ignored unknown column(s): user_registered"),
+        "{stdout}"
+    );
+    let store = app.store().await;
+    let wp = store
+        .account_by_email("wp@test.example")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(wp.role, "reader");
+    // Access through 31 December: it ends at midnight UTC after it.
+    assert_eq!(wp.subscription_expires_at, Some(1_956_528_000));
+    assert_eq!(
+        store
+            .account_by_email("boss@test.example")
+            .await
+            .unwrap()
+            .unwrap()
+            .role,
+        "admin"
+    );
+    // The WordPress password signs in, and the hash is re-made as Argon2id.
+    let pair = app.login("wp@test.example", "test12345").await;
+    assert_eq!(pair["account"]["subscription"]["active"], true);
+    let started = std::time::Instant::now();
+    loop {
+        let hash = store
+            .account_by_email("wp@test.example")
+            .await
+            .unwrap()
+            .unwrap()
+            .password_hash
+            .unwrap();
+        if hash.starts_with("$argon2id$") {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "{hash}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let wrong = app
+        .post(
+            "/v1/auth/login",
+            None,
+            json!({"email": "wp@test.example", "password": "test12346"}),
+        )
+        .await;
+    assert_problem(wrong, 401, "invalid_credentials").await;
+}
+
+#[tokio::test]
+async fn importing_a_suspension_ends_the_accounts_sessions() {
+    let app = TestApp::spawn().await;
+    let (_, token) = app.reader("leaving@test.example").await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("accounts.jsonl");
+    std::fs::write(
+        &file,
+        json!({"email": "leaving@test.example", "status": "suspended"}).to_string(),
+    )
+    .unwrap();
+    let (code, stdout, stderr) = run(
+        dir.path(),
+        &app.db_url,
+        &["import-accounts", file.to_str().unwrap()],
+    );
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert_problem(app.get("/v1/me", Some(&token)).await, 401, "invalid_token").await;
+}
+
+#[tokio::test]
+async fn import_and_export_need_no_signing_secret() {
+    let app = TestApp::spawn().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("accounts.jsonl");
+    std::fs::write(&file, json!({"email": "nosecret@test.example"}).to_string()).unwrap();
+    for args in [
+        vec!["import-accounts", file.to_str().unwrap()],
+        vec!["export-accounts"],
+    ] {
+        let output = paywall_command(dir.path())
+            .args(&args)
+            .env("DATABASE_URL", &app.db_url)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    // Serving still needs it on PostgreSQL, and says so.
+    if crate::BACKEND == paywall::store::Backend::Postgres {
+        let output = paywall_command(dir.path())
+            .arg("serve")
+            .env("DATABASE_URL", &app.db_url)
+            .env("PAYWALL_BIND", "127.0.0.1:0")
+            .output()
+            .unwrap();
+        assert!(!output.status.success());
+        assert!(String::from_utf8_lossy(&output.stderr).contains("PAYWALL_JWT_SECRET"));
+    }
 }
