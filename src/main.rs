@@ -252,7 +252,7 @@ async fn run(command: Command, settings: Settings) -> Result<(), String> {
                 ));
             }
             println!("backup written to {path} (integrity check: ok)");
-            Ok(())
+            backup_secret(&settings, &target)
         }
         Command::Restore { path } => restore(&settings, &path).await,
         Command::CheckConfig => {
@@ -288,6 +288,35 @@ async fn run(command: Command, settings: Settings) -> Result<(), String> {
     }
 }
 
+/// The signing secret also keys meter ids and gift links: a database restored without
+/// it would sign every reader out and forget every meter. A generated secret (kept
+/// beside the database) is copied beside the backup, 0600; a configured one is named.
+fn backup_secret(settings: &Settings, target: &std::path::Path) -> Result<(), String> {
+    if settings.jwt_secret.is_some() {
+        println!(
+            "the signing secret is PAYWALL_JWT_SECRET, set in the environment, and is not in the backup: \
+             keep it with the backup, since it also keys meter ids and gift links"
+        );
+        return Ok(());
+    }
+    let Some(db) = settings.sqlite_path() else {
+        return Ok(());
+    };
+    let source = paywall::store::backup::secret_file_of(&db);
+    let secret = match std::fs::read_to_string(&source) {
+        Ok(secret) => secret,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(error) => return Err(format!("{}: {error}", source.display())),
+    };
+    let copy = paywall::store::backup::secret_file_of(target);
+    startup::write_private(&copy, &secret).map_err(|e| format!("{}: {e}", copy.display()))?;
+    println!(
+        "signing secret copied to {} (it also keys meter ids and gift links; keep it as private as the backup)",
+        copy.display()
+    );
+    Ok(())
+}
+
 async fn restore(settings: &Settings, path: &str) -> Result<(), String> {
     let db = settings
         .sqlite_path()
@@ -306,6 +335,22 @@ async fn restore(settings: &Settings, path: &str) -> Result<(), String> {
     if check != "ok" {
         return Err(format!("{path} fails its integrity check: {check}"));
     }
+    // The database replaced is kept, whole (its write-ahead log included), beside it.
+    let stamp = time::OffsetDateTime::now_utc().unix_timestamp();
+    let mut kept = db.clone().into_os_string();
+    kept.push(format!(".before-restore-{stamp}"));
+    let kept = std::path::PathBuf::from(kept);
+    if db.is_file() {
+        paywall::store::backup::copy_file_database(&db, &kept)
+            .await
+            .map_err(|e| {
+                format!(
+                    "could not keep a copy of {} before restoring: {e}",
+                    db.display()
+                )
+            })?;
+        println!("the database replaced is kept as {}", kept.display());
+    }
     // Copy beside the target, then rename over it: never a half-written database.
     let mut staging = db.clone().into_os_string();
     staging.push(".restoring");
@@ -317,6 +362,21 @@ async fn restore(settings: &Settings, path: &str) -> Result<(), String> {
     }
     std::fs::rename(&staging, &db).map_err(|e| e.to_string())?;
     println!("{} restored from {path}", db.display());
+    // The backup's signing secret, if it has one, comes back with it.
+    let secret = paywall::store::backup::secret_file_of(source);
+    if secret.is_file() && settings.jwt_secret.is_none() {
+        let current = paywall::store::backup::secret_file_of(&db);
+        if current.is_file() {
+            let mut old = current.clone().into_os_string();
+            old.push(format!(".before-restore-{stamp}"));
+            std::fs::rename(&current, &old).map_err(|e| e.to_string())?;
+        }
+        let text =
+            std::fs::read_to_string(&secret).map_err(|e| format!("{}: {e}", secret.display()))?;
+        startup::write_private(&current, &text)
+            .map_err(|e| format!("{}: {e}", current.display()))?;
+        println!("signing secret restored from {}", secret.display());
+    }
     Ok(())
 }
 

@@ -69,12 +69,7 @@ pub fn resolve_jwt_secret(settings: &Settings) -> Result<String, StartupError> {
         tracing::warn!("PAYWALL_JWT_SECRET is not set and the database is in memory: using a secret that lasts until exit");
         return Ok(tokens::generate_secret());
     };
-    let mut name = db_path
-        .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_default();
-    name.push(".jwt-secret");
-    let path = db_path.with_file_name(name);
+    let path = crate::store::backup::secret_file_of(&db_path);
     let describe = |message: String| StartupError::SecretFile {
         path: path.display().to_string(),
         message,
@@ -103,8 +98,8 @@ pub fn resolve_jwt_secret(settings: &Settings) -> Result<String, StartupError> {
     }
 }
 
-/// Writes a file only its owner can read.
-fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+/// Writes a new file only its owner can read.
+pub fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);

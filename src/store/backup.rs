@@ -40,3 +40,25 @@ pub fn serving_lock(db: &Path) -> std::io::Result<std::fs::File> {
         .write(true)
         .open(db.with_file_name(name))
 }
+
+/// Writes a consistent copy of the SQLite file at `from` (its write-ahead log
+/// included) to `to`, which must not exist: for the copy `restore` keeps of the
+/// database it replaces.
+pub async fn copy_file_database(from: &Path, to: &Path) -> Result<(), StoreError> {
+    use sqlx::ConnectOptions;
+    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(from);
+    let mut conn = options.connect().await?;
+    sqlx::query("VACUUM INTO $1")
+        .bind(to.display().to_string())
+        .execute(&mut conn)
+        .await?;
+    Ok(())
+}
+
+/// The file beside a database that holds its generated signing secret
+/// (`DB.jwt-secret`), which also keys meter ids and gift links.
+pub fn secret_file_of(db: &Path) -> std::path::PathBuf {
+    let mut name = db.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(".jwt-secret");
+    db.with_file_name(name)
+}

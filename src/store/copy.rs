@@ -41,6 +41,10 @@ pub enum CopyError {
     Database(#[from] sqlx::Error),
     #[error("the source must be a SQLite database (DATABASE_URL=sqlite://...)")]
     SourceNotSqlite,
+    #[error("the source database {0} does not exist; check DATABASE_URL")]
+    SourceMissing(String),
+    #[error("the source is a database in memory; DATABASE_URL must name a SQLite file")]
+    SourceInMemory,
     #[error("the target must be a PostgreSQL URL (postgres://...)")]
     TargetNotPostgres,
     #[error("the target already holds {rows} row(s) in {table}; migrate-to copies into an empty database only")]
@@ -70,6 +74,12 @@ pub async fn sqlite_to_postgres(
     }
     if Backend::of_url(target) != Some(Backend::Postgres) {
         return Err(CopyError::TargetNotPostgres);
+    }
+    // Opening a mistyped path would create an empty database and copy nothing.
+    match super::sqlite_file_of(source) {
+        Some(path) if path.is_file() => {}
+        Some(path) => return Err(CopyError::SourceMissing(path.display().to_string())),
+        None => return Err(CopyError::SourceInMemory),
     }
     // Both schemas up to date: the source's so that its columns are the target's.
     for url in [source, target] {

@@ -93,3 +93,99 @@ async fn backup_under_load_and_restore() {
     });
     assert_eq!(code, 1, "{stderr}");
 }
+
+/// Runs the binary on `db_url` without any signing secret in the environment.
+fn cli_without_secret(db_url: &str, args: &[&str]) -> (i32, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let output = paywall_command(dir.path())
+        .args(args)
+        .env("DATABASE_URL", db_url)
+        .output()
+        .unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+fn mode_of(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+// The generated secret signs tokens and keys meter ids and gift links: a backup takes
+// it along and a restore brings it back, so readers stay signed in and keep their
+// meters; the database a restore replaces is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_keeps_the_generated_secret_and_a_restore_keeps_what_it_replaces() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("live.db");
+    let db_url = format!("sqlite://{}", db.display());
+    let unset = [("PAYWALL_JWT_SECRET", "")];
+    let app = TestApp::start(tempfile::tempdir().unwrap(), db_url.clone(), &unset).await;
+    let admin = app.admin_token().await;
+    app.article(&admin, json!({"title": "Kept", "slug": "kept", "body": "Text.", "section": "s", "access": "free", "status": "published"}))
+        .await;
+    let backup = dir.path().join("copy.db");
+    let (code, stdout, stderr) = tokio::task::block_in_place(|| {
+        cli_without_secret(&db_url, &["backup", backup.to_str().unwrap()])
+    });
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let secret_copy = dir.path().join("copy.db.jwt-secret");
+    assert!(stdout.contains("copy.db.jwt-secret"), "{stdout}");
+    assert_eq!(
+        std::fs::read_to_string(&secret_copy).unwrap(),
+        std::fs::read_to_string(dir.path().join("live.db.jwt-secret")).unwrap()
+    );
+    assert_eq!(mode_of(&secret_copy), 0o600);
+
+    // After the backup: an article written, and the secret file lost.
+    app.article(&admin, json!({"title": "Later", "slug": "later", "body": "Text.", "section": "s", "access": "free", "status": "published"}))
+        .await;
+    drop(app);
+    std::fs::remove_file(dir.path().join("live.db.jwt-secret")).unwrap();
+
+    let (code, stdout, stderr) = tokio::task::block_in_place(|| {
+        cli_without_secret(&db_url, &["restore", backup.to_str().unwrap()])
+    });
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let kept = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("live.db.before-restore-"))
+        })
+        .expect("the replaced database is kept");
+    assert!(stdout.contains(kept.to_str().unwrap()), "{stdout}");
+    let replaced = paywall::store::Store::connect(&format!("sqlite://{}", kept.display()))
+        .await
+        .unwrap();
+    assert!(
+        replaced.article_by_slug("later").await.unwrap().is_some(),
+        "the kept copy holds what the restore replaced"
+    );
+    replaced.close().await;
+
+    // The restored database with its secret: the admin's token from before still works.
+    let app = TestApp::start(tempfile::tempdir().unwrap(), db_url, &unset).await;
+    assert_eq!(app.get("/v1/me", Some(&admin)).await.status(), 200);
+    assert_eq!(app.get("/v1/articles/kept", None).await.status(), 200);
+    assert_eq!(app.get("/v1/articles/later", None).await.status(), 404);
+}
+
+#[test]
+fn a_backup_with_a_configured_secret_says_it_is_not_in_the_backup() {
+    let dir = tempfile::tempdir().unwrap();
+    let db_url = format!("sqlite://{}", dir.path().join("db.db").display());
+    let (code, _, stderr) = cli(&db_url, &["migrate"]);
+    assert_eq!(code, 0, "{stderr}");
+    let backup = dir.path().join("copy.db");
+    let (code, stdout, stderr) = cli(&db_url, &["backup", backup.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("PAYWALL_JWT_SECRET"), "{stdout}");
+    assert!(!dir.path().join("copy.db.jwt-secret").exists());
+}

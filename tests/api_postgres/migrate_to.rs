@@ -130,3 +130,15 @@ async fn a_sqlite_database_moves_to_postgresql_with_everything_it_holds() {
     .await;
     assert_eq!(gifted["truncated"], false);
 }
+
+#[test]
+fn a_mistyped_source_is_refused_and_no_file_is_made() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = TestDb::fresh(dir.path(), "target");
+    let missing = dir.path().join("mistyped.db");
+    let (code, stdout, stderr) =
+        migrate_to(&format!("sqlite://{}", missing.display()), &target.url);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stderr.contains("does not exist"), "{stderr}");
+    assert!(!missing.exists(), "an empty database was made");
+}
