@@ -83,6 +83,35 @@ impl std::fmt::Debug for Settings {
 impl Settings {
     /// Every setting as `(variable, effective value)`, secrets masked: what
     /// `paywall check-config` prints.
+    /// A warning for each `PAYWALL_*` name among `names` that is no setting (a typo
+    /// would otherwise be ignored in silence), naming the closest setting when one is
+    /// near. `PAYWALL_TEST_*` names belong to the test suite and are passed over.
+    pub fn unknown_names(&self, names: impl IntoIterator<Item = String>) -> Vec<String> {
+        let known: Vec<&'static str> = self.describe().into_iter().map(|(name, _)| name).collect();
+        let mut warnings: Vec<String> = names
+            .into_iter()
+            .filter(|name| name.starts_with("PAYWALL_") && !name.starts_with("PAYWALL_TEST_"))
+            .filter(|name| !known.contains(&name.as_str()))
+            .map(|name| {
+                // Compared without the prefix every name shares.
+                let bare = |n: &str| n.trim_start_matches("PAYWALL_").to_string();
+                let closest = known
+                    .iter()
+                    .map(|k| (strsim::jaro_winkler(&bare(&name), &bare(k)), *k))
+                    .max_by(|a, b| a.0.total_cmp(&b.0))
+                    .filter(|(score, _)| *score >= 0.88);
+                match closest {
+                    Some((_, setting)) => {
+                        format!("{name} is not a setting and is ignored; did you mean {setting}?")
+                    }
+                    None => format!("{name} is not a setting and is ignored"),
+                }
+            })
+            .collect();
+        warnings.sort();
+        warnings
+    }
+
     pub fn describe(&self) -> Vec<(&'static str, String)> {
         let secret = |v: &Option<String>| {
             if v.is_some() {
@@ -115,8 +144,13 @@ impl Settings {
             ),
             (
                 "PAYWALL_JWT_SECRET",
-                if self.jwt_secret.is_some() {
-                    "<set>".to_string()
+                if let Some(secret) = &self.jwt_secret {
+                    // The key id (as in tokens' `kid`) tells whether instances share one
+                    // secret without showing it.
+                    format!(
+                        "<set, key id {}>",
+                        crate::auth::tokens::key_id(secret.as_bytes())
+                    )
                 } else {
                     "<unset: generated and kept beside the SQLite file>".to_string()
                 },

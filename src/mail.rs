@@ -1,6 +1,6 @@
 //! Outgoing mail (password resets) over SMTP. Without PAYWALL_SMTP_URL nothing is sent.
 
-use lettre::message::Mailbox;
+use lettre::message::{Mailbox, SinglePart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 pub struct Mailer {
@@ -36,11 +36,15 @@ impl Mailer {
              To choose a new password, open this link within {valid_minutes} minutes:\n\n{link}\n\n\
              If it was not you, ignore this message: your password stays as it is.\n"
         );
+        // A Message-ID (named after this host) and MIME headers: mail without them is
+        // marked as spam, and without a charset the accents of a name come out wrong.
         let message = Message::builder()
             .from(self.from.clone())
             .to(to)
             .subject("Reset your password")
-            .body(body)
+            .message_id(None)
+            .date_now()
+            .singlepart(SinglePart::plain(body))
             .map_err(|e| format!("message: {e}"))?;
         self.transport
             .send(message)

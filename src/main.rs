@@ -64,8 +64,12 @@ enum Command {
         /// The PostgreSQL database to fill, e.g. postgres://paywall:secret@db.internal/paywall.
         url: String,
     },
-    /// Print every setting's effective value (secrets masked) and exit; a bad setting exits with status 2 and names it.
-    CheckConfig,
+    /// Print every setting's effective value (secrets masked; the signing secret by its key id, to compare instances) and warn of PAYWALL_* names that are no setting; a bad setting exits with status 2 and names it.
+    CheckConfig {
+        /// Also connect to the database and say whether it answers and how many migrations are pending (exit 1 if it does not answer).
+        #[arg(long)]
+        connect: bool,
+    },
     /// Serve a fresh demo database (in a new temporary folder) with sample articles of every access level, and print an admin, a subscriber and a reader login.
     Demo,
 }
@@ -255,9 +259,44 @@ async fn run(command: Command, settings: Settings) -> Result<(), String> {
             backup_secret(&settings, &target)
         }
         Command::Restore { path } => restore(&settings, &path).await,
-        Command::CheckConfig => {
+        Command::CheckConfig { connect } => {
             for (name, value) in settings.describe() {
                 println!("{name}={value}");
+            }
+            for warning in settings.unknown_names(std::env::vars().map(|(name, _)| name)) {
+                eprintln!("paywall: warning: {warning}");
+            }
+            if settings.jwt_secret.is_none() && settings.sqlite_path().is_none() {
+                eprintln!(
+                    "paywall: warning: PAYWALL_JWT_SECRET is unset: `paywall serve` on PostgreSQL refuses to start without it"
+                );
+            }
+            if let Some(db) = settings.sqlite_path().filter(|_| settings.jwt_secret.is_none()) {
+                let file = paywall::store::backup::secret_file_of(&db);
+                if let Ok(secret) = std::fs::read_to_string(&file) {
+                    println!(
+                        "# the generated secret in {} has key id {}",
+                        file.display(),
+                        paywall::auth::tokens::key_id(secret.trim().as_bytes())
+                    );
+                }
+            }
+            let missing = settings.sqlite_path().filter(|db| !db.exists());
+            if let (true, Some(db)) = (connect, &missing) {
+                println!(
+                    "# database: {} does not exist yet; `paywall serve` or `paywall migrate` creates it",
+                    db.display()
+                );
+            } else if connect {
+                let store = paywall::store::Store::connect_with(&settings.database_url, settings.pools())
+                    .await
+                    .map_err(|e| format!("the database does not answer: {e}"))?;
+                let pending = store.pending_migrations().await;
+                store.close().await;
+                match pending.map_err(|e| format!("the database does not answer: {e}"))? {
+                    0 => println!("# database: answers; every migration is applied"),
+                    n => println!("# database: answers; {n} migration(s) pending (`paywall migrate` or `paywall serve` applies them)"),
+                }
             }
             Ok(())
         }
@@ -280,10 +319,12 @@ async fn run(command: Command, settings: Settings) -> Result<(), String> {
             Ok(())
         }
         Command::Demo => {
-            let settings = paywall::demo::prepare(settings)
+            let (settings, folder) = paywall::demo::prepare(settings)
                 .await
                 .map_err(|e| e.to_string())?;
-            serve(settings).await
+            let served = serve(settings).await;
+            drop(folder);
+            served
         }
     }
 }
@@ -397,14 +438,21 @@ fn private_file(path: &str) -> std::io::Result<std::fs::File> {
     options.open(path)
 }
 
+/// The new admin's password: typed at the terminal without echo, or the first line
+/// of standard input when it is not a terminal (a script's pipe).
 fn read_password_from_stdin() -> Result<String, String> {
-    eprintln!("password for the new admin (one line):");
-    let mut line = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut line)
-        .map_err(|e| format!("could not read the password: {e}"))?;
-    let password = line.trim_end_matches(['\r', '\n']).to_string();
+    let password = if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        rpassword::prompt_password("password for the new admin (not shown): ")
+            .map_err(|e| format!("could not read the password: {e}"))?
+    } else {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| format!("could not read the password: {e}"))?;
+        line
+    };
+    let password = password.trim_end_matches(['\r', '\n']).to_string();
     if password.is_empty() {
         return Err(
             "no password given (set PAYWALL_ADMIN_PASSWORD or type it on standard input)".into(),
@@ -414,6 +462,9 @@ fn read_password_from_stdin() -> Result<String, String> {
 }
 
 async fn serve(settings: Settings) -> Result<(), String> {
+    for warning in settings.unknown_names(std::env::vars().map(|(name, _)| name)) {
+        tracing::warn!("{warning}");
+    }
     let app = Application::build(settings)
         .await
         .map_err(|e| e.to_string())?;

@@ -178,7 +178,17 @@ async fn bootstrap_admin(
             Ok(())
         }
         Ok(AdminCreated::AlreadyExists) => {
-            tracing::warn!("PAYWALL_ADMIN_EMAIL names an existing account that is not an admin; it was left unchanged");
+            // Another instance starting at the same time may have just made it.
+            let is_admin = match Email::parse(email) {
+                Ok(email) => store
+                    .account_by_email(email.as_str())
+                    .await?
+                    .is_some_and(|account| account.is_active_admin()),
+                Err(_) => false,
+            };
+            if !is_admin {
+                tracing::warn!("PAYWALL_ADMIN_EMAIL names an existing account that is not an admin; it was left unchanged");
+            }
             Ok(())
         }
         Err(StartupError::Other(message)) => Err(StartupError::Other(format!(

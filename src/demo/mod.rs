@@ -169,12 +169,34 @@ pub async fn seed(
 
 /// Makes a fresh demo database in a new temporary folder, seeds it, prints the logins,
 /// and returns the settings to serve it with.
-pub async fn prepare(mut settings: Settings) -> Result<Settings, StartupError> {
-    let folder =
+/// The demo's temporary folder, removed with everything in it when this is dropped:
+/// when the demo server stops (Ctrl-C or SIGTERM), or when preparing it fails.
+pub struct DemoFolder(std::path::PathBuf);
+
+impl DemoFolder {
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for DemoFolder {
+    fn drop(&mut self) {
+        if let Err(error) = std::fs::remove_dir_all(&self.0) {
+            eprintln!(
+                "paywall: could not remove the demo folder {}: {error}",
+                self.0.display()
+            );
+        }
+    }
+}
+
+pub async fn prepare(mut settings: Settings) -> Result<(Settings, DemoFolder), StartupError> {
+    let path =
         std::env::temp_dir().join(format!("paywall-demo-{}-{}", std::process::id(), now_ts()));
-    std::fs::create_dir_all(&folder)
-        .map_err(|e| StartupError::Other(format!("{}: {e}", folder.display())))?;
-    let db = folder.join("paywall.db");
+    std::fs::create_dir_all(&path)
+        .map_err(|e| StartupError::Other(format!("{}: {e}", path.display())))?;
+    let folder = DemoFolder(path);
+    let db = folder.path().join("paywall.db");
     settings.database_url = format!("sqlite://{}", db.display());
     // The demo's own logins replace any configured bootstrap admin.
     settings.admin_email = None;
@@ -196,5 +218,6 @@ pub async fn prepare(mut settings: Settings) -> Result<Settings, StartupError> {
         "Try: curl -s http://{}/v1/articles/budget-2027-where-the-money-goes",
         settings.bind
     );
-    Ok(settings)
+    println!("The demo folder is removed when the demo stops (Ctrl-C).");
+    Ok((settings, folder))
 }

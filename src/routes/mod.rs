@@ -29,6 +29,9 @@ fn resource(path: &str, allow: &'static str) -> Resource {
     }))
 }
 
+/// The paths whose GET also answers HEAD.
+const HEAD_AS_GET: [&str; 4] = ["/healthz", "/readyz", "/metrics", "/openapi.json"];
+
 /// The most header bytes (names and values) a request may carry. Browsers send a few
 /// kilobytes; the server itself stops at 96 headers.
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
@@ -36,7 +39,7 @@ pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// Refused before routing, on every path: TRACE and TRACK (they would echo a request
 /// back, credentials included) and requests with oversized headers.
 pub async fn request_hygiene(
-    req: ServiceRequest,
+    mut req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
     let method = req.method().as_str();
@@ -57,6 +60,12 @@ pub async fn request_hygiene(
     if let Some(error) = refusal {
         let response = actix_web::ResponseError::error_response(&error);
         return Ok(req.into_response(response).map_into_right_body());
+    }
+    // Health checks and monitors often probe with HEAD: the operational routes answer
+    // it as GET, and the server sends the headers without the body. (Article reads do
+    // not: a HEAD would spend a meter credit for nothing.)
+    if req.method() == actix_web::http::Method::HEAD && HEAD_AS_GET.contains(&req.path()) {
+        req.head_mut().method = actix_web::http::Method::GET;
     }
     next.call(req)
         .await
@@ -240,12 +249,13 @@ fn caller_dependent() -> DefaultHeaders {
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/healthz", "GET").route(web::get().to(health::healthz)))
+    cfg.service(resource("/healthz", "GET, HEAD").route(web::get().to(health::healthz)))
         .service(
-            resource("/openapi.json", "GET").route(web::get().to(crate::openapi::openapi_json)),
+            resource("/openapi.json", "GET, HEAD")
+                .route(web::get().to(crate::openapi::openapi_json)),
         )
-        .service(resource("/readyz", "GET").route(web::get().to(health::readyz)))
-        .service(resource("/metrics", "GET").route(web::get().to(health::metrics)))
+        .service(resource("/readyz", "GET, HEAD").route(web::get().to(health::readyz)))
+        .service(resource("/metrics", "GET, HEAD").route(web::get().to(health::metrics)))
         .service(
             web::scope("/v1")
                 .wrap(caller_dependent())

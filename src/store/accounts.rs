@@ -21,7 +21,7 @@ pub struct AccountRow {
 }
 
 impl AccountRow {
-    fn is_active_admin(&self) -> bool {
+    pub fn is_active_admin(&self) -> bool {
         self.role == "admin" && self.status == "active"
     }
 }

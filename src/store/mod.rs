@@ -313,6 +313,29 @@ impl Store {
         Ok(tx)
     }
 
+    /// How many of this build's migrations the database has not applied yet.
+    pub async fn pending_migrations(&self) -> Result<usize, StoreError> {
+        let migrator = match self.backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        let applied: Vec<i64> = match sqlx::query_scalar::<_, i64>(
+            "SELECT version FROM _sqlx_migrations WHERE success = TRUE",
+        )
+        .fetch_all(&self.read)
+        .await
+        {
+            Ok(applied) => applied,
+            // A database never migrated has no table yet: every migration is pending.
+            Err(sqlx::Error::Database(_)) => Vec::new(),
+            Err(other) => return Err(other.into()),
+        };
+        Ok(migrator
+            .iter()
+            .filter(|m| !applied.contains(&m.version))
+            .count())
+    }
+
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.read).await?;
         Ok(())

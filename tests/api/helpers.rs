@@ -184,6 +184,15 @@ impl TestApp {
         Self::launch(dir, db_url, env, false).await
     }
 
+    /// Like `start`, with the server's log written to a file `log_text` reads.
+    pub async fn start_logging(
+        dir: tempfile::TempDir,
+        db_url: String,
+        env: &[(&str, &str)],
+    ) -> TestApp {
+        Self::launch(dir, db_url, env, true).await
+    }
+
     async fn launch(
         dir: tempfile::TempDir,
         db_url: String,

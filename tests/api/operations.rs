@@ -335,3 +335,36 @@ async fn a_scrape_after_traffic_passes_promtool_check_metrics() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+#[tokio::test]
+async fn health_checks_answer_head_without_a_body() {
+    use std::io::{Read, Write};
+    let app = TestApp::spawn().await;
+    let address = app.base.trim_start_matches("http://").to_string();
+    for path in ["/healthz", "/readyz", "/openapi.json", "/metrics"] {
+        let answer = tokio::task::spawn_blocking({
+            let address = address.clone();
+            move || {
+                let mut stream = std::net::TcpStream::connect(address).unwrap();
+                write!(
+                    stream,
+                    "HEAD {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+                )
+                .unwrap();
+                let mut answer = String::new();
+                stream.read_to_string(&mut answer).unwrap();
+                answer
+            }
+        })
+        .await
+        .unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{path}: {answer}");
+        let (_, body) = answer.split_once("\r\n\r\n").unwrap();
+        assert_eq!(body, "", "{path} sent a body to HEAD");
+    }
+    // Article reads do not answer HEAD: it would spend a meter credit.
+    let response = app
+        .request(reqwest::Method::HEAD, "/v1/articles/x", None, None)
+        .await;
+    assert_eq!(response.status(), 405);
+}

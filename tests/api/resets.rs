@@ -49,6 +49,14 @@ async fn a_reset_mail_carries_a_working_single_use_link() {
     assert_eq!(known.status(), 202);
     let mail = sink.wait_for(0);
     assert!(mail.contains("forgot@test.example"), "{mail}");
+    for header in [
+        "Message-ID: <",
+        "MIME-Version: 1.0",
+        "Content-Type: text/plain; charset=utf-8",
+        "Date: ",
+    ] {
+        assert!(mail.contains(header), "{header} missing in\n{mail}");
+    }
     assert!(mail.contains("news@test.example"));
     assert!(
         mail.contains("https://news.test.example/reset-password?token="),

@@ -321,3 +321,22 @@ async fn sign_in_failures_are_one_allowance_over_both_instances() {
         assert_problem(response, 429, "rate_limited").await;
     }
 }
+
+#[tokio::test]
+async fn two_instances_starting_together_log_no_false_alarm() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDb::fresh(dir.path(), "shared");
+    let env = [("PAYWALL_LOG", "info")];
+    let (a, b) = tokio::join!(
+        TestApp::start_logging(tempfile::tempdir().unwrap(), db.url.clone(), &env),
+        TestApp::start_logging(tempfile::tempdir().unwrap(), db.url.clone(), &env),
+    );
+    assert_eq!(a.get("/healthz", None).await.status(), 200);
+    for app in [&a, &b] {
+        let log = app.log_text();
+        assert!(!log.contains("not an admin"), "{log}");
+        assert!(!log.contains("_sqlx_migrations"), "{log}");
+        assert!(log.contains("serving"), "{log}");
+    }
+    a.admin_token().await;
+}
