@@ -184,7 +184,9 @@ impl TestApp {
         Self::launch(dir, db_url, env, false).await
     }
 
-    /// Like `start`, with the server's log written to a file `log_text` reads.
+    /// Like `start`, with the server's log written to a file `log_text` reads (for
+    /// several instances on one database: the `api_postgres` target).
+    #[allow(dead_code)]
     pub async fn start_logging(
         dir: tempfile::TempDir,
         db_url: String,
