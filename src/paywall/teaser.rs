@@ -23,6 +23,10 @@ pub struct PreparedBody {
 pub enum BodyError {
     #[error("must contain text (a body of blank lines or only a paywall marker is empty)")]
     Empty,
+    /// A teaser cut inside HTML could leave an element open, so bodies are Markdown
+    /// only; `paywall import-articles` converts HTML.
+    #[error("holds raw HTML ({found:?}); bodies are Markdown (write **bold**, not <strong>bold</strong>; `paywall import-articles` converts HTML to Markdown)")]
+    RawHtml { found: String },
 }
 
 /// Line ends become `\n`; trailing white space of each line, leading and trailing blank
@@ -57,6 +61,25 @@ pub fn is_marker(block: &str) -> bool {
 
 const BLOCK_SEPARATOR: &str = "\n\n";
 
+/// The first raw HTML in a Markdown text (a block or an inline tag or comment, as
+/// CommonMark reads them; `<` in prose and HTML inside code are not HTML), shortened.
+pub fn raw_html(text: &str) -> Option<String> {
+    use pulldown_cmark::{Event, Parser};
+    Parser::new(text).find_map(|event| match event {
+        // The marker's own syntax, where it is not a block of its own, is left as text.
+        Event::Html(html) | Event::InlineHtml(html) if is_marker(&html) => None,
+        Event::Html(html) | Event::InlineHtml(html) => {
+            let first = html.trim().lines().next().unwrap_or("").to_string();
+            Some(if first.chars().count() > 40 {
+                format!("{}…", first.chars().take(40).collect::<String>())
+            } else {
+                first
+            })
+        }
+        _ => None,
+    })
+}
+
 /// Normalizes `raw`, removes marker blocks and finds the teaser cut for `ratio` (0, 1).
 pub fn prepare(raw: &str, ratio: f64) -> Result<PreparedBody, BodyError> {
     let source = normalize(raw);
@@ -71,6 +94,9 @@ pub fn prepare(raw: &str, ratio: f64) -> Result<PreparedBody, BodyError> {
         return Err(BodyError::Empty);
     }
     let text = kept.join(BLOCK_SEPARATOR);
+    if let Some(found) = raw_html(&text) {
+        return Err(BodyError::RawHtml { found });
+    }
     let total_chars = text.chars().count();
 
     // A marker counts only when some text follows it; otherwise the ratio decides.
@@ -200,6 +226,30 @@ mod tests {
         assert_eq!(normalize(" \n\t\n"), "");
         // Leading indentation is content (Markdown code blocks, nested lists).
         assert_eq!(normalize("    code\n\n- item"), "    code\n\n- item");
+    }
+
+    #[test]
+    fn raw_html_is_refused_and_prose_and_code_are_not_html() {
+        for body in [
+            "<p>One.</p>\n\n<p>Two <strong>late.</strong></p>",
+            "One.\n\nTwo <strong>late.</strong> Three.",
+            "One.\n\n<!-- wp:paragraph -->\n\nTwo.",
+            "<div class=\"x\">\nOne.\n</div>\n\nTwo.",
+        ] {
+            assert!(
+                matches!(prepare(body, 0.4), Err(BodyError::RawHtml { .. })),
+                "{body}"
+            );
+        }
+        for body in [
+            "If a < b and b > c, then a < c.\n\nTwo.",
+            "Write `<strong>` in code.\n\nTwo.",
+            "```\n<div>inside a fence</div>\n```\n\nTwo.",
+            "One.\n\n<!-- paywall -->\n\nTwo.",
+            "I <3 Paris.\n\nTwo.",
+        ] {
+            assert!(prepare(body, 0.4).is_ok(), "{body}");
+        }
     }
 
     #[test]

@@ -29,7 +29,11 @@ pub struct ArticleInput {
     #[schema(max_length = 300)]
     #[serde(default, deserialize_with = "nullable")]
     title: Option<Option<String>>,
-    /// Markdown; a block `<!-- paywall -->` marks where the teaser ends.
+    /// Markdown (CommonMark); a block `<!-- paywall -->` marks where the teaser ends.
+    /// Raw HTML (blocks, inline tags, comments) is refused with 422 `validation_failed`
+    /// on `body`, since a teaser cut inside it could leave an element open; `<` in
+    /// prose and HTML inside code spans or fences are text. `paywall import-articles`
+    /// converts HTML bodies to Markdown.
     #[serde(default, deserialize_with = "nullable")]
     body: Option<Option<String>>,
     #[schema(max_length = 64)]

@@ -340,3 +340,38 @@ async fn article_bodies_may_be_up_to_a_mebibyte() {
         .await;
     assert_problem(response, 413, "payload_too_large").await;
 }
+
+#[tokio::test]
+async fn a_body_of_raw_html_is_refused_with_what_to_send_instead() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let html = "<p>One paragraph of a CMS.</p>\n\n<p>Another, <strong>late.</strong></p>";
+    let response = app
+        .post(
+            "/v1/admin/articles",
+            Some(&admin),
+            serde_json::json!({"title": "From a CMS", "body": html, "section": "s", "access": "subscribers", "status": "published"}),
+        )
+        .await;
+    let problem = assert_problem(response, 422, "validation_failed").await;
+    assert_eq!(problem["errors"][0]["field"], "body", "{problem}");
+    let message = problem["errors"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("Markdown") && message.contains("<p>"),
+        "{message}"
+    );
+    // Nothing was written.
+    let list: serde_json::Value = app
+        .get("/v1/admin/articles", Some(&admin))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["items"].as_array().unwrap().len(), 0);
+    // Markdown with a `<` in prose and HTML in code is a body like any other.
+    app.article(
+        &admin,
+        serde_json::json!({"title": "Markdown", "body": "If a < b, write `<b>`.\n\nTwo.", "section": "s", "access": "free"}),
+    )
+    .await;
+}
