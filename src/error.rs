@@ -77,26 +77,82 @@ impl ApiError {
     }
 
     pub fn code(&self) -> &'static str {
+        self.problem_code().as_str()
+    }
+
+    pub fn problem_code(&self) -> ProblemCode {
         match self {
-            ApiError::BadRequest(_) => "invalid_request",
-            ApiError::Unauthorized => "unauthorized",
-            ApiError::InvalidToken(_) => "invalid_token",
-            ApiError::InvalidCredentials => "invalid_credentials",
-            ApiError::Forbidden(_) => "forbidden",
-            ApiError::AccountSuspended => "account_suspended",
-            ApiError::RegistrationClosed => "registration_closed",
-            ApiError::NotFound(_) => "not_found",
-            ApiError::MethodNotAllowed => "method_not_allowed",
-            ApiError::EmailTaken => "email_taken",
-            ApiError::SlugTaken => "slug_taken",
-            ApiError::LastAdmin(_) => "last_admin",
-            ApiError::PayloadTooLarge(_) => "payload_too_large",
-            ApiError::HeadersTooLarge(_) => "headers_too_large",
-            ApiError::UnsupportedMediaType => "unsupported_media_type",
-            ApiError::Validation(_) => "validation_failed",
-            ApiError::RateLimited { .. } => "rate_limited",
-            ApiError::Unavailable(_) => "unavailable",
-            ApiError::Internal => "internal",
+            ApiError::BadRequest(_) => ProblemCode::InvalidRequest,
+            ApiError::Unauthorized => ProblemCode::Unauthorized,
+            ApiError::InvalidToken(_) => ProblemCode::InvalidToken,
+            ApiError::InvalidCredentials => ProblemCode::InvalidCredentials,
+            ApiError::Forbidden(_) => ProblemCode::Forbidden,
+            ApiError::AccountSuspended => ProblemCode::AccountSuspended,
+            ApiError::RegistrationClosed => ProblemCode::RegistrationClosed,
+            ApiError::NotFound(_) => ProblemCode::NotFound,
+            ApiError::MethodNotAllowed => ProblemCode::MethodNotAllowed,
+            ApiError::EmailTaken => ProblemCode::EmailTaken,
+            ApiError::SlugTaken => ProblemCode::SlugTaken,
+            ApiError::LastAdmin(_) => ProblemCode::LastAdmin,
+            ApiError::PayloadTooLarge(_) => ProblemCode::PayloadTooLarge,
+            ApiError::HeadersTooLarge(_) => ProblemCode::HeadersTooLarge,
+            ApiError::UnsupportedMediaType => ProblemCode::UnsupportedMediaType,
+            ApiError::Validation(_) => ProblemCode::ValidationFailed,
+            ApiError::RateLimited { .. } => ProblemCode::RateLimited,
+            ApiError::Unavailable(_) => ProblemCode::Unavailable,
+            ApiError::Internal => ProblemCode::Internal,
+        }
+    }
+}
+
+/// Every stable machine `code` an error answer can carry: a closed set, so that clients
+/// (and the OpenAPI document's enum) can match on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ProblemCode {
+    InvalidRequest,
+    Unauthorized,
+    InvalidToken,
+    InvalidCredentials,
+    Forbidden,
+    AccountSuspended,
+    RegistrationClosed,
+    NotFound,
+    MethodNotAllowed,
+    EmailTaken,
+    SlugTaken,
+    LastAdmin,
+    PayloadTooLarge,
+    HeadersTooLarge,
+    UnsupportedMediaType,
+    ValidationFailed,
+    RateLimited,
+    Unavailable,
+    Internal,
+}
+
+impl ProblemCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProblemCode::InvalidRequest => "invalid_request",
+            ProblemCode::Unauthorized => "unauthorized",
+            ProblemCode::InvalidToken => "invalid_token",
+            ProblemCode::InvalidCredentials => "invalid_credentials",
+            ProblemCode::Forbidden => "forbidden",
+            ProblemCode::AccountSuspended => "account_suspended",
+            ProblemCode::RegistrationClosed => "registration_closed",
+            ProblemCode::NotFound => "not_found",
+            ProblemCode::MethodNotAllowed => "method_not_allowed",
+            ProblemCode::EmailTaken => "email_taken",
+            ProblemCode::SlugTaken => "slug_taken",
+            ProblemCode::LastAdmin => "last_admin",
+            ProblemCode::PayloadTooLarge => "payload_too_large",
+            ProblemCode::HeadersTooLarge => "headers_too_large",
+            ProblemCode::UnsupportedMediaType => "unsupported_media_type",
+            ProblemCode::ValidationFailed => "validation_failed",
+            ProblemCode::RateLimited => "rate_limited",
+            ProblemCode::Unavailable => "unavailable",
+            ProblemCode::Internal => "internal",
         }
     }
 }
@@ -110,6 +166,7 @@ pub struct Problem<'a> {
     title: &'a str,
     status: u16,
     /// The stable machine code, such as `invalid_token` or `validation_failed`.
+    #[schema(value_type = ProblemCode)]
     code: &'static str,
     detail: String,
     /// Only with `validation_failed`: what is wrong with which field.
@@ -209,3 +266,39 @@ pub fn database_unreachable(error: &sqlx::Error) -> bool {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::ProblemCode;
+
+    #[test]
+    fn every_code_is_written_as_it_is_serialized() {
+        use ProblemCode::*;
+        for code in [
+            InvalidRequest,
+            Unauthorized,
+            InvalidToken,
+            InvalidCredentials,
+            Forbidden,
+            AccountSuspended,
+            RegistrationClosed,
+            NotFound,
+            MethodNotAllowed,
+            EmailTaken,
+            SlugTaken,
+            LastAdmin,
+            PayloadTooLarge,
+            HeadersTooLarge,
+            UnsupportedMediaType,
+            ValidationFailed,
+            RateLimited,
+            Unavailable,
+            Internal,
+        ] {
+            assert_eq!(
+                serde_json::to_value(code).unwrap(),
+                serde_json::json!(code.as_str())
+            );
+        }
+    }
+}

@@ -32,9 +32,16 @@ pub struct Status {
             with the share left to read. Every error is `application/problem+json` with a \
             stable `code`. A token that is present but invalid is always 401 `invalid_token`, \
             on public routes too. Lists take `limit` (1 to 100) and `cursor`, and answer \
-            `{items, next_cursor}`.",
+            `{items, next_cursor}`. Sign-in and refresh also set the access token in the \
+            HttpOnly `paywall_session` cookie (SameSite=Lax, Secure behind https); a request \
+            that changes something and is authenticated by that cookie alone must come from \
+            this service's own origin or one of `PAYWALL_CORS_ORIGINS` (its `Origin`, else \
+            `Referer`, and `Sec-Fetch-Site` when sent), else 403 `forbidden`. Two \
+            `Authorization` headers are 401 `invalid_token`; a control character in any \
+            query parameter is 400 `invalid_request`.",
         license(name = "MIT")
     ),
+    servers((url = "/", description = "This service (behind a proxy, its public address)")),
     paths(
         health::healthz,
         health::readyz,
@@ -73,6 +80,7 @@ pub struct Status {
     ),
     components(schemas(
         crate::error::Problem,
+        crate::error::ProblemCode,
         crate::error::FieldError,
         views::AccountView,
         views::ArticleSummary,
@@ -90,6 +98,13 @@ pub struct Status {
     )
 )]
 pub struct ApiDoc;
+
+/// The answer members left out when they have no value (`skip_serializing_if`); every
+/// other member of an answer is always there.
+const SKIPPED_WHEN_NONE: &[(&str, &str)] = &[
+    ("Problem", "errors"),
+    ("CreatedAccountView", "password_reset"),
+];
 
 /// Adds the security schemes and the error answers shared by whole kinds of routes.
 struct CommonAnswers;
@@ -139,6 +154,58 @@ impl Modify for CommonAnswers {
             ))),
         );
 
+        // Answers carry every member, `null` included: serde writes a `None` as null
+        // unless told to skip it, and only the members named here are skipped. So every
+        // property of an answer's schema is required (a nullable one may be null), and a
+        // generated client types `paywall` as `PaywallNotice | None`, not as possibly
+        // absent. Request bodies keep their optional members.
+        if let Some(components) = openapi.components.as_mut() {
+            for (name, schema) in components.schemas.iter_mut() {
+                if name.ends_with("Body") || name.ends_with("Input") {
+                    continue;
+                }
+                let objects: Vec<&mut utoipa::openapi::schema::Object> = match schema {
+                    RefOr::T(utoipa::openapi::Schema::Object(object)) => vec![object],
+                    RefOr::T(utoipa::openapi::Schema::AllOf(all)) => all
+                        .items
+                        .iter_mut()
+                        .filter_map(|item| match item {
+                            RefOr::T(utoipa::openapi::Schema::Object(object)) => Some(object),
+                            _ => None,
+                        })
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                for object in objects {
+                    object.required = object
+                        .properties
+                        .keys()
+                        .filter(|property| {
+                            !SKIPPED_WHEN_NONE.contains(&(name.as_str(), property.as_str()))
+                        })
+                        .cloned()
+                        .collect();
+                }
+            }
+        }
+        // A page's items name their schema rather than repeat it (utoipa inlines the
+        // type argument of `Page<T>`), so generated clients share one type per row.
+        if let Some(components) = openapi.components.as_mut() {
+            for (name, schema) in components.schemas.iter_mut() {
+                let Some(item) = name.strip_prefix("Page_") else {
+                    continue;
+                };
+                if let RefOr::T(utoipa::openapi::Schema::Object(page)) = schema {
+                    if let Some(RefOr::T(utoipa::openapi::Schema::Array(array))) =
+                        page.properties.get_mut("items")
+                    {
+                        array.items = utoipa::openapi::schema::ArrayItems::RefOrSchema(Box::new(
+                            RefOr::Ref(Ref::from_schema_name(item)),
+                        ));
+                    }
+                }
+            }
+        }
         for (path, item) in openapi.paths.paths.iter_mut() {
             let api = path.starts_with("/v1/");
             let has_path_parameter = path.contains('{');
@@ -230,6 +297,7 @@ pub fn document() -> &'static str {
     })
 }
 
+/// This document (OpenAPI 3.1)
 #[utoipa::path(get, operation_id = "openapi", path = "/openapi.json", tag = "operations",
     responses((status = 200, description = "This document", content_type = "application/json", body = Object)))]
 pub async fn openapi_json() -> HttpResponse {

@@ -112,6 +112,7 @@ fn bad_query(name: &str, expected: &str) -> ApiError {
 
 #[utoipa::path(get, operation_id = "admin_accounts_list", path = "/v1/admin/accounts", tag = "admin accounts", security(("bearer" = []), ("session_cookie" = [])), params(AccountListQuery),
     responses((status = 200, description = "A page of accounts, newest first", body = Page<AccountView>)))]
+/// Search and list accounts
 pub async fn list(
     state: web::Data<AppState>,
     caller: Authenticated,
@@ -280,6 +281,7 @@ async fn admin_view(state: &AppState, row: &AccountRow) -> ApiResult<AdminAccoun
 
 #[utoipa::path(get, operation_id = "admin_accounts_get", path = "/v1/admin/accounts/{id}", tag = "admin accounts", security(("bearer" = []), ("session_cookie" = [])), params(("id" = String, Path, description = "The account id")),
     responses((status = 200, description = "The account with its sign-in activity", body = AdminAccountView)))]
+/// One account, with its last sign-in and live sessions
 pub async fn get(
     state: web::Data<AppState>,
     caller: Authenticated,
@@ -313,6 +315,7 @@ pub struct PatchAccountBody {
 #[utoipa::path(patch, operation_id = "admin_accounts_patch", path = "/v1/admin/accounts/{id}", tag = "admin accounts", security(("bearer" = []), ("session_cookie" = [])), params(("id" = String, Path, description = "The account id")), request_body = PatchAccountBody,
     responses((status = 200, description = "The updated account", body = AccountView),
         (status = 409, description = "`email_taken`, or `last_admin`: the last active admin cannot be demoted or suspended", body = crate::error::Problem, content_type = "application/problem+json")))]
+/// Change an account's email, name, role or status
 pub async fn patch(
     state: web::Data<AppState>,
     caller: Authenticated,
@@ -362,6 +365,7 @@ pub async fn patch(
 #[utoipa::path(delete, operation_id = "admin_accounts_delete", path = "/v1/admin/accounts/{id}", tag = "admin accounts", security(("bearer" = []), ("session_cookie" = [])), params(("id" = String, Path, description = "The account id")),
     responses((status = 204, description = "Deleted, with its sessions"),
         (status = 409, description = "`last_admin`: the last active admin cannot be deleted", body = crate::error::Problem, content_type = "application/problem+json")))]
+/// Delete an account
 pub async fn delete(
     state: web::Data<AppState>,
     caller: Authenticated,
@@ -409,6 +413,7 @@ pub async fn password_reset(
 
 #[utoipa::path(put, operation_id = "admin_accounts_put_subscription", path = "/v1/admin/accounts/{id}/subscription", tag = "admin accounts", security(("bearer" = []), ("session_cookie" = [])), params(("id" = String, Path, description = "The account id")), request_body = SubscriptionBody,
     responses((status = 200, description = "The account with its subscription", body = AccountView)))]
+/// Set an account's subscription
 pub async fn put_subscription(
     state: web::Data<AppState>,
     caller: Authenticated,
@@ -454,6 +459,7 @@ pub async fn delete_subscription(
 
 #[utoipa::path(delete, operation_id = "admin_accounts_delete_sessions", path = "/v1/admin/accounts/{id}/sessions", tag = "admin accounts", security(("bearer" = []), ("session_cookie" = [])), params(("id" = String, Path, description = "The account id")),
     responses((status = 204, description = "Every session of the account is revoked")))]
+/// Sign an account out everywhere
 pub async fn delete_sessions(
     state: web::Data<AppState>,
     caller: Authenticated,
@@ -491,6 +497,7 @@ pub struct AuditQuery {
 
 #[utoipa::path(get, operation_id = "admin_accounts_audit_log", path = "/v1/admin/audit", tag = "admin accounts", security(("bearer" = []), ("session_cookie" = [])), params(AuditQuery),
     responses((status = 200, description = "A page of audit entries, newest first", body = Page<super::views::AuditView>)))]
+/// The audit log, newest first
 pub async fn audit_log(
     state: web::Data<AppState>,
     caller: Authenticated,

@@ -326,6 +326,7 @@ const AUTO_SLUG_ATTEMPTS: u32 = 50;
 #[utoipa::path(post, operation_id = "admin_articles_create", path = "/v1/admin/articles", tag = "admin articles", security(("bearer" = []), ("session_cookie" = [])), request_body = ArticleInput,
     responses((status = 201, description = "The article with its teaser cut", body = AdminArticle),
         (status = 409, description = "`slug_taken`", body = crate::error::Problem, content_type = "application/problem+json")))]
+/// Write an article
 pub async fn create(
     state: web::Data<AppState>,
     caller: Authenticated,
@@ -395,6 +396,7 @@ async fn find(state: &AppState, slug: &str) -> ApiResult<ArticleRow> {
 
 #[utoipa::path(get, operation_id = "admin_articles_get", path = "/v1/admin/articles/{slug}", tag = "admin articles", security(("bearer" = []), ("session_cookie" = [])), params(("slug" = String, Path, description = "The article's slug")),
     responses((status = 200, description = "The article as editors see it", body = AdminArticle)))]
+/// One article for editors, with its source
 pub async fn get(
     state: web::Data<AppState>,
     caller: Authenticated,
@@ -408,6 +410,7 @@ pub async fn get(
 #[utoipa::path(patch, operation_id = "admin_articles_patch", path = "/v1/admin/articles/{slug}", tag = "admin articles", security(("bearer" = []), ("session_cookie" = [])), params(("slug" = String, Path, description = "The article's slug")), request_body = ArticleInput,
     responses((status = 200, description = "The updated article, its teaser cut again", body = AdminArticle),
         (status = 409, description = "`slug_taken`", body = crate::error::Problem, content_type = "application/problem+json")))]
+/// Change an article
 pub async fn patch(
     state: web::Data<AppState>,
     caller: Authenticated,
@@ -441,6 +444,7 @@ pub async fn patch(
 
 #[utoipa::path(delete, operation_id = "admin_articles_delete", path = "/v1/admin/articles/{slug}", tag = "admin articles", security(("bearer" = []), ("session_cookie" = [])), params(("slug" = String, Path, description = "The article's slug")),
     responses((status = 204, description = "Deleted")))]
+/// Delete an article
 pub async fn delete(
     state: web::Data<AppState>,
     caller: Authenticated,
@@ -478,6 +482,7 @@ pub struct AdminListQuery {
 
 #[utoipa::path(get, operation_id = "admin_articles_list", path = "/v1/admin/articles", tag = "admin articles", security(("bearer" = []), ("session_cookie" = [])), params(AdminListQuery),
     responses((status = 200, description = "A page of articles, drafts included, newest first", body = Page<AdminArticleSummary>)))]
+/// Articles for editors, drafts included
 pub async fn list(
     state: web::Data<AppState>,
     caller: Authenticated,

@@ -38,8 +38,11 @@ pub struct ListQuery {
     cursor: Option<String>,
 }
 
-#[utoipa::path(get, operation_id = "articles_list", path = "/v1/articles", tag = "articles", security((), ("bearer" = []), ("session_cookie" = [])), params(ListQuery),
+#[utoipa::path(get, operation_id = "articles_list", path = "/v1/articles", tag = "articles", params(ListQuery),
     responses((status = 200, description = "A page of published articles, newest first; never a body", body = Page<ArticleSummary>)))]
+/// Published articles, newest first
+///
+/// Anonymous readers are served; a token sent must be valid (else 401 `invalid_token`).
 pub async fn list(
     state: web::Data<AppState>,
     _caller: Caller,
@@ -202,12 +205,17 @@ fn meter_cookie(value: String, secure: bool) -> Cookie<'static> {
         .finish()
 }
 
-#[utoipa::path(get, operation_id = "articles_read", path = "/v1/articles/{slug}", tag = "articles", security((), ("bearer" = []), ("session_cookie" = [])),
+#[utoipa::path(get, operation_id = "articles_read", path = "/v1/articles/{slug}", tag = "articles",
     params(("slug" = String, Path, description = "The article's slug"), ReadQuery,
         ("Paywall-Meter" = Option<String>, Header, description = "The meter id a previous answer handed out (or send the `paywall_meter` cookie)")),
     responses((status = 200, description = "The full text, or the teaser with the share left to read", body = ArticleView,
         headers(("Paywall-Meter" = String, description = "The reader's meter id, when the meter was consulted for an anonymous reader"))),
         (status = 404, description = "`not_found`: unknown or unpublished", body = crate::error::Problem, content_type = "application/problem+json")))]
+/// Read an article: the full text or the teaser
+///
+/// Anonymous readers are served; a token (`Authorization: Bearer` or the
+/// `paywall_session` cookie) is optional and, when valid, reads as that account. A token
+/// that is sent and not valid is 401 `invalid_token`, never served as anonymous.
 pub async fn read(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -322,6 +330,7 @@ pub struct GiftView {
     pub token: String,
     pub url: String,
     pub article: String,
+    #[schema(format = DateTime)]
     pub expires_at: String,
 }
 

@@ -90,6 +90,7 @@ fn too_many(retry: crate::auth::throttle::RetryAfter) -> ApiError {
         (status = 403, description = "`registration_closed`: self-registration is disabled", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 409, description = "`email_taken`", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 429, description = "`rate_limited`: too many registrations from this address", body = crate::error::Problem, content_type = "application/problem+json")))]
+/// Register a reader account
 pub async fn register(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -262,6 +263,7 @@ pub async fn check_current_password(
         (status = 401, description = "`invalid_credentials`: the same answer whatever was wrong", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 403, description = "`account_suspended`", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 429, description = "`rate_limited`: too many failures for this email and address, or for this address", body = crate::error::Problem, content_type = "application/problem+json")))]
+/// Sign in with email and password
 pub async fn login(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -397,8 +399,9 @@ pub struct RefreshBody {
 }
 
 #[utoipa::path(post, operation_id = "auth_refresh", path = "/v1/auth/refresh", tag = "auth", request_body = RefreshBody,
-    responses((status = 200, description = "A new token pair; the refresh token sent is used up", body = TokenPair),
+    responses((status = 200, description = "A new token pair; the refresh token sent is used up. Also sets the `paywall_session` cookie to the new access token", body = TokenPair),
         (status = 401, description = "`invalid_token`: unknown, expired or reused refresh token (reuse ends the session)", body = crate::error::Problem, content_type = "application/problem+json")))]
+/// Exchange a refresh token for a new token pair
 pub async fn refresh(
     state: web::Data<AppState>,
     body: ApiJson<RefreshBody>,
@@ -480,7 +483,8 @@ pub fn removed_session_cookie() -> Cookie<'static> {
 }
 
 #[utoipa::path(post, operation_id = "auth_logout", path = "/v1/auth/logout", tag = "auth", security(("bearer" = []), ("session_cookie" = [])),
-    responses((status = 204, description = "This session's tokens stop working")))]
+    responses((status = 204, description = "This session's tokens stop working; the `paywall_session` cookie is expired")))]
+/// Sign out this session
 pub async fn logout(state: web::Data<AppState>, caller: Authenticated) -> ApiResult<HttpResponse> {
     state
         .store

@@ -24,6 +24,7 @@ async fn own_account(state: &AppState, caller: &AuthAccount) -> ApiResult<Accoun
 
 #[utoipa::path(get, operation_id = "me_get_me", path = "/v1/me", tag = "me", security(("bearer" = []), ("session_cookie" = [])),
     responses((status = 200, description = "The caller's account", body = AccountView)))]
+/// The signed-in account
 pub async fn get_me(state: web::Data<AppState>, caller: Authenticated) -> ApiResult<HttpResponse> {
     let account = own_account(&state, &caller.0).await?;
     Ok(HttpResponse::Ok().json(AccountView::new(&account, now_ts())))
@@ -39,6 +40,7 @@ pub struct PatchMeBody {
 
 #[utoipa::path(patch, operation_id = "me_patch_me", path = "/v1/me", tag = "me", security(("bearer" = []), ("session_cookie" = [])), request_body = PatchMeBody,
     responses((status = 200, description = "The updated account", body = AccountView)))]
+/// Change the display name
 pub async fn patch_me(
     state: web::Data<AppState>,
     caller: Authenticated,
@@ -117,7 +119,8 @@ pub struct DeleteMeBody {
 #[utoipa::path(delete, operation_id = "me_delete_me", path = "/v1/me", tag = "me", security(("bearer" = []), ("session_cookie" = [])), request_body = DeleteMeBody,
     responses((status = 204, description = "The account and its sessions are gone"),
         (status = 401, description = "`invalid_credentials`: the password is not correct", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "`last_admin`: the last active admin cannot delete itself", body = crate::error::Problem, content_type = "application/problem+json")))]
+        (status = 409, description = "`last_admin`: the last active admin cannot delete itself", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`rate_limited`: too many wrong passwords for this account (see `Retry-After`)", body = crate::error::Problem, content_type = "application/problem+json")))]
 /// Erases the account and its sessions. The last active admin cannot erase itself.
 pub async fn delete_me(
     state: web::Data<AppState>,
@@ -143,6 +146,7 @@ pub struct SessionList {
 
 #[utoipa::path(get, operation_id = "me_list_sessions", path = "/v1/me/sessions", tag = "me", security(("bearer" = []), ("session_cookie" = [])),
     responses((status = 200, description = "The account's live sessions", body = SessionList)))]
+/// The account's live sessions
 pub async fn list_sessions(
     state: web::Data<AppState>,
     caller: Authenticated,
