@@ -11,6 +11,7 @@ mod admin_articles;
 mod attacks;
 mod browsers;
 mod cli;
+mod deploy;
 mod errors;
 mod hardening;
 mod helpers;
