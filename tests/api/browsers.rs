@@ -243,3 +243,137 @@ async fn a_body_that_is_not_utf8_is_a_bad_request() {
         assert_problem(response, 400, "invalid_request").await;
     }
 }
+
+/// Debian's Chromium, named by `PAYWALL_TEST_CHROMIUM` (CI installs it and sets it).
+fn chromium() -> Option<std::path::PathBuf> {
+    match std::env::var_os("PAYWALL_TEST_CHROMIUM") {
+        Some(path) => Some(path.into()),
+        None => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI must install chromium and set PAYWALL_TEST_CHROMIUM"
+            );
+            println!("browser test skipped: set PAYWALL_TEST_CHROMIUM to a Chromium binary");
+            None
+        }
+    }
+}
+
+/// Serves one HTML page at `/` on a port of its own, for as long as the test runs.
+fn serve_page(html: String) -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(64) {
+            let Ok(mut stream) = stream else { continue };
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{html}",
+                html.len()
+            );
+        }
+    });
+    port
+}
+
+/// Loads `url` in headless Chromium, lets its scripts run, and returns the page's DOM.
+fn browse(chromium: &std::path::Path, url: &str) -> String {
+    let profile = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--virtual-time-budget=10000",
+            "--dump-dom",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(url)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// A publisher's page that signs in to the service (named by `?api=`) across origins
+/// with credentials, reads the account with the cookie it got, and signs out; it writes
+/// what happened into the page.
+fn cross_origin_page() -> String {
+    format!(
+        r#"<!doctype html><html><body><pre id="out">running</pre><script>
+const api = new URLSearchParams(location.search).get("api");
+const out = document.getElementById("out");
+(async () => {{
+  const steps = [];
+  try {{
+    const login = await fetch(api + "/v1/auth/login", {{method: "POST", credentials: "include",
+      headers: {{"Content-Type": "application/json"}},
+      body: JSON.stringify({{email: "{ADMIN_EMAIL}", password: "{ADMIN_PASSWORD}"}})}});
+    steps.push("login=" + login.status);
+    const me = await fetch(api + "/v1/me", {{credentials: "include"}});
+    const account = await me.json();
+    steps.push("me=" + me.status + ":" + account.email);
+    steps.push("request-id=" + (me.headers.get("X-Request-Id") ? "readable" : "hidden"));
+    const gone = await fetch(api + "/v1/auth/logout", {{method: "POST", credentials: "include"}});
+    steps.push("logout=" + gone.status);
+    const after = await fetch(api + "/v1/me", {{credentials: "include"}});
+    steps.push("after=" + after.status);
+  }} catch (error) {{
+    steps.push("blocked:" + error.name);
+  }}
+  out.textContent = steps.join(" ");
+}})();
+</script></body></html>"#
+    )
+}
+
+/// The text the page wrote.
+fn outcome(dom: &str) -> String {
+    let start = dom.find("<pre id=\"out\">").map(|i| i + 14).unwrap_or(0);
+    let end = dom[start..].find("</pre>").map_or(dom.len(), |j| start + j);
+    dom[start..end].to_string()
+}
+
+// A page on an allowed origin signs in with credentials, is then signed in by the
+// cookie, and signs out; the same page on another origin gets nothing at all.
+#[tokio::test]
+async fn a_browser_on_an_allowed_origin_works_with_credentials_and_another_gets_nothing() {
+    let Some(chromium) = chromium() else {
+        return;
+    };
+    let allowed = serve_page(cross_origin_page());
+    let other = serve_page(cross_origin_page());
+    let app = TestApp::spawn_with(&[(
+        "PAYWALL_CORS_ORIGINS",
+        &format!("http://127.0.0.1:{allowed}"),
+    )])
+    .await;
+    let api = app.base.clone();
+    let (chromium_a, api_a) = (chromium.clone(), api.clone());
+    let on_allowed = tokio::task::spawn_blocking(move || {
+        browse(
+            &chromium_a,
+            &format!("http://127.0.0.1:{allowed}/?api={api_a}"),
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        outcome(&on_allowed),
+        format!("login=200 me=200:{ADMIN_EMAIL} request-id=readable logout=204 after=401"),
+        "{on_allowed}"
+    );
+    let on_other = tokio::task::spawn_blocking(move || {
+        browse(&chromium, &format!("http://127.0.0.1:{other}/?api={api}"))
+    })
+    .await
+    .unwrap();
+    assert_eq!(outcome(&on_other), "blocked:TypeError", "{on_other}");
+}
