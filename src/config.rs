@@ -61,6 +61,9 @@ pub struct Settings {
     pub workers: usize,
     /// How long a stop (SIGTERM, SIGINT) waits for requests in flight.
     pub shutdown_timeout_secs: u64,
+    /// The longest a request may take before it is answered 503 `unavailable`
+    /// (`PAYWALL_REQUEST_TIMEOUT_SECS`): a frozen database holds no reader for ever.
+    pub request_timeout_secs: u64,
     pub log: String,
     pub log_format: LogFormat,
 }
@@ -229,6 +232,10 @@ impl Settings {
             (
                 "PAYWALL_SHUTDOWN_TIMEOUT_SECS",
                 self.shutdown_timeout_secs.to_string(),
+            ),
+            (
+                "PAYWALL_REQUEST_TIMEOUT_SECS",
+                self.request_timeout_secs.to_string(),
             ),
             ("PAYWALL_LOG", self.log.clone()),
             (
@@ -521,6 +528,7 @@ impl Settings {
             cors_origins,
             workers: number(get, "PAYWALL_WORKERS", default_workers, 1, 1_024)?,
             shutdown_timeout_secs: number(get, "PAYWALL_SHUTDOWN_TIMEOUT_SECS", 30, 1, 3_600)?,
+            request_timeout_secs: number(get, "PAYWALL_REQUEST_TIMEOUT_SECS", 10, 1, 600)?,
             log,
             log_format,
         })

@@ -60,6 +60,8 @@ pub enum ApiError {
     RateLimited { retry_after_secs: u64 },
     #[error("{0}")]
     Unavailable(&'static str),
+    #[error("the database's disk is full: reads go on, and writes resume by themselves once space is freed")]
+    StorageFull,
     /// The detail is logged by `internal`, never sent.
     #[error("an internal error occurred")]
     Internal,
@@ -100,6 +102,7 @@ impl ApiError {
             ApiError::Validation(_) => ProblemCode::ValidationFailed,
             ApiError::RateLimited { .. } => ProblemCode::RateLimited,
             ApiError::Unavailable(_) => ProblemCode::Unavailable,
+            ApiError::StorageFull => ProblemCode::StorageFull,
             ApiError::Internal => ProblemCode::Internal,
         }
     }
@@ -128,6 +131,7 @@ pub enum ProblemCode {
     ValidationFailed,
     RateLimited,
     Unavailable,
+    StorageFull,
     Internal,
 }
 
@@ -152,6 +156,7 @@ impl ProblemCode {
             ProblemCode::ValidationFailed => "validation_failed",
             ProblemCode::RateLimited => "rate_limited",
             ProblemCode::Unavailable => "unavailable",
+            ProblemCode::StorageFull => "storage_full",
             ProblemCode::Internal => "internal",
         }
     }
@@ -196,7 +201,7 @@ impl ResponseError for ApiError {
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::StorageFull => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -239,12 +244,26 @@ impl From<sqlx::Error> for ApiError {
     /// The database out of reach (connection lost or refused, no free connection in
     /// time) is 503 `unavailable`, which a client may retry; anything else is 500.
     fn from(error: sqlx::Error) -> Self {
-        if database_unreachable(&error) {
+        if storage_full(&error) {
+            tracing::error!(%error, "a write failed: the database's disk is full");
+            ApiError::StorageFull
+        } else if database_unreachable(&error) {
             tracing::warn!(%error, "the database is not answering");
             ApiError::Unavailable("the database is not answering; try again shortly")
         } else {
             ApiError::internal(error)
         }
+    }
+}
+
+/// A write refused for want of space: SQLite's `SQLITE_FULL` (13), PostgreSQL's
+/// `disk_full` (53100).
+pub fn storage_full(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|code| code == "13" || code == "53100"),
+        _ => false,
     }
 }
 
@@ -293,6 +312,7 @@ mod tests {
             ValidationFailed,
             RateLimited,
             Unavailable,
+            StorageFull,
             Internal,
         ] {
             assert_eq!(

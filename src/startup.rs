@@ -309,6 +309,7 @@ impl Application {
             .public_url
             .clone()
             .unwrap_or_else(|| format!("http://{address}"));
+        let charge_deadline = std::time::Duration::from_secs(settings.db_acquire_timeout_secs);
         let state = web::Data::new(AppState {
             throttle: Throttle::new(&settings),
             settings: Arc::new(settings),
@@ -319,7 +320,7 @@ impl Application {
             public_base,
             meter_ids,
             gift_keys,
-            meter: MeterWriter::start(store.clone()),
+            meter: MeterWriter::start(store.clone(), charge_deadline),
         });
         start_pruning(store.clone(), state.throttle.window_secs());
         store.start_cache_poller();

@@ -20,7 +20,7 @@ use crate::paywall::access::{self, MeterVerdict};
 use crate::paywall::meter::{self, Meter, MeterKey};
 use crate::startup::AppState;
 use crate::store::gifts::NewGift;
-use crate::store::meter::ChargeRequest;
+use crate::store::meter::{ChargeError, ChargeRequest};
 use crate::store::{now_ts, ArticleRow};
 
 pub const METER_COOKIE: &str = "paywall_meter";
@@ -162,7 +162,13 @@ async fn consult_meter(
             now: now.unix_timestamp(),
         })
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(|error| match error {
+            ChargeError::Unavailable => {
+                ApiError::Unavailable("the meter's database is not answering; try again shortly")
+            }
+            ChargeError::StorageFull => ApiError::StorageFull,
+            ChargeError::Failed => ApiError::internal("a meter charge failed"),
+        })?;
     if outcome.charged {
         crate::metrics::meter_charge();
     }

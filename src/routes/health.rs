@@ -11,11 +11,24 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
+/// Below this much free space beside a SQLite database, writes are about to fail.
+const MIN_FREE_BYTES: u64 = 1024 * 1024;
+
 #[utoipa::path(get, operation_id = "readyz", path = "/readyz", tag = "operations",
     responses((status = 200, description = "The database answers", body = crate::openapi::Status),
-        (status = 503, description = "`unavailable`: the database is not answering", body = crate::error::Problem, content_type = "application/problem+json")))]
-/// 200 when the database answers.
+        (status = 503, description = "`unavailable`: the database is not answering; `storage_full`: the SQLite database's disk is full", body = crate::error::Problem, content_type = "application/problem+json")))]
+/// 200 when the database answers (and, on SQLite, its disk has room for writes).
 pub async fn readyz(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
+    // A SQLite database whose disk is full still answers reads, but no write succeeds:
+    // not ready, until space is freed.
+    if state
+        .store
+        .sqlite_free_bytes()
+        .is_some_and(|free| free < MIN_FREE_BYTES)
+    {
+        tracing::warn!("readiness check failed: the database's disk is full");
+        return Err(ApiError::StorageFull);
+    }
     match state.store.ping().await {
         Ok(()) => Ok(HttpResponse::Ok().json(json!({"status": "ok"}))),
         Err(error) => {

@@ -18,15 +18,30 @@ use actix_web::{web, HttpResponse, Resource};
 use crate::error::{ApiError, ApiResult};
 use extract::{BodyLimit, ARTICLE_BODY_LIMIT};
 
-/// A path whose other methods get 405 `method_not_allowed` with an `Allow` header.
-fn resource(path: &str, allow: &'static str) -> Resource {
-    web::resource(path).default_service(web::to(move || async move {
-        let mut response = actix_web::ResponseError::error_response(&ApiError::MethodNotAllowed);
-        response
-            .headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static(allow));
-        response
-    }))
+/// A path whose other methods get 405 `method_not_allowed` with an `Allow` header, and
+/// whose requests are held to their deadline (see `deadline`).
+fn resource(
+    path: &str,
+    allow: &'static str,
+) -> Resource<
+    impl actix_web::dev::ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<actix_web::body::BoxBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    web::resource(path)
+        .default_service(web::to(move || async move {
+            let mut response =
+                actix_web::ResponseError::error_response(&ApiError::MethodNotAllowed);
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static(allow));
+            response
+        }))
+        .wrap(actix_web::middleware::from_fn(deadline))
 }
 
 /// The paths whose GET also answers HEAD.
@@ -221,6 +236,35 @@ pub async fn observe(
     });
     crate::metrics::request(&method, route, status, elapsed.as_secs_f64());
     Ok(response)
+}
+
+/// Answers 503 `unavailable` for a request still unanswered at its deadline
+/// (`PAYWALL_REQUEST_TIMEOUT_SECS`), dropping the work in flight: a database that stops
+/// answering (frozen, or cut off without a reset) holds no reader and no worker for
+/// ever, whatever step of the request was waiting on it.
+pub async fn deadline(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    let limit = req
+        .app_data::<web::Data<crate::startup::AppState>>()
+        .map_or(std::time::Duration::from_secs(10), |state| {
+            std::time::Duration::from_secs(state.settings.request_timeout_secs)
+        });
+    // Routing to this resource is done, so the request may be shared now.
+    let request = req.request().clone();
+    match tokio::time::timeout(limit, next.call(req)).await {
+        Ok(answered) => answered.map(ServiceResponse::map_into_boxed_body),
+        Err(_) => {
+            tracing::warn!(
+                limit_secs = limit.as_secs(),
+                "a request reached its deadline"
+            );
+            let error = ApiError::Unavailable("the request took too long; try again shortly");
+            let response = actix_web::ResponseError::error_response(&error);
+            Ok(ServiceResponse::new(request, response))
+        }
+    }
 }
 
 /// Headers for every answer: no sniffing, no referrer, no framing, and a content

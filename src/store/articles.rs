@@ -421,6 +421,7 @@ impl Store {
             return Ok(Some(article));
         }
         crate::metrics::article_cache(false);
+        self.check_reachable()?;
         let generation = self.articles.generation();
         let found = match self
             .direct

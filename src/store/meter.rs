@@ -179,18 +179,54 @@ fn decide_batch<'a>(
     (outcomes, inserts)
 }
 
+/// Why a charge was not written, as a reader's answer needs to know it: the database
+/// away (or too slow: 503 `unavailable`), its disk full (503 `storage_full`), or
+/// another failure (500).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChargeError {
+    Unavailable,
+    StorageFull,
+    Failed,
+}
+
+impl ChargeError {
+    fn of_store(error: &StoreError) -> ChargeError {
+        match error {
+            StoreError::Database(e) if crate::error::storage_full(e) => ChargeError::StorageFull,
+            StoreError::Database(e) if crate::error::database_unreachable(e) => {
+                ChargeError::Unavailable
+            }
+            _ => ChargeError::Failed,
+        }
+    }
+
+    fn of_sqlite(error: &rusqlite::Error) -> ChargeError {
+        use rusqlite::ErrorCode;
+        match error.sqlite_error_code() {
+            Some(ErrorCode::DiskFull) => ChargeError::StorageFull,
+            Some(
+                ErrorCode::DatabaseBusy
+                | ErrorCode::DatabaseLocked
+                | ErrorCode::CannotOpen
+                | ErrorCode::SystemIoFailure,
+            ) => ChargeError::Unavailable,
+            _ => ChargeError::Failed,
+        }
+    }
+}
+
 /// Answers every charge of a written batch: each its outcome, or all the error.
-fn answer(replies: Vec<Reply>, written: Result<Vec<ChargeOutcome>, String>) {
+fn answer(replies: Vec<Reply>, written: Result<Vec<ChargeOutcome>, (ChargeError, String)>) {
     match written {
         Ok(outcomes) => {
             for (reply, outcome) in replies.into_iter().zip(outcomes) {
                 let _ = reply.send(Ok(outcome));
             }
         }
-        Err(error) => {
-            tracing::error!(%error, "meter charges could not be written");
+        Err((kind, error)) => {
+            tracing::error!(%error, ?kind, "meter charges could not be written");
             for reply in replies {
-                let _ = reply.send(Err(error.clone()));
+                let _ = reply.send(Err(kind));
             }
         }
     }
@@ -199,7 +235,7 @@ fn answer(replies: Vec<Reply>, written: Result<Vec<ChargeOutcome>, String>) {
 /// The most charges decided in one transaction.
 const MAX_BATCH: usize = 512;
 
-type Reply = oneshot::Sender<Result<ChargeOutcome, String>>;
+type Reply = oneshot::Sender<Result<ChargeOutcome, ChargeError>>;
 type Pending = (ChargeRequest, Reply);
 
 /// Hands charges to one background task that writes them in batches: whatever arrived
@@ -208,13 +244,16 @@ type Pending = (ChargeRequest, Reply);
 #[derive(Clone)]
 pub struct MeterWriter {
     sender: mpsc::Sender<Pending>,
+    /// The longest a reader waits for a charge (the pool's acquire timeout): past it,
+    /// 503 `unavailable`, however long the writer stays stuck behind the database.
+    deadline: std::time::Duration,
 }
 
 impl MeterWriter {
     /// Starts the writer: on a SQLite file, a thread of its own with its own connection
     /// (see `sqlite_writer`); otherwise a task on the current runtime that writes
     /// through the store.
-    pub fn start(store: Store) -> MeterWriter {
+    pub fn start(store: Store, deadline: std::time::Duration) -> MeterWriter {
         let (sender, mut receiver) = mpsc::channel::<Pending>(4 * MAX_BATCH);
         if let Some(path) = store.sqlite_file() {
             match sqlite_writer(path, store.wal_restart_flag()) {
@@ -223,7 +262,7 @@ impl MeterWriter {
                         .name("meter-writer".into())
                         .spawn(move || writer.run(receiver))
                         .expect("start the meter writer thread");
-                    return MeterWriter { sender };
+                    return MeterWriter { sender, deadline };
                 }
                 Err(error) => {
                     tracing::warn!(%error, "the meter writer thread could not open the database; charging through the pool");
@@ -235,22 +274,31 @@ impl MeterWriter {
             while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {
                 let (requests, replies): (Vec<ChargeRequest>, Vec<Reply>) = batch.drain(..).unzip();
                 let written = store.charge_meters(&requests).await;
-                answer(replies, written.map_err(|e| e.to_string()));
+                answer(
+                    replies,
+                    written.map_err(|e| (ChargeError::of_store(&e), e.to_string())),
+                );
                 store.finish_wal_restart().await;
             }
         });
-        MeterWriter { sender }
+        MeterWriter { sender, deadline }
     }
 
-    pub async fn charge(&self, request: ChargeRequest) -> Result<ChargeOutcome, String> {
+    /// Charges one read, answered once its batch has committed, or within the deadline
+    /// with `Unavailable` (the charge may still be written later: a reader turned away
+    /// then has spent a credit without reading, never read without spending one).
+    pub async fn charge(&self, request: ChargeRequest) -> Result<ChargeOutcome, ChargeError> {
         let (reply, answer) = oneshot::channel();
-        self.sender
-            .send((request, reply))
+        let charged = async {
+            self.sender
+                .send((request, reply))
+                .await
+                .map_err(|_| ChargeError::Failed)?;
+            answer.await.map_err(|_| ChargeError::Failed)?
+        };
+        tokio::time::timeout(self.deadline, charged)
             .await
-            .map_err(|_| "the meter writer has stopped".to_string())?;
-        answer
-            .await
-            .map_err(|_| "the meter writer has stopped".to_string())?
+            .unwrap_or(Err(ChargeError::Unavailable))
     }
 }
 
@@ -290,7 +338,10 @@ impl SqliteWriter {
             }
             let (requests, replies): (Vec<ChargeRequest>, Vec<Reply>) = batch.drain(..).unzip();
             let written = self.charge(&requests);
-            answer(replies, written.map_err(|e| e.to_string()));
+            answer(
+                replies,
+                written.map_err(|e| (ChargeError::of_sqlite(&e), e.to_string())),
+            );
             if let Some(flag) = &self.wal_restart {
                 super::checkpoint::finish_restart(&self.conn, flag);
             }

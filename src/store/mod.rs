@@ -98,6 +98,8 @@ pub enum StoreError {
     NotFound,
     #[error("the change would leave no active admin")]
     LastAdmin,
+    #[error("the database is not answering")]
+    Unreachable,
 }
 
 impl From<StoreError> for crate::error::ApiError {
@@ -110,6 +112,9 @@ impl From<StoreError> for crate::error::ApiError {
                 ApiError::LastAdmin("this is the last active admin; make another admin first")
             }
             StoreError::Database(error) => error.into(),
+            StoreError::Unreachable => {
+                ApiError::Unavailable("the database is not answering; try again shortly")
+            }
             other => ApiError::internal(other),
         }
     }
@@ -141,7 +146,17 @@ pub struct Store {
     checkpointer: Option<std::sync::Arc<checkpoint::Checkpointer>>,
     /// A SQLite file's article reads made in place on a cache miss (see `direct`).
     direct: Option<std::sync::Arc<direct::DirectReads>>,
+    /// False while the cache poller cannot read the database: requests that need it are
+    /// answered 503 at once instead of after the acquire timeout.
+    reachable: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// What the cache poller connects to on a connection of its own, outside the pools
+    /// (none for a database in memory, which only the pool's connection sees).
+    poll_url: Option<String>,
 }
+
+/// How long the cache poller (and `/readyz`) waits for the database before taking it
+/// for away: a frozen server answers nothing, and TCP would wait minutes.
+const POLL_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Session states kept at most (each is small).
 const SESSION_CACHE_ENTRIES: usize = 100_000;
@@ -221,11 +236,15 @@ impl Store {
                 move || {
                     let pool = pool.clone();
                     async move {
-                        Ok(sqlx::query_scalar::<_, i64>(
+                        // Bounded like the poller's read: every signed-in request waits
+                        // for this one, so a frozen server must not hold them for long.
+                        let read = sqlx::query_scalar::<_, i64>(
                             "SELECT version FROM cache_versions WHERE name = 'sessions'",
                         )
-                        .fetch_one(&pool)
-                        .await?)
+                        .fetch_one(&pool);
+                        Ok(tokio::time::timeout(POLL_TIMEOUT, read)
+                            .await
+                            .map_err(|_| StoreError::Unreachable)??)
                     }
                 },
                 move || cache.invalidate(),
@@ -234,7 +253,13 @@ impl Store {
         let direct = sqlite_file
             .clone()
             .map(|path| std::sync::Arc::new(direct::DirectReads::new(path)));
+        let in_memory = backend == Backend::Sqlite && sqlite_file.is_none();
         Ok(Store {
+            reachable: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true)),
+            poll_url: (!in_memory).then(|| match backend {
+                Backend::Sqlite => sqlite_url(database_url),
+                Backend::Postgres => database_url.to_string(),
+            }),
             backend,
             direct,
             sqlite_file,
@@ -297,11 +322,25 @@ impl Store {
         &self,
         lock: Option<&str>,
     ) -> Result<Transaction<'static, Any>, StoreError> {
+        self.check_reachable()?;
         let mut tx = match self.backend {
             // Another connection writes too (the meter's writer thread): take the write
             // lock at the start, where SQLite waits for it, rather than at the first
             // write, where it could only fail.
-            Backend::Sqlite => self.write.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Sqlite => {
+                match self.write.begin_with("BEGIN IMMEDIATE").await {
+                    // A COMMIT that failed for want of space leaves sqlx's count of open
+                    // transactions on the connection behind (SQLite had rolled back, so the
+                    // ROLLBACK on drop failed too), and every later BEGIN is refused: that
+                    // connection is closed, and the pool opens a fresh one.
+                    Err(sqlx::Error::InvalidSavePointStatement | sqlx::Error::BeginFailed) => {
+                        tracing::warn!("the write connection was left inside a failed transaction; reopening it");
+                        self.write.acquire().await?.close().await?;
+                        self.write.begin_with("BEGIN IMMEDIATE").await?
+                    }
+                    begun => begun?,
+                }
+            }
             Backend::Postgres => self.write.begin().await?,
         };
         if let (Backend::Postgres, Some(name)) = (self.backend, lock) {
@@ -336,8 +375,32 @@ impl Store {
             .count())
     }
 
+    /// `Unreachable` while the cache poller cannot read the database: a request that
+    /// needs it fails now rather than after the pool's acquire timeout.
+    pub(crate) fn check_reachable(&self) -> Result<(), StoreError> {
+        if self.reachable.load(std::sync::atomic::Ordering::Relaxed) {
+            Ok(())
+        } else {
+            Err(StoreError::Unreachable)
+        }
+    }
+
+    /// Bytes free for the SQLite file's folder (none on PostgreSQL or in memory).
+    pub fn sqlite_free_bytes(&self) -> Option<u64> {
+        let dir = self.sqlite_file.as_ref()?.parent()?.to_path_buf();
+        let dir = if dir.as_os_str().is_empty() {
+            std::path::PathBuf::from(".")
+        } else {
+            dir
+        };
+        free_bytes(&dir)
+    }
+
     pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.read).await?;
+        self.check_reachable()?;
+        tokio::time::timeout(POLL_TIMEOUT, sqlx::query("SELECT 1").execute(&self.read))
+            .await
+            .map_err(|_| StoreError::Unreachable)??;
         Ok(())
     }
 
@@ -373,21 +436,39 @@ impl Store {
             let mut seen: std::collections::HashMap<String, i64> = Default::default();
             let mut every = tokio::time::interval(cache::POLL);
             every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            // A connection of its own, so that a busy pool never reads as an outage.
+            let mut conn: Option<sqlx::AnyConnection> = None;
             loop {
                 every.tick().await;
                 if let Some(direct) = &store.direct {
                     direct.end_idle();
                 }
-                let versions: Result<Vec<(String, i64)>, sqlx::Error> =
-                    sqlx::query_as("SELECT name, version FROM cache_versions")
-                        .fetch_all(&store.read)
-                        .await;
-                let Ok(versions) = versions else {
-                    // Unreadable now: drop everything rather than serve what may be stale.
-                    store.sessions.invalidate();
-                    store.articles.invalidate();
-                    continue;
+                let versions = tokio::time::timeout(POLL_TIMEOUT, store.poll_versions(&mut conn))
+                    .await
+                    .unwrap_or(Err(sqlx::Error::PoolTimedOut));
+                let versions = match versions {
+                    Ok(versions) => versions,
+                    Err(error) => {
+                        conn = None;
+                        if store
+                            .reachable
+                            .swap(false, std::sync::atomic::Ordering::Relaxed)
+                        {
+                            tracing::warn!(%error, "the database is not answering; cached articles are still served");
+                        }
+                        // Sessions may be revoked elsewhere meanwhile: checked again once
+                        // the database answers. Articles stay: an edit needs the database,
+                        // and the versions read once it is back say whether one happened.
+                        store.sessions.invalidate();
+                        continue;
+                    }
                 };
+                if !store
+                    .reachable
+                    .swap(true, std::sync::atomic::Ordering::Relaxed)
+                {
+                    tracing::info!("the database answers again");
+                }
                 for (name, version) in versions {
                     if seen
                         .insert(name.clone(), version)
@@ -402,6 +483,26 @@ impl Store {
                 }
             }
         });
+    }
+
+    /// The cache versions, read on the poller's own connection (opened when missing),
+    /// or through the pool for a database in memory.
+    async fn poll_versions(
+        &self,
+        conn: &mut Option<sqlx::AnyConnection>,
+    ) -> Result<Vec<(String, i64)>, sqlx::Error> {
+        use sqlx::Connection;
+        const SQL: &str = "SELECT name, version FROM cache_versions";
+        let Some(url) = &self.poll_url else {
+            return sqlx::query_as(SQL).fetch_all(&self.read).await;
+        };
+        if conn.is_none() {
+            *conn = Some(sqlx::AnyConnection::connect(url).await?);
+        }
+        match conn.as_mut() {
+            Some(conn) => sqlx::query_as(SQL).fetch_all(conn).await,
+            None => Err(sqlx::Error::PoolClosed),
+        }
     }
 
     /// Open and idle connections of the read and the write pool.
@@ -430,6 +531,22 @@ impl Store {
         self.read.close().await;
         self.write.close().await;
     }
+}
+
+/// Bytes an unprivileged writer may still use on the file system holding `dir`.
+fn free_bytes(dir: &std::path::Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    let mut stat = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: statvfs writes the struct it is given for a NUL-terminated path; it is
+    // read only when the call succeeded.
+    let done = unsafe { libc::statvfs(path.as_ptr(), stat.as_mut_ptr()) };
+    if done != 0 {
+        return None;
+    }
+    // SAFETY: initialized by the successful call above.
+    let stat = unsafe { stat.assume_init() };
+    Some(stat.f_bavail.saturating_mul(stat.f_frsize))
 }
 
 /// The file a `sqlite:` URL names; none for another scheme or a database in memory.

@@ -100,11 +100,13 @@ impl Store {
         session_id: &str,
     ) -> Result<Option<SessionState>, StoreError> {
         if let Some(fence) = &self.session_fence {
+            self.check_reachable()?;
             fence.pass().await?;
         }
         if let Some(state) = self.sessions.get(session_id) {
             return Ok(Some(state));
         }
+        self.check_reachable()?;
         let generation = self.sessions.generation();
         let state = sqlx::query_as::<_, SessionState>(
             "SELECT s.account_id, s.revoked_at, s.expires_at, a.role, a.status, \

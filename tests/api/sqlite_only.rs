@@ -189,3 +189,144 @@ fn a_backup_with_a_configured_secret_says_it_is_not_in_the_backup() {
     assert!(stdout.contains("PAYWALL_JWT_SECRET"), "{stdout}");
     assert!(!dir.path().join("copy.db.jwt-secret").exists());
 }
+
+/// A tmpfs of `size` mounted on `dir` for as long as it lives (needs root; None when
+/// this machine refuses).
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(size: &str) -> Option<SmallDisk> {
+        let dir = tempfile::tempdir().unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        mounted.then_some(SmallDisk { dir })
+    }
+
+    fn path(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// Writes a filler file until the disk is full.
+    fn fill(&self) -> std::path::PathBuf {
+        use std::io::Write;
+        let filler = self.path().join("filler");
+        let mut file = std::fs::File::create(&filler).unwrap();
+        let block = vec![0u8; 64 * 1024];
+        while file.write_all(&block).is_ok() {}
+        // The last partial block too.
+        while file.write_all(&block[..512]).is_ok() {}
+        let _ = file.sync_all();
+        filler
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+// A full disk: reads go on (cached or not), writes and charges are 503 `storage_full`,
+// never 500, and `/readyz` says so; once space is freed, writes work again by
+// themselves, with nothing acknowledged lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_refuses_writes_cleanly_and_they_resume_once_space_is_back() {
+    let Some(disk) = SmallDisk::mount("16m") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI runs as root and must be able to mount a tmpfs"
+        );
+        println!("full-disk test skipped: this machine cannot mount a tmpfs here");
+        return;
+    };
+    let db_url = format!("sqlite://{}", disk.path().join("paywall.db").display());
+    let app = TestApp::start_logging(
+        tempfile::tempdir().unwrap(),
+        db_url,
+        &[("PAYWALL_METER_UNIDENTIFIED_PER_DAY", "1000")],
+    )
+    .await;
+    let admin = app.admin_token().await;
+    for (slug, access) in [("open", "free"), ("counted", "metered")] {
+        app.article(&admin, json!({"title": slug, "slug": slug, "body": long_body(6), "section": "s", "access": access, "status": "published"}))
+            .await;
+    }
+    assert_eq!(app.get("/readyz", None).await.status(), 200);
+    let filler = disk.fill();
+
+    // Writes until one is refused: the write-ahead log reuses its space for a while.
+    let big = "Long paragraph of an archive. ".repeat(1_000);
+    let mut acknowledged = Vec::new();
+    let mut refused = None;
+    for i in 0..200 {
+        let response = app
+            .post("/v1/admin/articles", Some(&admin), json!({"title": format!("Full {i}"), "slug": format!("full-{i}"), "body": big, "section": "s", "access": "free", "status": "published"}))
+            .await;
+        match response.status().as_u16() {
+            201 => acknowledged.push(format!("full-{i}")),
+            _ => {
+                refused = Some(response);
+                break;
+            }
+        }
+    }
+    let refused = refused.expect("a write is refused on a full disk");
+    if refused.status() != 503 {
+        println!("{}", app.log_text());
+    }
+    assert_problem(refused, 503, "storage_full").await;
+    assert_problem(app.get("/readyz", None).await, 503, "storage_full").await;
+    // Reads go on, a new meter's charge is refused as cleanly.
+    assert_eq!(app.get("/v1/articles/open", None).await.status(), 200);
+    let registered = app
+        .post(
+            "/v1/auth/register",
+            None,
+            json!({"email": "full@test.example", "password": PASSWORD}),
+        )
+        .await;
+    if registered.status() != 503 {
+        println!("{}", app.log_text());
+    }
+    assert_problem(registered, 503, "storage_full").await;
+    for _ in 0..5 {
+        let status = app
+            .get("/v1/articles/counted", None)
+            .await
+            .status()
+            .as_u16();
+        assert!(
+            status == 200 || status == 503,
+            "a metered read on a full disk: {status}"
+        );
+    }
+
+    std::fs::remove_file(filler).unwrap();
+    assert_eq!(app.get("/readyz", None).await.status(), 200);
+    let response = app
+        .post("/v1/admin/articles", Some(&admin), json!({"title": "After", "slug": "after", "body": "Room again.", "section": "s", "access": "free", "status": "published"}))
+        .await;
+    assert_eq!(response.status(), 201, "the first write once space is back");
+    app.reader("after-full@test.example").await;
+    let (view, _) = (app.get("/v1/articles/counted", None).await, ());
+    assert_eq!(view.status(), 200);
+    for slug in &acknowledged {
+        assert_eq!(
+            app.get(&format!("/v1/articles/{slug}"), None)
+                .await
+                .status(),
+            200,
+            "{slug} was acknowledged"
+        );
+    }
+    drop(app);
+}

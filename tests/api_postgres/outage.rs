@@ -15,11 +15,38 @@ use tokio::task::JoinSet;
 use crate::helpers::*;
 
 /// Forwards connections to `upstream` until cut; a cut drops every open connection and
-/// refuses new ones until `restore`.
+/// refuses new ones until `restore`. A freeze keeps every connection open and forwards
+/// nothing either way, new connections included, until `restore`: what a stuck server
+/// or a network partition looks like.
 struct Relay {
     port: u16,
     cut: Arc<AtomicBool>,
+    frozen: Arc<AtomicBool>,
     open: Arc<Mutex<JoinSet<()>>>,
+}
+
+/// Copies `from` to `to`, holding each chunk while the relay is frozen.
+async fn forward(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    frozen: Arc<AtomicBool>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buffer = vec![0u8; 16 * 1024];
+    loop {
+        let Ok(n) = from.read(&mut buffer).await else {
+            return;
+        };
+        if n == 0 {
+            return;
+        }
+        while frozen.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if to.write_all(&buffer[..n]).await.is_err() {
+            return;
+        }
+    }
 }
 
 impl Relay {
@@ -27,8 +54,9 @@ impl Relay {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let cut = Arc::new(AtomicBool::new(false));
+        let frozen = Arc::new(AtomicBool::new(false));
         let open = Arc::new(Mutex::new(JoinSet::new()));
-        let (cut_flag, connections) = (cut.clone(), open.clone());
+        let (cut_flag, connections, frozen_flag) = (cut.clone(), open.clone(), frozen.clone());
         tokio::spawn(async move {
             loop {
                 let Ok((mut inbound, _)) = listener.accept().await else {
@@ -39,14 +67,29 @@ impl Relay {
                     continue;
                 }
                 let upstream = upstream.clone();
+                let frozen = frozen_flag.clone();
                 connections.lock().await.spawn(async move {
-                    if let Ok(mut outbound) = TcpStream::connect(upstream).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    if let Ok(outbound) = TcpStream::connect(upstream).await {
+                        let (in_read, in_write) = inbound.into_split();
+                        let (out_read, out_write) = outbound.into_split();
+                        tokio::join!(
+                            forward(in_read, out_write, frozen.clone()),
+                            forward(out_read, in_write, frozen),
+                        );
                     }
                 });
             }
         });
-        Relay { port, cut, open }
+        Relay {
+            port,
+            cut,
+            frozen,
+            open,
+        }
+    }
+
+    fn freeze(&self) {
+        self.frozen.store(true, Ordering::SeqCst);
     }
 
     async fn cut(&self) {
@@ -56,6 +99,7 @@ impl Relay {
 
     fn restore(&self) {
         self.cut.store(false, Ordering::SeqCst);
+        self.frozen.store(false, Ordering::SeqCst);
     }
 }
 
@@ -133,4 +177,127 @@ async fn readyz_fails_while_the_database_is_unreachable_and_recovers_after() {
     assert_eq!(app.get("/v1/me", Some(&admin)).await.status(), 200);
     assert_eq!(app.get("/v1/articles/still-here", None).await.status(), 200);
     app.reader("after@test.example").await;
+}
+
+/// How long `request` took, with its answer.
+async fn timed(
+    request: impl std::future::Future<Output = reqwest::Response>,
+) -> (Duration, reqwest::Response) {
+    let started = std::time::Instant::now();
+    let response = request.await;
+    (started.elapsed(), response)
+}
+
+/// An instance reaching its database through a relay, with a cached teaser, a metered
+/// article and a signed-in reader.
+async fn relayed_app(name: &str) -> (TestDb, Relay, TestApp, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDb::fresh(dir.path(), name);
+    let (_, upstream) = through(&db.url, 0);
+    let relay = Relay::start(upstream).await;
+    let (relayed, _) = through(&db.url, relay.port);
+    let app = TestApp::start(
+        tempfile::tempdir().unwrap(),
+        relayed,
+        &[
+            ("PAYWALL_DB_ACQUIRE_TIMEOUT_SECS", "2"),
+            ("PAYWALL_REQUEST_TIMEOUT_SECS", "3"),
+        ],
+    )
+    .await;
+    let admin = app.admin_token().await;
+    app.article(&admin, json!({"title": "Cached", "slug": "cached", "body": long_body(4), "section": "s", "access": "subscribers", "status": "published"}))
+        .await;
+    app.article(&admin, json!({"title": "Metered", "slug": "metered", "body": long_body(4), "section": "s", "access": "metered", "status": "published"}))
+        .await;
+    assert_eq!(app.get("/v1/articles/cached", None).await.status(), 200);
+    (db, relay, app, admin)
+}
+
+/// During the fault: cached teasers are served; what needs the database fails fast
+/// with 503 `unavailable`, never 500; after it, everything answers within a second.
+async fn rides_out(relay: &Relay, app: &TestApp, admin: &str, fault: &str) {
+    // The poller finds the fault within its timeout (1 s) and a tick (250 ms).
+    tokio::time::sleep(Duration::from_millis(1_600)).await;
+    for _ in 0..20 {
+        let (took, teaser) = timed(app.get("/v1/articles/cached", None)).await;
+        assert_eq!(teaser.status(), 200, "{fault}: a cached teaser");
+        assert!(
+            took < Duration::from_millis(500),
+            "{fault}: teaser took {took:?}"
+        );
+    }
+    let (took, ready) = timed(app.get("/readyz", None)).await;
+    assert_problem(ready, 503, "unavailable").await;
+    assert!(
+        took < Duration::from_millis(1_200),
+        "{fault}: readyz took {took:?}"
+    );
+    let (took, write) = timed(app.post(
+        "/v1/auth/register",
+        None,
+        json!({"email": "during@test.example", "password": PASSWORD}),
+    ))
+    .await;
+    assert_problem(write, 503, "unavailable").await;
+    assert!(
+        took < Duration::from_millis(3_500),
+        "{fault}: a write took {took:?}"
+    );
+    let (took, me) = timed(app.get("/v1/me", Some(admin))).await;
+    assert_problem(me, 503, "unavailable").await;
+    assert!(
+        took < Duration::from_millis(1_200),
+        "{fault}: a session check took {took:?}"
+    );
+    let (took, metered) = timed(app.get("/v1/articles/metered", None)).await;
+    let status = metered.status().as_u16();
+    assert_eq!(
+        status, 503,
+        "{fault}: a metered read is unavailable, never 500"
+    );
+    assert_problem(metered, 503, "unavailable").await;
+    assert!(
+        took < Duration::from_millis(3_500),
+        "{fault}: a metered read took {took:?}"
+    );
+
+    relay.restore();
+    let restored = std::time::Instant::now();
+    while app.get("/readyz", None).await.status() != 200 {
+        assert!(
+            restored.elapsed() < Duration::from_secs(3),
+            "{fault}: readyz recovered"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        restored.elapsed() < Duration::from_millis(1_500),
+        "{fault}: recovered in {:?}",
+        restored.elapsed()
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while app.get("/v1/me", Some(admin)).await.status() != 200 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{fault}: sessions recovered"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(app.get("/v1/articles/metered", None).await.status(), 200);
+    app.reader(&format!("after-{fault}@test.example")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_database_leaves_cached_reads_and_fails_the_rest_fast() {
+    let (_db, relay, app, admin) = relayed_app("cut").await;
+    relay.cut().await;
+    rides_out(&relay, &app, &admin, "cut").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_database_leaves_cached_reads_and_fails_the_rest_fast() {
+    let (_db, relay, app, admin) = relayed_app("frozen").await;
+    relay.freeze();
+    rides_out(&relay, &app, &admin, "frozen").await;
 }
