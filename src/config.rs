@@ -539,6 +539,7 @@ impl Settings {
         crate::store::PoolSettings {
             max_connections: self.db_max_connections,
             acquire_timeout: std::time::Duration::from_secs(self.db_acquire_timeout_secs),
+            statement_timeout: std::time::Duration::from_secs(self.request_timeout_secs),
         }
     }
 

@@ -276,10 +276,12 @@ pub fn database_unreachable(error: &sqlx::Error) -> bool {
         | sqlx::Error::PoolClosed
         | sqlx::Error::WorkerCrashed
         | sqlx::Error::Protocol(_) => true,
-        // PostgreSQL shutting down or refusing connections (class 57P and 08).
-        sqlx::Error::Database(db) => db
-            .code()
-            .is_some_and(|code| code.starts_with("57P") || code.starts_with("08")),
+        // PostgreSQL shutting down or refusing connections (class 57P and 08), a lock
+        // not had within lock_timeout (55P03), a statement past statement_timeout
+        // (57014): each passes, so a client may retry.
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("57P") || code.starts_with("08") || code == "55P03" || code == "57014"
+        }),
         _ => false,
     }
 }

@@ -160,11 +160,20 @@ impl Store {
         Ok(row)
     }
 
+    /// The account with this email: the first step of a sign-in, a registration or a
+    /// reset, each of which writes next. On PostgreSQL it takes a connection of the
+    /// write pool, so that a lock on `accounts` held elsewhere, which stalls these
+    /// steps, cannot take the connections kept for reads too; on SQLite the read pool
+    /// (its write pool is one connection, which would queue sign-ins behind writes).
     pub async fn account_by_email(&self, email: &str) -> Result<Option<AccountRow>, StoreError> {
         let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE email = $1");
+        let pool = match self.backend {
+            super::Backend::Postgres => &self.write,
+            super::Backend::Sqlite => &self.read,
+        };
         Ok(sqlx::query_as::<_, AccountRow>(&sql)
             .bind(email)
-            .fetch_optional(&self.read)
+            .fetch_optional(pool)
             .await?)
     }
 

@@ -70,11 +70,15 @@ pub struct PoolUse {
 /// Connection pool limits (`PAYWALL_DB_MAX_CONNECTIONS`, `PAYWALL_DB_ACQUIRE_TIMEOUT_SECS`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolSettings {
-    /// Connections at most: SQLite's read pool, or PostgreSQL's one pool. 0 picks a
-    /// default (two per core for SQLite, ten for PostgreSQL).
+    /// Connections at most: SQLite's read pool, or PostgreSQL's two pools together. 0
+    /// picks a default (two per core for SQLite, ten for PostgreSQL).
     pub max_connections: u32,
-    /// How long a request waits for a free connection before it fails with 503.
+    /// How long a request waits for a free connection before it fails with 503; on
+    /// PostgreSQL also the longest a statement waits for a lock (`lock_timeout`).
     pub acquire_timeout: Duration,
+    /// PostgreSQL's `statement_timeout`: no statement runs longer (the request's own
+    /// deadline).
+    pub statement_timeout: Duration,
 }
 
 impl Default for PoolSettings {
@@ -82,6 +86,7 @@ impl Default for PoolSettings {
         PoolSettings {
             max_connections: 0,
             acquire_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -217,16 +222,17 @@ impl Store {
             Backend::Postgres => {
                 let size = match pools.max_connections {
                     0 => 10,
-                    n => n,
+                    n => n.max(2),
                 };
-                let pool = AnyPoolOptions::new()
-                    .max_connections(size)
-                    .acquire_timeout(pools.acquire_timeout)
-                    // A connection the server dropped is found out before it is used.
-                    .test_before_acquire(true)
+                // A third of the connections (at least one) are kept for reads and
+                // session checks: writers stuck behind a lock (or a slow disk) cannot
+                // take every connection and stop readers and signed-in requests too.
+                let readers = (size / 3).max(1);
+                let read = postgres_pool(readers, pools).connect(database_url).await?;
+                let write = postgres_pool(size - readers, pools)
                     .connect(database_url)
                     .await?;
-                (pool.clone(), pool)
+                (read, write)
             }
         };
         let sessions = std::sync::Arc::new(cache::TtlCache::new(SESSION_CACHE_ENTRIES));
@@ -438,14 +444,33 @@ impl Store {
             every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             // A connection of its own, so that a busy pool never reads as an outage.
             let mut conn: Option<sqlx::AnyConnection> = None;
+            let mut slow = 0u32;
             loop {
                 every.tick().await;
                 if let Some(direct) = &store.direct {
                     direct.end_idle();
                 }
-                let versions = tokio::time::timeout(POLL_TIMEOUT, store.poll_versions(&mut conn))
-                    .await
-                    .unwrap_or(Err(sqlx::Error::PoolTimedOut));
+                let versions = match tokio::time::timeout(
+                    POLL_TIMEOUT,
+                    store.poll_versions(&mut conn),
+                )
+                .await
+                {
+                    Ok(read) => {
+                        slow = 0;
+                        read
+                    }
+                    // One slow answer may be a busy machine; two in a row is a server
+                    // that does not answer (frozen, or cut off without a reset).
+                    Err(_) => {
+                        slow += 1;
+                        conn = None;
+                        if slow < 2 {
+                            continue;
+                        }
+                        Err(sqlx::Error::PoolTimedOut)
+                    }
+                };
                 let versions = match versions {
                     Ok(versions) => versions,
                     Err(error) => {
@@ -507,8 +532,8 @@ impl Store {
 
     /// Open and idle connections of the read and the write pool.
     /// Each connection pool once: its name and how many connections are in use, idle,
-    /// and allowed at most. SQLite has a read pool and a write pool; PostgreSQL (and a
-    /// SQLite database in memory) one pool for both, named `shared`.
+    /// and allowed at most: a read pool and a write pool, or for a SQLite database in
+    /// memory one pool for both, named `shared`.
     pub fn pool_use(&self) -> Vec<PoolUse> {
         let of = |name: &'static str, pool: &AnyPool| {
             let idle = u32::try_from(pool.num_idle()).unwrap_or(u32::MAX);
@@ -519,8 +544,8 @@ impl Store {
                 max: pool.options().get_max_connections(),
             }
         };
-        // The read pool is the write pool's clone on PostgreSQL and in memory.
-        if self.backend == Backend::Postgres || self.sqlite_file.is_none() {
+        // The read pool is the write pool's clone for a SQLite database in memory.
+        if self.backend == Backend::Sqlite && self.sqlite_file.is_none() {
             vec![of("shared", &self.write)]
         } else {
             vec![of("read", &self.read), of("write", &self.write)]
@@ -580,6 +605,30 @@ pub(crate) const NO_AUTOCHECKPOINT: &str = "PRAGMA wal_autocheckpoint = 0;";
 
 /// The pools' SQLite connections (see `SQLITE_PRAGMAS`). `own_checkpoints` off leaves WAL
 /// checkpoints to the checkpoint thread.
+/// A PostgreSQL pool whose statements give up on a lock after the acquire timeout and
+/// on any work after the statement timeout (answered 503 `unavailable`), so that a lock
+/// held elsewhere, or a runaway query, holds a connection only that long.
+fn postgres_pool(max: u32, pools: PoolSettings) -> AnyPoolOptions {
+    let settings = format!(
+        "SET lock_timeout = {}; SET statement_timeout = {}",
+        pools.acquire_timeout.as_millis(),
+        pools.statement_timeout.as_millis()
+    );
+    AnyPoolOptions::new()
+        .max_connections(max)
+        .acquire_timeout(pools.acquire_timeout)
+        // A connection the server dropped is found out before it is used.
+        .test_before_acquire(true)
+        .after_connect(move |conn, _| {
+            let settings = settings.clone();
+            Box::pin(async move {
+                use sqlx::Executor;
+                conn.execute(settings.as_str()).await?;
+                Ok(())
+            })
+        })
+}
+
 fn sqlite_pool(max: u32, acquire_timeout: Duration, own_checkpoints: bool) -> AnyPoolOptions {
     AnyPoolOptions::new()
         .max_connections(max)

@@ -46,10 +46,7 @@ async fn metrics_count_requests_decisions_logins_and_charges_without_ids_in_labe
         assert!(text.contains(expected), "missing {expected} in\n{text}");
     }
     // Each pool once, as connections in use, idle and at most.
-    let pools: &[&str] = match crate::BACKEND {
-        paywall::store::Backend::Sqlite => &["read", "write"],
-        paywall::store::Backend::Postgres => &["shared"],
-    };
+    let pools: &[&str] = &["read", "write"];
     for pool in pools {
         for state in ["in_use", "idle", "max"] {
             let series = format!(r#"paywall_db_connections{{pool="{pool}",state="{state}"}}"#);

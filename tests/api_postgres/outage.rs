@@ -217,8 +217,9 @@ async fn relayed_app(name: &str) -> (TestDb, Relay, TestApp, String) {
 /// During the fault: cached teasers are served; what needs the database fails fast
 /// with 503 `unavailable`, never 500; after it, everything answers within a second.
 async fn rides_out(relay: &Relay, app: &TestApp, admin: &str, fault: &str) {
-    // The poller finds the fault within its timeout (1 s) and a tick (250 ms).
-    tokio::time::sleep(Duration::from_millis(1_600)).await;
+    // The poller finds the fault at its first failed read (a cut), or at its second
+    // read in a row without an answer in 1 s (a freeze), each a 250 ms tick apart.
+    tokio::time::sleep(Duration::from_millis(2_800)).await;
     for _ in 0..20 {
         let (took, teaser) = timed(app.get("/v1/articles/cached", None)).await;
         assert_eq!(teaser.status(), 200, "{fault}: a cached teaser");
@@ -300,4 +301,78 @@ async fn a_frozen_database_leaves_cached_reads_and_fails_the_rest_fast() {
     let (_db, relay, app, admin) = relayed_app("frozen").await;
     relay.freeze();
     rides_out(&relay, &app, &admin, "frozen").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_held_elsewhere_times_writes_out_and_leaves_reads_alone() {
+    use sqlx::{Connection, Executor};
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDb::fresh(dir.path(), "locked");
+    let app = TestApp::start(
+        tempfile::tempdir().unwrap(),
+        db.url.clone(),
+        &[
+            ("PAYWALL_DB_ACQUIRE_TIMEOUT_SECS", "1"),
+            ("PAYWALL_SIGNUPS_PER_ADDRESS_PER_HOUR", "1000"),
+        ],
+    )
+    .await;
+    let admin = app.admin_token().await;
+    app.article(&admin, json!({"title": "Cached", "slug": "cached", "body": long_body(4), "section": "s", "access": "free", "status": "published"}))
+        .await;
+    app.article(&admin, json!({"title": "Listed", "slug": "listed", "body": long_body(2), "section": "s", "access": "free", "status": "published"}))
+        .await;
+    assert_eq!(app.get("/v1/articles/cached", None).await.status(), 200);
+
+    // Another client holds the accounts table for six seconds.
+    let mut holder = sqlx::postgres::PgConnection::connect(&db.url)
+        .await
+        .unwrap();
+    holder.execute("BEGIN").await.unwrap();
+    holder
+        .execute("LOCK TABLE accounts IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let app = Arc::new(app);
+    let mut writes = JoinSet::new();
+    for i in 0..24 {
+        let app = app.clone();
+        writes.spawn(async move {
+            timed(app.post(
+                "/v1/auth/register",
+                None,
+                json!({"email": format!("blocked{i}@test.example"), "password": PASSWORD}),
+            ))
+            .await
+        });
+    }
+    // Meanwhile reads that do not need the locked table are served at once.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for _ in 0..10 {
+        let (took, read) = timed(app.get("/v1/articles/cached", None)).await;
+        assert_eq!(read.status(), 200);
+        assert!(
+            took < Duration::from_millis(500),
+            "a cached read took {took:?}"
+        );
+        let (took, list) = timed(app.get("/v1/articles?limit=5", None)).await;
+        assert_eq!(list.status(), 200);
+        assert!(
+            took < Duration::from_millis(1_000),
+            "a list read took {took:?}"
+        );
+    }
+    while let Some(done) = writes.join_next().await {
+        let (took, response) = done.unwrap();
+        let status = response.status().as_u16();
+        assert!(
+            took < Duration::from_millis(4_500),
+            "a write held {took:?} behind the lock"
+        );
+        assert_problem(response, 503, "unavailable").await;
+        assert_eq!(status, 503);
+    }
+    holder.execute("ROLLBACK").await.unwrap();
+    holder.close().await.unwrap();
+    app.reader("after-lock@test.example").await;
 }
