@@ -11,17 +11,6 @@ use serde_json::{json, Value};
 
 use crate::helpers::*;
 
-async fn metered_articles(app: &TestApp, admin: &str, count: usize) {
-    for i in 0..count {
-        app.article(
-            admin,
-            json!({"title": format!("Metered {i}"), "slug": format!("m{i}"), "body": long_body(4),
-                   "section": "s", "access": "metered", "status": "published"}),
-        )
-        .await;
-    }
-}
-
 /// Reads an article with an optional meter id; returns (full text?, the id handed back).
 async fn read_metered(app: &TestApp, slug: &str, id: Option<&str>) -> (bool, Option<String>) {
     let mut request = app.client.get(app.url(&format!("/v1/articles/{slug}")));
@@ -47,7 +36,7 @@ async fn dropping_the_meter_id_never_lifts_the_address_cap() {
     ])
     .await;
     let admin = app.admin_token().await;
-    metered_articles(&app, &admin, 40).await;
+    metered(&app, &admin, 40).await;
     let mut full = 0;
     // First the reported attack: the same article, counted by the address, asked for
     // again and again without an id, each answer's fresh id then spent on others.

@@ -415,6 +415,18 @@ pub fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
+/// Publishes `count` metered articles, `m0` to `m{count - 1}`.
+pub async fn metered(app: &TestApp, admin: &str, count: usize) {
+    for i in 0..count {
+        app.article(
+            admin,
+            json!({"title": format!("Metered {i}"), "slug": format!("m{i}"), "body": long_body(4),
+                   "section": "s", "access": "metered", "status": "published"}),
+        )
+        .await;
+    }
+}
+
 /// A body of `blocks` paragraphs, each a few sentences of non-ASCII text.
 pub fn long_body(blocks: usize) -> String {
     (1..=blocks)

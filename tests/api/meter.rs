@@ -6,17 +6,6 @@ use serde_json::{json, Value};
 
 use crate::helpers::*;
 
-async fn metered(app: &TestApp, admin: &str, count: usize) {
-    for i in 0..count {
-        app.article(
-            admin,
-            json!({"title": format!("Metered {i}"), "slug": format!("m{i}"), "body": long_body(4),
-                   "section": "s", "access": "metered", "status": "published"}),
-        )
-        .await;
-    }
-}
-
 fn set_cookie(response: &Response) -> Option<String> {
     response
         .headers()
