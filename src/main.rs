@@ -292,6 +292,11 @@ async fn run(command: Command, settings: Settings) -> Result<(), String> {
                     .await
                     .map_err(|e| format!("the database does not answer: {e}"))?;
                 let pending = store.pending_migrations().await;
+                if store.backend() == paywall::store::Backend::Postgres {
+                    if let Ok((lock, statement)) = store.session_timeouts().await {
+                        println!("# database: its connections have lock_timeout {lock} and statement_timeout {statement}");
+                    }
+                }
                 store.close().await;
                 match pending.map_err(|e| format!("the database does not answer: {e}"))? {
                     0 => println!("# database: answers; every migration is applied"),

@@ -315,7 +315,24 @@ impl Store {
     pub async fn migrate(&self) -> Result<(), StoreError> {
         match self.backend {
             Backend::Sqlite => SQLITE_MIGRATIONS.run(&self.write).await?,
-            Backend::Postgres => POSTGRES_MIGRATIONS.run(&self.write).await?,
+            Backend::Postgres => {
+                use sqlx::Executor;
+                let pending = self.pending_migrations().await?;
+                // The pool's connections give up on locks and long statements (see
+                // `postgres_pool`); a migration may rightly wait for both, so it runs on
+                // a connection without those limits, closed afterwards.
+                let mut conn = self.write.acquire().await?;
+                conn.execute("SET lock_timeout = 0; SET statement_timeout = 0")
+                    .await?;
+                let migrated = POSTGRES_MIGRATIONS.run(&mut *conn).await;
+                // Fresh statistics after the schema changed: a database never analyzed
+                // plans a list page as a read of every row.
+                if migrated.is_ok() && pending > 0 {
+                    conn.execute("ANALYZE").await?;
+                }
+                conn.close().await?;
+                migrated?;
+            }
         }
         Ok(())
     }
@@ -356,6 +373,18 @@ impl Store {
                 .await?;
         }
         Ok(tx)
+    }
+
+    /// PostgreSQL's `lock_timeout` and `statement_timeout` as a pooled read connection
+    /// has them (`check-config --connect` prints them).
+    pub async fn session_timeouts(&self) -> Result<(String, String), StoreError> {
+        let lock: String = sqlx::query_scalar("SELECT current_setting('lock_timeout')")
+            .fetch_one(&self.read)
+            .await?;
+        let statement: String = sqlx::query_scalar("SELECT current_setting('statement_timeout')")
+            .fetch_one(&self.read)
+            .await?;
+        Ok((lock, statement))
     }
 
     /// How many of this build's migrations the database has not applied yet.

@@ -115,3 +115,27 @@ async fn both_backends_migrate_to_the_same_schema() {
     assert_eq!(sqlite_keys, pg_keys);
     assert_eq!(sqlite_indexes, pg_indexes);
 }
+
+// A database never analyzed plans a list page as a read of every row: the tables have
+// statistics once the migrations that made them have run, and every pooled connection
+// gives up on a lock and a long statement.
+#[tokio::test]
+async fn migrations_leave_the_tables_analyzed_and_connections_time_limited() {
+    let app = TestApp::spawn().await;
+    let mut conn = sqlx::postgres::PgConnection::connect(&app.db_url)
+        .await
+        .unwrap();
+    let analyzed: Vec<(String, bool)> = sqlx::query_as(
+        "SELECT relname::text, last_analyze IS NOT NULL FROM pg_stat_user_tables \
+         WHERE relname IN ('accounts', 'articles', 'sessions', 'meter_reads')",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(analyzed.len(), 4, "{analyzed:?}");
+    assert!(analyzed.iter().all(|(_, done)| *done), "{analyzed:?}");
+    conn.close().await.unwrap();
+    let store = app.store().await;
+    let (lock, statement) = store.session_timeouts().await.unwrap();
+    assert_eq!((lock.as_str(), statement.as_str()), ("5s", "10s"));
+}
