@@ -52,7 +52,8 @@ const HEAD_AS_GET: [&str; 4] = ["/healthz", "/readyz", "/metrics", "/openapi.jso
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 
 /// Refused before routing, on every path: TRACE and TRACK (they would echo a request
-/// back, credentials included) and requests with oversized headers.
+/// back, credentials included), a control character in the query string, and requests
+/// with oversized headers. HEAD on the operational routes goes on as GET.
 pub async fn request_hygiene(
     mut req: ServiceRequest,
     next: Next<impl MessageBody>,
