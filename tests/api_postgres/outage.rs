@@ -59,7 +59,7 @@ impl Relay {
         let (cut_flag, connections, frozen_flag) = (cut.clone(), open.clone(), frozen.clone());
         tokio::spawn(async move {
             loop {
-                let Ok((mut inbound, _)) = listener.accept().await else {
+                let Ok((inbound, _)) = listener.accept().await else {
                     return;
                 };
                 if cut_flag.load(Ordering::SeqCst) {
