@@ -265,7 +265,11 @@ impl Modify for CommonAnswers {
                     );
                 }
                 if secured {
-                    add(operation, "403", "`forbidden`: this role may not do this");
+                    add(
+                        operation,
+                        "403",
+                        "`forbidden`: this role may not do this, or a request signed in by the session cookie alone came from another site",
+                    );
                 }
                 if has_path_parameter {
                     add(operation, "404", "`not_found`: no such record");
@@ -279,7 +283,7 @@ impl Modify for CommonAnswers {
                     add(
                         operation,
                         "503",
-                        "`unavailable`: the database is not answering",
+                        "`unavailable`: the database is not answering, or the request reached its deadline; `storage_full`: the database's disk is full (writes and meter charges)",
                     );
                 }
             }

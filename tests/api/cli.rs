@@ -282,6 +282,9 @@ fn create_admin_does_not_echo_a_password_typed_at_a_terminal() {
         assert!(n > 0, "no prompt: {}", String::from_utf8_lossy(&seen));
         seen.extend_from_slice(&buffer[..n]);
     }
+    // rpassword turns echo off just after writing the prompt; a person types later
+    // than that, and so does this test.
+    std::thread::sleep(std::time::Duration::from_millis(500));
     let mut stdin = child.stdin.take().unwrap();
     stdin
         .write_all(b"typed-admin-phrase-Poulenc-1899\r")
