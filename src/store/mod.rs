@@ -550,13 +550,16 @@ impl Store {
         let Some(url) = &self.poll_url else {
             return sqlx::query_as(SQL).fetch_all(&self.read).await;
         };
-        if conn.is_none() {
-            *conn = Some(sqlx::AnyConnection::connect(url).await?);
+        // A connection kept from before may have died with an outage that is already
+        // over: it is replaced, and only a fresh connection's failure counts.
+        if let Some(kept) = conn.as_mut() {
+            match sqlx::query_as(SQL).fetch_all(kept).await {
+                Ok(versions) => return Ok(versions),
+                Err(_) => *conn = None,
+            }
         }
-        match conn.as_mut() {
-            Some(conn) => sqlx::query_as(SQL).fetch_all(conn).await,
-            None => Err(sqlx::Error::PoolClosed),
-        }
+        let fresh = conn.insert(sqlx::AnyConnection::connect(url).await?);
+        sqlx::query_as(SQL).fetch_all(fresh).await
     }
 
     /// Open and idle connections of the read and the write pool.
