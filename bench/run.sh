@@ -16,8 +16,14 @@
 #
 # Scenarios: healthz, teaser (anonymous, subscribers articles), subscriber (full read),
 # reader (signed-in reader, teaser), list, metered (charged reads, new readers' ids),
-# returning (charged reads, ids in random order), login, flood (teasers while sign-ins
-# flood).
+# returning (charged reads, ids in random order), reread (64 readers re-reading the 3
+# articles their meters counted), login, flood (teasers while sign-ins flood).
+#
+# STATEMENTS=1 (PostgreSQL only, with pg_stat_statements loaded on the server: see
+# bench/statements.sh, which starts such a server of its own) adds, for each scenario,
+# the database statements per 1,000 requests and per second, from pg_stat_statements
+# reset before the scenario and read after it; BEGIN, COMMIT and the instances'
+# background reads (the cache poller and the session fence) included.
 #
 #   bash bench/run.sh                       # every scenario
 #   ARTICLES=100000 DURATION=20 bash bench/run.sh teaser subscriber
@@ -38,7 +44,7 @@ PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 # crowd onto the latest stories).
 HOT=${HOT:-0}
 scenarios=("$@")
-[ ${#scenarios[@]} -gt 0 ] || scenarios=(healthz teaser subscriber reader list metered returning login flood)
+[ ${#scenarios[@]} -gt 0 ] || scenarios=(healthz teaser subscriber reader list metered returning reread login flood)
 
 command -v wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk; }
 cargo build --release --quiet --bin paywall --example seed --example hash_time
@@ -64,9 +70,14 @@ case $BACKEND in
     pg_database="paywall_bench_$(head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n')"
     psql -q "$PG_URL" -c "CREATE DATABASE $pg_database" >/dev/null
     db=$(python3 -c 'import sys, urllib.parse as u; p = u.urlsplit(sys.argv[1]); print(u.urlunsplit(p._replace(path="/" + sys.argv[2])))' "$PG_URL" "$pg_database")
+    if [ -n "${STATEMENTS:-}" ]; then psql -q "$db" -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" >/dev/null; fi
     ;;
   *) echo "BACKEND must be sqlite or postgres" >&2; exit 2 ;;
 esac
+if [ -n "${STATEMENTS:-}" ] && [ "$BACKEND" != postgres ]; then
+  echo "STATEMENTS=1 counts PostgreSQL statements: set BACKEND=postgres (or run bench/statements.sh)" >&2
+  exit 2
+fi
 echo "seeding $ARTICLES articles and $ACCOUNTS accounts ($BACKEND)..."
 # Meter ids for the charged scenarios: each is good for three charged reads, and every
 # round of each scenario takes its own, for up to 120,000 charged reads a second.
@@ -80,6 +91,8 @@ for i in $(seq 1 2 $((2 * ROUNDS - 1))); do
   file=$(printf '%s/meter_ids-%03d' "$work" "$i")
   shuf "$file" -o "$file"
 done
+# The returning readers of `reread`: ids no other scenario reaches.
+tail -n 64 "$work/meter_ids.txt" >"$work/reread_ids.txt"
 # The seed leaves its writes in the system's cache, to be written out later: at
 # 1,000,000 articles, gigabytes that the kernel would write during the first runs.
 sync
@@ -135,6 +148,7 @@ scenario() {
     list) run_wrk list "@BASE@/v1/articles?limit=20" ;;
     metered) SLUGS=$work/metered.txt METER_IDS=$(printf '%s/meter_ids-%03d' "$work" $((2 * round - 2))) run_wrk metered -s bench/lua/metered.lua "@BASE@" ;;
     returning) SLUGS=$work/metered.txt METER_IDS=$(printf '%s/meter_ids-%03d' "$work" $((2 * round - 1))) run_wrk returning -s bench/lua/metered.lua "@BASE@" ;;
+    reread) SLUGS=$work/metered.txt METER_IDS=$work/reread_ids.txt READERS=64 run_wrk reread -s bench/lua/metered.lua "@BASE@" ;;
     login) ACCOUNTS=$work/accounts.txt run_wrk login -s bench/lua/login.lua "@BASE@" ;;
     flood)
       ACCOUNTS=$work/accounts.txt wrk -t1 -c16 -d"$((DURATION + 2))s" -s bench/lua/login.lua "$base" >"$work/out-flood-logins.txt" 2>&1 &
@@ -162,24 +176,37 @@ median() { # numbers as arguments -> their median (the lower middle one for an e
 
 mkdir -p bench/out
 results=bench/out/results.md
-declare -A rps_of p50_of p99_of ratio_of errors_of label_of rounds_of
+declare -A rps_of p50_of p99_of ratio_of errors_of label_of rounds_of statements_of per_second_of
+# The statements pg_stat_statements counted in the bench database since its last reset
+# (its own queries and psql's left out).
+statements() {
+  psql -tA "$db" -c "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid \
+    WHERE d.datname = current_database() AND s.query NOT ILIKE '%pg_stat_statements%'"
+}
 started=$(date -u +%Y-%m-%dT%H:%MZ)
 metered_reads=0
 for round in $(seq 1 "$ROUNDS"); do
   healthz_rps=""
   for name in "${scenarios[@]}"; do
+    if [ -n "${STATEMENTS:-}" ]; then psql -tA "$db" -c "SELECT pg_stat_statements_reset()" >/dev/null; fi
     scenario "$name"
-    rps=0 p50=0 p99=0 non2xx=0 socket=0
+    rps=0 requests=0 p50=0 p99=0 non2xx=0 socket=0
     for out in "$work"/out-"$name"-[0-9]*.txt; do
       rps=$(awk -v a="$rps" -v b="$(field "$out" '/Requests\/sec/ {print $2}')" 'BEGIN { printf "%.2f", a + b }')
       p50=$(awk -v a="$p50" -v b="$(to_ms "$(field "$out" '$1 == "50%" {print $2}')")" 'BEGIN { print (b > a ? b : a) }')
       p99=$(awk -v a="$p99" -v b="$(to_ms "$(field "$out" '$1 == "99%" {print $2}')")" 'BEGIN { print (b > a ? b : a) }')
+      requests=$((requests + $(field "$out" '/requests in/ {print $1}')))
       n=$(field "$out" '/Non-2xx/ {print $NF}'); non2xx=$((non2xx + ${n:-0}))
       n=$(field "$out" '/Socket errors/ {gsub(",", ""); print $4 + $6 + $8 + $10}'); socket=$((socket + ${n:-0}))
-      if [ "$name" = metered ] || [ "$name" = returning ]; then
+      if [ "$name" = metered ] || [ "$name" = returning ] || [ "$name" = reread ]; then
         metered_reads=$((metered_reads + $(field "$out" '/requests in/ {print $1}')))
       fi
     done
+    if [ -n "${STATEMENTS:-}" ]; then
+      counted=$(statements)
+      statements_of[$name]+="$(awk -v s="$counted" -v r="$requests" 'BEGIN { printf "%.0f", r > 0 ? 1000 * s / r : 0 }') "
+      per_second_of[$name]+="$(awk -v s="$counted" -v d="$DURATION" 'BEGIN { printf "%.0f", s / d }') "
+    fi
     [ "$name" = healthz ] && healthz_rps=$rps
     ratio="-"
     # Sign-ins are bounded by hashing, not by the HTTP path: no ratio.
@@ -201,24 +228,30 @@ done
 {
   echo "# $started, $(nproc) cores, $BACKEND, $INSTANCES instance(s), ARTICLES=$ARTICLES, reads over $(wc -l <"$work/reads.txt") articles, DURATION=${DURATION}s, ${CONNECTIONS} connections, ROUNDS=$ROUNDS"
   echo
+  header="| scenario | requests/s | ratio to /healthz | p50 ms | p99 ms | errors |"
+  rule="|---|---|---|---|---|---|"
+  if [ -n "${STATEMENTS:-}" ]; then
+    header+=" statements per 1,000 requests | statements/s |"
+    rule+="---|---|"
+  fi
   if [ "$ROUNDS" -gt 1 ]; then
     echo "Medians of $ROUNDS rounds; each round's ratio to its own /healthz, and its p99 in ms, in the last column."
     echo
-    echo "| scenario | requests/s | ratio to /healthz | p50 ms | p99 ms | errors | each round |"
-    echo "|---|---|---|---|---|---|---|"
-  else
-    echo "| scenario | requests/s | ratio to /healthz | p50 ms | p99 ms | errors |"
-    echo "|---|---|---|---|---|---|"
+    header+=" each round |"
+    rule+="---|"
   fi
+  echo "$header"
+  echo "$rule"
   for name in "${scenarios[@]}"; do
     ratio="-"
     [[ "${ratio_of[$name]}" == *-* ]] || ratio=$(median ${ratio_of[$name]})
     row="| ${label_of[$name]} | $(median ${rps_of[$name]}) | $ratio | $(median ${p50_of[$name]}) | $(median ${p99_of[$name]}) | ${errors_of[$name]} |"
+    if [ -n "${STATEMENTS:-}" ]; then row+=" $(median ${statements_of[$name]}) | $(median ${per_second_of[$name]}) |"; fi
     if [ "$ROUNDS" -gt 1 ]; then row+=" ${rounds_of[$name]}|"; fi
     echo "$row"
   done
 } >"$results"
-if [[ " ${scenarios[*]} " == *" metered "* || " ${scenarios[*]} " == *" returning "* ]]; then
+if [[ " ${scenarios[*]} " == *" metered "* || " ${scenarios[*]} " == *" returning "* || " ${scenarios[*]} " == *" reread "* ]]; then
   count="select count(*) from meter_reads where meter_key like 'm:%'"
   if [ "$BACKEND" = sqlite ]; then
     charged=$(python3 -c "import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchone()[0])" "$work/bench.db" "$count")

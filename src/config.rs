@@ -64,6 +64,9 @@ pub struct Settings {
     /// The longest a request may take before it is answered 503 `unavailable`
     /// (`PAYWALL_REQUEST_TIMEOUT_SECS`): a frozen database holds no reader for ever.
     pub request_timeout_secs: u64,
+    /// How long answers may wait to leave before the connection is closed
+    /// (`PAYWALL_WRITE_TIMEOUT_SECS`): a client that never reads holds no memory for ever.
+    pub write_timeout_secs: u64,
     pub log: String,
     pub log_format: LogFormat,
 }
@@ -236,6 +239,10 @@ impl Settings {
             (
                 "PAYWALL_REQUEST_TIMEOUT_SECS",
                 self.request_timeout_secs.to_string(),
+            ),
+            (
+                "PAYWALL_WRITE_TIMEOUT_SECS",
+                self.write_timeout_secs.to_string(),
             ),
             ("PAYWALL_LOG", self.log.clone()),
             (
@@ -529,6 +536,7 @@ impl Settings {
             workers: number(get, "PAYWALL_WORKERS", default_workers, 1, 1_024)?,
             shutdown_timeout_secs: number(get, "PAYWALL_SHUTDOWN_TIMEOUT_SECS", 30, 1, 3_600)?,
             request_timeout_secs: number(get, "PAYWALL_REQUEST_TIMEOUT_SECS", 10, 1, 600)?,
+            write_timeout_secs: number(get, "PAYWALL_WRITE_TIMEOUT_SECS", 30, 1, 3_600)?,
             log,
             log_format,
         })

@@ -5,8 +5,9 @@ use std::net::TcpListener;
 use std::path::Path;
 use std::sync::Arc;
 
+use actix_service::{IntoServiceFactory, ServiceFactoryExt};
 use actix_web::dev::Server;
-use actix_web::{web, App, HttpServer};
+use actix_web::{web, App};
 
 use crate::auth::{tokens, PasswordHasher, Throttle, TokenKeys};
 use crate::config::Settings;
@@ -329,29 +330,64 @@ impl Application {
         });
         let path_config = web::PathConfig::default()
             .error_handler(|_, _| ApiError::NotFound("there is nothing at this path").into());
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(state.clone())
-                .app_data(query_config.clone())
-                .app_data(path_config.clone())
-                // The last wrapped runs first: every answer, refusals included, gets the
-                // security headers, a request id and a log line.
-                .wrap(actix_web::middleware::from_fn(routes::request_hygiene))
-                .wrap(actix_web::middleware::from_fn(routes::cors))
-                .wrap(routes::security_headers())
-                .wrap(actix_web::middleware::from_fn(routes::observe))
-                .configure(routes::configure)
-                .default_service(web::to(routes::not_found))
-        })
-        .workers(workers)
-        // On SIGTERM or SIGINT: stop accepting, let requests in flight finish.
-        .shutdown_timeout(shutdown_timeout)
-        .listen(listener)
-        .map_err(|source| StartupError::Bind {
-            address: address.to_string(),
-            source,
-        })?
-        .run();
+        let write_timeout = std::time::Duration::from_secs(state.settings.write_timeout_secs);
+        let builder = actix_server::Server::build()
+            .workers(workers)
+            // On SIGTERM or SIGINT: stop accepting, let requests in flight finish.
+            .shutdown_timeout(shutdown_timeout);
+        let shutdown_signal = builder.graceful_shutdown_signal();
+        let server = builder
+            .listen("paywall", listener, move || {
+                let state = state.clone();
+                let query_config = query_config.clone();
+                let path_config = path_config.clone();
+                let app = App::new()
+                    .app_data(state)
+                    .app_data(query_config)
+                    .app_data(path_config)
+                    // The last wrapped runs first: every answer, refusals included, gets
+                    // the security headers, a request id and a log line.
+                    .wrap(actix_web::middleware::from_fn(routes::request_hygiene))
+                    .wrap(actix_web::middleware::from_fn(routes::cors))
+                    .wrap(routes::security_headers())
+                    .wrap(actix_web::middleware::from_fn(routes::observe))
+                    .configure(routes::configure)
+                    .default_service(web::to(routes::not_found))
+                    .into_factory()
+                    .map_err(|error| error.error_response());
+                let signal = shutdown_signal.clone();
+                let http = actix_http::HttpService::build()
+                    // Idle kept-alive connections close at once on a stop.
+                    .graceful_shutdown_signal(move || {
+                        let signal = signal.clone();
+                        async move { signal.notified().await }
+                    })
+                    .client_request_timeout(std::time::Duration::from_secs(5))
+                    .client_disconnect_timeout(std::time::Duration::from_secs(1))
+                    .local_addr(address)
+                    .h1(actix_service::map_config(app, move |_| {
+                        // What HttpServer gives an application: plain HTTP, the bound
+                        // address (Host headers name the public one).
+                        actix_web::dev::AppConfig::__priv_test_new(
+                            false,
+                            address.to_string(),
+                            address,
+                        )
+                    }));
+                // Every connection goes through the guard: answers a client does not
+                // read stop its reading, and end it after the write timeout.
+                actix_service::fn_service(move |io: tokio::net::TcpStream| async move {
+                    let guarded = crate::connection::GuardedStream::new(io, write_timeout);
+                    let peer = guarded.peer_addr().ok();
+                    Ok::<_, actix_http::error::DispatchError>((guarded, peer))
+                })
+                .and_then(http)
+            })
+            .map_err(|source| StartupError::Bind {
+                address: address.to_string(),
+                source,
+            })?
+            .run();
         Ok(Application {
             server,
             address,

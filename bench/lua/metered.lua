@@ -2,6 +2,9 @@
 -- default limit of 3, so every one is counted. Ids (METER_IDS) change every 3 requests;
 -- articles (SLUGS) advance by one. With several wrk processes (one per instance),
 -- WRK_PROCESS and WRK_PROCESSES interleave them so that no pair is asked for twice.
+-- With READERS set, the first READERS ids are readers who come back: each re-reads the
+-- same 3 articles over and over, so after its first 3 reads every request is a re-read
+-- of an article its meter has counted (the `reread` scenario).
 -- Each article's request is built once, in init, around a place for the id, so that a
 -- request costs the load generator one concatenation.
 local before, after, ids = {}, {}, {}
@@ -11,6 +14,7 @@ local process = tonumber(os.getenv("WRK_PROCESS") or "0")
 local processes = tonumber(os.getenv("WRK_PROCESSES") or "1")
 local per_process = tonumber(os.getenv("WRK_THREADS") or "2")
 local step = processes * per_process
+local readers = tonumber(os.getenv("READERS") or "0")
 
 function setup(thread)
   thread:set("offset", threads)
@@ -31,6 +35,11 @@ end
 
 function request()
   counter = counter + step
+  if readers > 0 then
+    local reader = counter % readers
+    local slug = (reader * 3 + math.floor(counter / readers) % 3) % #before + 1
+    return before[slug] .. ids[reader + 1] .. after[slug]
+  end
   local id = ids[math.floor(counter / 3) % #ids + 1]
   local slug = counter % #before + 1
   return before[slug] .. id .. after[slug]

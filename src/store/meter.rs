@@ -32,14 +32,33 @@ pub struct ChargeOutcome {
 const ROWS_PER_STATEMENT: usize = 50;
 
 impl Store {
-    /// Decides and records a batch of charges in one transaction. Requests are decided
-    /// in order, each seeing the ones before it; SQLite's write lock (BEGIN IMMEDIATE)
-    /// keeps any other writer out between the read of the counts and the insert; on
-    /// PostgreSQL a table lock that only other charges wait for does the same.
+    /// Decides and records a batch of charges. What a plain read of the counts settles
+    /// is answered from it, with no transaction: a re-read of an article every meter has
+    /// counted, and a refusal by a meter that is full without it (counts only grow
+    /// within a period, so neither answer can change). Only the rest, the charges that
+    /// may write, are decided again in one write transaction, in order, each seeing the
+    /// ones before it; SQLite's write lock (BEGIN IMMEDIATE) keeps any other writer out
+    /// between the read of the counts and the insert; on PostgreSQL a table lock that
+    /// only other charges wait for does the same.
     pub async fn charge_meters(
         &self,
         requests: &[ChargeRequest],
     ) -> Result<Vec<ChargeOutcome>, StoreError> {
+        let all: Vec<&ChargeRequest> = requests.iter().collect();
+        let counted = self
+            .counted_by_meter(&mut *self.write.acquire().await?, &all)
+            .await?;
+        let mut outcomes: Vec<Option<ChargeOutcome>> =
+            requests.iter().map(|r| settled(r, &counted)).collect();
+        let pending: Vec<&ChargeRequest> = requests
+            .iter()
+            .zip(&outcomes)
+            .filter(|(_, outcome)| outcome.is_none())
+            .map(|(request, _)| request)
+            .collect();
+        if pending.is_empty() {
+            return Ok(outcomes.into_iter().flatten().collect());
+        }
         let mut tx = match self.backend {
             super::Backend::Sqlite => self.write.begin_with("BEGIN IMMEDIATE").await?,
             super::Backend::Postgres => {
@@ -52,37 +71,8 @@ impl Store {
                 tx
             }
         };
-        // What each meter has counted this period so far.
-        let mut keys: Vec<(&str, i64)> = requests
-            .iter()
-            .flat_map(|r| r.meters.iter().map(|m| (m.key.as_str(), m.period_start)))
-            .collect();
-        keys.sort_unstable();
-        keys.dedup();
-        let mut read: HashMap<(String, i64), HashSet<String>> = HashMap::new();
-        for chunk in keys.chunks(ROWS_PER_STATEMENT) {
-            let tuples: Vec<String> = (0..chunk.len())
-                .map(|i| {
-                    format!(
-                        "(meter_key = ${} AND period_start = ${})",
-                        2 * i + 1,
-                        2 * i + 2
-                    )
-                })
-                .collect();
-            let sql = format!(
-                "SELECT meter_key, period_start, article_id FROM meter_reads WHERE {}",
-                tuples.join(" OR ")
-            );
-            let mut query = sqlx::query_as::<_, (String, i64, String)>(&sql);
-            for (key, start) in chunk {
-                query = query.bind(*key).bind(*start);
-            }
-            for (key, start, article) in query.fetch_all(&mut *tx).await? {
-                read.entry((key, start)).or_default().insert(article);
-            }
-        }
-        let (outcomes, inserts) = decide_batch(requests, &mut read);
+        let mut read = self.counted_by_meter(&mut tx, &pending).await?;
+        let (decided, inserts) = decide_batch(&pending, &mut read);
         for chunk in inserts.chunks(ROWS_PER_STATEMENT) {
             let rows: Vec<String> = (0..chunk.len())
                 .map(|i| {
@@ -107,7 +97,49 @@ impl Store {
             query.execute(&mut *tx).await?;
         }
         tx.commit().await?;
-        Ok(outcomes)
+        let mut decided = decided.into_iter();
+        for outcome in outcomes.iter_mut().filter(|o| o.is_none()) {
+            *outcome = decided.next();
+        }
+        Ok(outcomes.into_iter().flatten().collect())
+    }
+
+    /// What each meter of `requests` has counted this period so far.
+    async fn counted_by_meter(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        requests: &[&ChargeRequest],
+    ) -> Result<Counted, StoreError> {
+        let mut keys: Vec<(&str, i64)> = requests
+            .iter()
+            .flat_map(|r| r.meters.iter().map(|m| (m.key.as_str(), m.period_start)))
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let mut read = Counted::new();
+        for chunk in keys.chunks(ROWS_PER_STATEMENT) {
+            let tuples: Vec<String> = (0..chunk.len())
+                .map(|i| {
+                    format!(
+                        "(meter_key = ${} AND period_start = ${})",
+                        2 * i + 1,
+                        2 * i + 2
+                    )
+                })
+                .collect();
+            let sql = format!(
+                "SELECT meter_key, period_start, article_id FROM meter_reads WHERE {}",
+                tuples.join(" OR ")
+            );
+            let mut query = sqlx::query_as::<_, (String, i64, String)>(&sql);
+            for (key, start) in chunk {
+                query = query.bind(*key).bind(*start);
+            }
+            for (key, start, article) in query.fetch_all(&mut *conn).await? {
+                read.entry((key, start)).or_default().insert(article);
+            }
+        }
+        Ok(read)
     }
 
     /// Deletes the counts of periods that have ended. Returns how many rows went.
@@ -135,15 +167,58 @@ impl Store {
 /// A row to insert: the meter, the article and when it was read.
 type Insert<'a> = (&'a Meter, &'a str, i64);
 
+/// The entries each meter (key, period start) has counted.
+type Counted = HashMap<(String, i64), HashSet<String>>;
+
+/// The outcome of `request` if the counts in `read` settle it whatever other charges
+/// are written meanwhile: every meter has counted this read already (a re-read: credit,
+/// nothing to write), or one meter is full without it (refused). None when the read
+/// would be a new charge, which only the write transaction may decide.
+fn settled(request: &ChargeRequest, read: &Counted) -> Option<ChargeOutcome> {
+    let mut counted_everywhere = true;
+    for meter in &request.meters {
+        let seen = read.get(&(meter.key.clone(), meter.period_start));
+        let has = seen.is_some_and(|s| s.contains(meter.entry_for(&request.article_id)));
+        if !has {
+            counted_everywhere = false;
+            if seen.map_or(0, HashSet::len) >= meter.limit as usize {
+                return Some(outcome_of(request, read, false, false));
+            }
+        }
+    }
+    counted_everywhere.then(|| outcome_of(request, read, true, false))
+}
+
+fn outcome_of(
+    request: &ChargeRequest,
+    read: &Counted,
+    credit: bool,
+    charged: bool,
+) -> ChargeOutcome {
+    let used = request
+        .meters
+        .iter()
+        .map(|m| {
+            read.get(&(m.key.clone(), m.period_start))
+                .map_or(0, |s| s.len() as u32)
+        })
+        .collect();
+    ChargeOutcome {
+        credit,
+        charged,
+        used,
+    }
+}
+
 /// Decides a batch of charges in order, each seeing the ones before it, from what each
 /// meter had counted (`read`, updated here); returns the outcomes and the rows to add.
 fn decide_batch<'a>(
-    requests: &'a [ChargeRequest],
-    read: &mut HashMap<(String, i64), HashSet<String>>,
+    requests: &[&'a ChargeRequest],
+    read: &mut Counted,
 ) -> (Vec<ChargeOutcome>, Vec<Insert<'a>>) {
     let mut outcomes = Vec::with_capacity(requests.len());
     let mut inserts: Vec<Insert<'a>> = Vec::new();
-    for request in requests {
+    for &request in requests {
         let credit = request.meters.iter().all(|meter| {
             let seen = read.get(&(meter.key.clone(), meter.period_start));
             seen.is_some_and(|s| s.contains(meter.entry_for(&request.article_id)))
@@ -162,19 +237,7 @@ fn decide_batch<'a>(
                 }
             }
         }
-        let used = request
-            .meters
-            .iter()
-            .map(|m| {
-                read.get(&(m.key.clone(), m.period_start))
-                    .map_or(0, |s| s.len() as u32)
-            })
-            .collect();
-        outcomes.push(ChargeOutcome {
-            credit,
-            charged,
-            used,
-        });
+        outcomes.push(outcome_of(request, read, credit, charged));
     }
     (outcomes, inserts)
 }
@@ -348,31 +411,27 @@ impl SqliteWriter {
         }
     }
 
+    /// As `Store::charge_meters`: what a plain read settles is answered without the
+    /// write lock, and only the charges that may write are decided again under it.
     fn charge(&mut self, requests: &[ChargeRequest]) -> rusqlite::Result<Vec<ChargeOutcome>> {
+        let all: Vec<&ChargeRequest> = requests.iter().collect();
+        let counted = counted_by_meter(&self.conn, &all)?;
+        let mut outcomes: Vec<Option<ChargeOutcome>> =
+            requests.iter().map(|r| settled(r, &counted)).collect();
+        let pending: Vec<&ChargeRequest> = requests
+            .iter()
+            .zip(&outcomes)
+            .filter(|(_, outcome)| outcome.is_none())
+            .map(|(request, _)| request)
+            .collect();
+        if pending.is_empty() {
+            return Ok(outcomes.into_iter().flatten().collect());
+        }
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let mut read: HashMap<(String, i64), HashSet<String>> = HashMap::new();
-        {
-            let mut counted = tx.prepare_cached(
-                "SELECT article_id FROM meter_reads WHERE meter_key = ?1 AND period_start = ?2",
-            )?;
-            for request in requests {
-                for meter in &request.meters {
-                    let key = (meter.key.clone(), meter.period_start);
-                    if read.contains_key(&key) {
-                        continue;
-                    }
-                    let articles = counted
-                        .query_map(rusqlite::params![meter.key, meter.period_start], |row| {
-                            row.get::<_, String>(0)
-                        })?
-                        .collect::<rusqlite::Result<HashSet<String>>>()?;
-                    read.insert(key, articles);
-                }
-            }
-        }
-        let (outcomes, inserts) = decide_batch(requests, &mut read);
+        let mut read = counted_by_meter(&tx, &pending)?;
+        let (decided, inserts) = decide_batch(&pending, &mut read);
         {
             let mut insert = tx.prepare_cached(
                 "INSERT INTO meter_reads (meter_key, period_start, article_id, period_end, read_at) \
@@ -389,6 +448,37 @@ impl SqliteWriter {
             }
         }
         tx.commit()?;
-        Ok(outcomes)
+        let mut decided = decided.into_iter();
+        for outcome in outcomes.iter_mut().filter(|o| o.is_none()) {
+            *outcome = decided.next();
+        }
+        Ok(outcomes.into_iter().flatten().collect())
     }
+}
+
+/// What each meter of `requests` has counted this period so far, read on `conn` (in its
+/// transaction if it is one).
+fn counted_by_meter(
+    conn: &rusqlite::Connection,
+    requests: &[&ChargeRequest],
+) -> rusqlite::Result<Counted> {
+    let mut read = Counted::new();
+    let mut counted = conn.prepare_cached(
+        "SELECT article_id FROM meter_reads WHERE meter_key = ?1 AND period_start = ?2",
+    )?;
+    for request in requests {
+        for meter in &request.meters {
+            let key = (meter.key.clone(), meter.period_start);
+            if read.contains_key(&key) {
+                continue;
+            }
+            let articles = counted
+                .query_map(rusqlite::params![meter.key, meter.period_start], |row| {
+                    row.get::<_, String>(0)
+                })?
+                .collect::<rusqlite::Result<HashSet<String>>>()?;
+            read.insert(key, articles);
+        }
+    }
+    Ok(read)
 }

@@ -503,3 +503,121 @@ async fn control_characters_in_query_parameters_are_a_bad_request() {
         .unwrap();
     assert_eq!(found["items"].as_array().unwrap().len(), 1);
 }
+
+/// A client that pipelines requests and never reads the answers: the service stops
+/// reading its requests once answers wait to leave (so its memory stays flat), and
+/// closes the connection after `PAYWALL_WRITE_TIMEOUT_SECS` without a byte going out.
+#[tokio::test]
+async fn a_client_that_never_reads_is_held_to_one_round_of_answers_and_let_go() {
+    use std::io::{Read, Write};
+    use std::time::{Duration, Instant};
+
+    let app = TestApp::spawn_with(&[("PAYWALL_WRITE_TIMEOUT_SECS", "3")]).await;
+    let admin = app.admin_token().await;
+    // A free article: every answer is its whole text, about 40 KB.
+    app.article(
+        &admin,
+        json!({"title": "Long", "slug": "long", "body": long_body(400), "section": "s",
+               "access": "free", "status": "published"}),
+    )
+    .await;
+    let rss_before = resident_kib(app.pid());
+    let address = app.base.trim_start_matches("http://").to_string();
+    let pid = app.pid();
+    let started = Instant::now();
+    let (written, rss_during, closed_after, answers) = tokio::task::spawn_blocking(move || {
+        let mut stream = std::net::TcpStream::connect(&address).unwrap();
+        stream
+            .set_write_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        let chunk = "GET /v1/articles/long HTTP/1.1\r\nHost: localhost\r\n\r\n".repeat(100);
+        let mut written = 0usize;
+        // Two seconds of sending whatever the connection takes, reading nothing.
+        while started.elapsed() < Duration::from_secs(2) {
+            match stream.write(chunk.as_bytes()) {
+                Ok(n) => written += n,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(e) => panic!("the connection failed before the write timeout: {e}"),
+            }
+        }
+        let rss_during = resident_kib(pid);
+        // Past the write timeout, read what was sent before the service gave up: the
+        // connection ends (end of stream or reset) instead of answering every request.
+        std::thread::sleep(Duration::from_millis(2_500));
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut received = Vec::new();
+        let mut buffer = vec![0u8; 1 << 16];
+        let ended = loop {
+            match stream.read(&mut buffer) {
+                Ok(0) => break true,
+                Ok(n) => received.extend_from_slice(&buffer[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break true,
+                Err(e) => panic!("the connection is still open: {e}"),
+            }
+        };
+        assert!(ended);
+        let answers = received
+            .windows(15)
+            .filter(|w| w == b"HTTP/1.1 200 OK")
+            .count();
+        (written, rss_during, started.elapsed(), answers)
+    })
+    .await
+    .unwrap();
+    let sent = written / "GET /v1/articles/long HTTP/1.1\r\nHost: localhost\r\n\r\n".len();
+    assert!(
+        rss_during < rss_before + 24 * 1024,
+        "resident memory grew from {rss_before} to {rss_during} KiB while {sent} requests waited"
+    );
+    assert!(
+        answers < sent,
+        "{answers} answers for {sent} requests: the service read on while nobody read"
+    );
+    assert!(closed_after < Duration::from_secs(12), "{closed_after:?}");
+    // Everyone else is served as before.
+    assert_eq!(app.get("/healthz", None).await.status(), 200);
+
+    // A client that reads slowly but steadily is not cut off, however long the whole
+    // takes: the time limit runs from the last byte that went out.
+    let address = app.base.trim_start_matches("http://").to_string();
+    let (answers, took) = tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
+        let mut stream = std::net::TcpStream::connect(&address).unwrap();
+        let chunk = "GET /v1/articles/long HTTP/1.1\r\nHost: localhost\r\n\r\n".repeat(100);
+        stream.write_all(chunk.as_bytes()).unwrap();
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut received = Vec::new();
+        let mut buffer = vec![0u8; 1 << 18];
+        loop {
+            std::thread::sleep(Duration::from_millis(300));
+            match stream.read(&mut buffer) {
+                Ok(0) => break,
+                Ok(n) => received.extend_from_slice(&buffer[..n]),
+                Err(e) => panic!(
+                    "a steady reader was cut off after {:?}: {e}",
+                    started.elapsed()
+                ),
+            }
+        }
+        let answers = received
+            .windows(15)
+            .filter(|w| w == b"HTTP/1.1 200 OK")
+            .count();
+        (answers, started.elapsed())
+    })
+    .await
+    .unwrap();
+    assert_eq!(answers, 101, "every answer reaches a steady reader");
+    assert!(
+        took > Duration::from_secs(3),
+        "the steady read took {took:?}, under the timeout"
+    );
+}

@@ -534,3 +534,54 @@ async fn sigkill_while_charging_loses_no_answered_charge() {
     }
     app.assert_database_intact().await;
 }
+
+/// A re-read of an article the meter has counted writes nothing: it is answered while
+/// another connection holds the database's write lock, which a new charge waits for.
+#[tokio::test]
+async fn re_reads_of_counted_articles_need_no_write_lock() {
+    let app = TestApp::spawn_with(&[("PAYWALL_DB_ACQUIRE_TIMEOUT_SECS", "1")]).await;
+    let admin = app.admin_token().await;
+    metered(&app, &admin, 3).await;
+    let (_, _, id) = read_with(&app, "m0", None).await;
+    let id = id.unwrap();
+    // The lock every charge takes: SQLite's write lock, or on PostgreSQL the table lock
+    // the meter's batches take.
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    let mut holder = sqlx::AnyConnection::connect(&app.db_url).await.unwrap();
+    match crate::BACKEND {
+        paywall::store::Backend::Sqlite => {
+            sqlx::query("BEGIN IMMEDIATE")
+                .execute(&mut holder)
+                .await
+                .unwrap();
+        }
+        paywall::store::Backend::Postgres => {
+            sqlx::query("BEGIN").execute(&mut holder).await.unwrap();
+            sqlx::query("LOCK TABLE meter_reads IN SHARE ROW EXCLUSIVE MODE")
+                .execute(&mut holder)
+                .await
+                .unwrap();
+        }
+    }
+
+    let started = std::time::Instant::now();
+    let (view, _, _) = read_with(&app, "m0", Some(("paywall-meter", &id))).await;
+    assert_eq!(view["truncated"], false);
+    assert_eq!(view["meter"]["used"], 1, "{view}");
+    assert!(started.elapsed() < std::time::Duration::from_millis(900));
+    // A new article must be counted, and the lock keeps the charge out.
+    let response = app
+        .client
+        .get(app.url("/v1/articles/m1"))
+        .header("paywall-meter", &id)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(response, 503, "unavailable").await;
+
+    sqlx::query("ROLLBACK").execute(&mut holder).await.unwrap();
+    let (view, _, _) = read_with(&app, "m1", Some(("paywall-meter", &id))).await;
+    assert_eq!(view["truncated"], false);
+    assert_eq!(view["meter"]["used"], 2, "{view}");
+}
