@@ -204,7 +204,7 @@ for round in $(seq 1 "$ROUNDS"); do
     done
     if [ -n "${STATEMENTS:-}" ]; then
       counted=$(statements)
-      statements_of[$name]+="$(awk -v s="$counted" -v r="$requests" 'BEGIN { printf "%.0f", r > 0 ? 1000 * s / r : 0 }') "
+      statements_of[$name]+="$(awk -v s="$counted" -v r="$requests" 'BEGIN { printf "%.0f", (r > 0 ? 1000 * s / r : 0) }') "
       per_second_of[$name]+="$(awk -v s="$counted" -v d="$DURATION" 'BEGIN { printf "%.0f", s / d }') "
     fi
     [ "$name" = healthz ] && healthz_rps=$rps
