@@ -32,24 +32,27 @@ pub struct ChargeOutcome {
 const ROWS_PER_STATEMENT: usize = 50;
 
 impl Store {
-    /// Decides and records a batch of charges. What a plain read of the counts settles
-    /// is answered from it, with no transaction: a re-read of an article every meter has
-    /// counted, and a refusal by a meter that is full without it (counts only grow
-    /// within a period, so neither answer can change). Only the rest, the charges that
-    /// may write, are decided again in one write transaction, in order, each seeing the
-    /// ones before it; SQLite's write lock (BEGIN IMMEDIATE) keeps any other writer out
+    /// Decides and records a batch of charges. With `settle_first`, what a plain read of
+    /// the counts settles is answered from it, with no transaction: a re-read of an
+    /// article every meter has counted, and a refusal by a meter that is full without it
+    /// (counts only grow within a period, so neither answer can change). The rest, the
+    /// charges that may write (all of them without `settle_first`), are decided in one
+    /// write transaction, in order, each seeing the ones before it; SQLite's write lock (BEGIN IMMEDIATE) keeps any other writer out
     /// between the read of the counts and the insert; on PostgreSQL a table lock that
     /// only other charges wait for does the same.
     pub async fn charge_meters(
         &self,
         requests: &[ChargeRequest],
+        settle_first: bool,
     ) -> Result<Vec<ChargeOutcome>, StoreError> {
-        let all: Vec<&ChargeRequest> = requests.iter().collect();
-        let counted = self
-            .counted_by_meter(&mut *self.write.acquire().await?, &all)
-            .await?;
-        let mut outcomes: Vec<Option<ChargeOutcome>> =
-            requests.iter().map(|r| settled(r, &counted)).collect();
+        let mut outcomes: Vec<Option<ChargeOutcome>> = vec![None; requests.len()];
+        if settle_first {
+            let all: Vec<&ChargeRequest> = requests.iter().collect();
+            let counted = self
+                .counted_by_meter(&mut *self.write.acquire().await?, &all)
+                .await?;
+            outcomes = requests.iter().map(|r| settled(r, &counted)).collect();
+        }
         let pending: Vec<&ChargeRequest> = requests
             .iter()
             .zip(&outcomes)
@@ -295,6 +298,18 @@ fn answer(replies: Vec<Reply>, written: Result<Vec<ChargeOutcome>, (ChargeError,
     }
 }
 
+/// Whether the next batch first tries to settle its charges with a plain read: when this
+/// batch had a re-read or a refusal (which that read would have answered without the
+/// lock). A batch of nothing but new charges, as under a flood of new readers, goes
+/// straight to the write transaction and saves the extra read; after a failed batch,
+/// try the read again.
+fn next_settles_first<E>(written: &Result<Vec<ChargeOutcome>, E>) -> bool {
+    match written {
+        Ok(outcomes) => outcomes.iter().any(|o| !o.charged),
+        Err(_) => true,
+    }
+}
+
 /// The most charges decided in one transaction.
 const MAX_BATCH: usize = 512;
 
@@ -334,9 +349,11 @@ impl MeterWriter {
         }
         tokio::spawn(async move {
             let mut batch: Vec<Pending> = Vec::with_capacity(MAX_BATCH);
+            let mut settle_first = true;
             while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {
                 let (requests, replies): (Vec<ChargeRequest>, Vec<Reply>) = batch.drain(..).unzip();
-                let written = store.charge_meters(&requests).await;
+                let written = store.charge_meters(&requests, settle_first).await;
+                settle_first = next_settles_first(&written);
                 answer(
                     replies,
                     written.map_err(|e| (ChargeError::of_store(&e), e.to_string())),
@@ -391,6 +408,7 @@ fn sqlite_writer(
 impl SqliteWriter {
     fn run(mut self, mut receiver: mpsc::Receiver<Pending>) {
         let mut batch: Vec<Pending> = Vec::with_capacity(MAX_BATCH);
+        let mut settle_first = true;
         while let Some(first) = receiver.blocking_recv() {
             batch.push(first);
             while batch.len() < MAX_BATCH {
@@ -400,7 +418,8 @@ impl SqliteWriter {
                 }
             }
             let (requests, replies): (Vec<ChargeRequest>, Vec<Reply>) = batch.drain(..).unzip();
-            let written = self.charge(&requests);
+            let written = self.charge(&requests, settle_first);
+            settle_first = next_settles_first(&written);
             answer(
                 replies,
                 written.map_err(|e| (ChargeError::of_sqlite(&e), e.to_string())),
@@ -413,11 +432,17 @@ impl SqliteWriter {
 
     /// As `Store::charge_meters`: what a plain read settles is answered without the
     /// write lock, and only the charges that may write are decided again under it.
-    fn charge(&mut self, requests: &[ChargeRequest]) -> rusqlite::Result<Vec<ChargeOutcome>> {
-        let all: Vec<&ChargeRequest> = requests.iter().collect();
-        let counted = counted_by_meter(&self.conn, &all)?;
-        let mut outcomes: Vec<Option<ChargeOutcome>> =
-            requests.iter().map(|r| settled(r, &counted)).collect();
+    fn charge(
+        &mut self,
+        requests: &[ChargeRequest],
+        settle_first: bool,
+    ) -> rusqlite::Result<Vec<ChargeOutcome>> {
+        let mut outcomes: Vec<Option<ChargeOutcome>> = vec![None; requests.len()];
+        if settle_first {
+            let all: Vec<&ChargeRequest> = requests.iter().collect();
+            let counted = counted_by_meter(&self.conn, &all)?;
+            outcomes = requests.iter().map(|r| settled(r, &counted)).collect();
+        }
         let pending: Vec<&ChargeRequest> = requests
             .iter()
             .zip(&outcomes)
