@@ -37,30 +37,28 @@ impl Store {
     /// article every meter has counted, and a refusal by a meter that is full without it
     /// (counts only grow within a period, so neither answer can change). The rest, the
     /// charges that may write (all of them without `settle_first`), are decided in one
-    /// write transaction, in order, each seeing the ones before it; SQLite's write lock (BEGIN IMMEDIATE) keeps any other writer out
-    /// between the read of the counts and the insert; on PostgreSQL a table lock that
-    /// only other charges wait for does the same.
+    /// write transaction, in order, each seeing the ones before it; SQLite's write lock
+    /// (BEGIN IMMEDIATE) keeps any other writer out between the read of the counts and
+    /// the insert; on PostgreSQL a table lock that only other charges wait for does the
+    /// same.
     pub async fn charge_meters(
         &self,
         requests: &[ChargeRequest],
         settle_first: bool,
     ) -> Result<Vec<ChargeOutcome>, StoreError> {
-        let mut outcomes: Vec<Option<ChargeOutcome>> = vec![None; requests.len()];
-        if settle_first {
+        let counted = if settle_first {
             let all: Vec<&ChargeRequest> = requests.iter().collect();
-            let counted = self
-                .counted_by_meter(&mut *self.write.acquire().await?, &all)
-                .await?;
-            outcomes = requests.iter().map(|r| settled(r, &counted)).collect();
-        }
-        let pending: Vec<&ChargeRequest> = requests
-            .iter()
-            .zip(&outcomes)
-            .filter(|(_, outcome)| outcome.is_none())
-            .map(|(request, _)| request)
-            .collect();
+            Some(
+                self.counted_by_meter(&mut *self.write.acquire().await?, &all)
+                    .await?,
+            )
+        } else {
+            None
+        };
+        let outcomes = settle(requests, counted.as_ref());
+        let pending = unsettled(requests, &outcomes);
         if pending.is_empty() {
-            return Ok(outcomes.into_iter().flatten().collect());
+            return Ok(merged(outcomes, Vec::new()));
         }
         let mut tx = match self.backend {
             super::Backend::Sqlite => self.write.begin_with("BEGIN IMMEDIATE").await?,
@@ -100,11 +98,7 @@ impl Store {
             query.execute(&mut *tx).await?;
         }
         tx.commit().await?;
-        let mut decided = decided.into_iter();
-        for outcome in outcomes.iter_mut().filter(|o| o.is_none()) {
-            *outcome = decided.next();
-        }
-        Ok(outcomes.into_iter().flatten().collect())
+        Ok(merged(outcomes, decided))
     }
 
     /// What each meter of `requests` has counted this period so far.
@@ -190,6 +184,38 @@ fn settled(request: &ChargeRequest, read: &Counted) -> Option<ChargeOutcome> {
         }
     }
     counted_everywhere.then(|| outcome_of(request, read, true, false))
+}
+
+/// Each request's outcome where the counts read before the write transaction settle it
+/// (none without such a read).
+fn settle(requests: &[ChargeRequest], counted: Option<&Counted>) -> Vec<Option<ChargeOutcome>> {
+    match counted {
+        Some(counted) => requests.iter().map(|r| settled(r, counted)).collect(),
+        None => vec![None; requests.len()],
+    }
+}
+
+/// The requests `settle` left for the write transaction, in order.
+fn unsettled<'a>(
+    requests: &'a [ChargeRequest],
+    outcomes: &[Option<ChargeOutcome>],
+) -> Vec<&'a ChargeRequest> {
+    requests
+        .iter()
+        .zip(outcomes)
+        .filter(|(_, outcome)| outcome.is_none())
+        .map(|(request, _)| request)
+        .collect()
+}
+
+/// The settled outcomes with the transaction's `decided` ones (for the `unsettled`
+/// requests, in their order) put in the gaps.
+fn merged(outcomes: Vec<Option<ChargeOutcome>>, decided: Vec<ChargeOutcome>) -> Vec<ChargeOutcome> {
+    let mut decided = decided.into_iter();
+    outcomes
+        .into_iter()
+        .filter_map(|outcome| outcome.or_else(|| decided.next()))
+        .collect()
 }
 
 fn outcome_of(
@@ -437,20 +463,16 @@ impl SqliteWriter {
         requests: &[ChargeRequest],
         settle_first: bool,
     ) -> rusqlite::Result<Vec<ChargeOutcome>> {
-        let mut outcomes: Vec<Option<ChargeOutcome>> = vec![None; requests.len()];
-        if settle_first {
+        let counted = if settle_first {
             let all: Vec<&ChargeRequest> = requests.iter().collect();
-            let counted = counted_by_meter(&self.conn, &all)?;
-            outcomes = requests.iter().map(|r| settled(r, &counted)).collect();
-        }
-        let pending: Vec<&ChargeRequest> = requests
-            .iter()
-            .zip(&outcomes)
-            .filter(|(_, outcome)| outcome.is_none())
-            .map(|(request, _)| request)
-            .collect();
+            Some(counted_by_meter(&self.conn, &all)?)
+        } else {
+            None
+        };
+        let outcomes = settle(requests, counted.as_ref());
+        let pending = unsettled(requests, &outcomes);
         if pending.is_empty() {
-            return Ok(outcomes.into_iter().flatten().collect());
+            return Ok(merged(outcomes, Vec::new()));
         }
         let tx = self
             .conn
@@ -473,11 +495,7 @@ impl SqliteWriter {
             }
         }
         tx.commit()?;
-        let mut decided = decided.into_iter();
-        for outcome in outcomes.iter_mut().filter(|o| o.is_none()) {
-            *outcome = decided.next();
-        }
-        Ok(outcomes.into_iter().flatten().collect())
+        Ok(merged(outcomes, decided))
     }
 }
 
