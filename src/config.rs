@@ -464,7 +464,7 @@ impl Settings {
             .iter()
             .map(|origin| {
                 let trimmed = origin.trim_end_matches('/');
-                crate::auth::identity::origin_of(trimmed)
+                crate::domain::origin_of(trimmed)
                     .filter(|o| o.len() == trimmed.len())
                     .ok_or_else(|| {
                         bad(
@@ -542,10 +542,21 @@ impl Settings {
         })
     }
 
+    /// The sign-in and registration allowances, for `Throttle::new`.
+    pub fn throttle_limits(&self) -> crate::auth::throttle::ThrottleLimits {
+        crate::auth::throttle::ThrottleLimits {
+            login_max_failures: self.login_max_failures,
+            login_max_failures_per_address: self.login_max_failures_per_address,
+            login_window_secs: self.login_window_secs,
+            signups_per_address_per_hour: self.signups_per_address_per_hour,
+        }
+    }
+
     /// The pool limits for `Store::connect_with`.
     pub fn pools(&self) -> crate::store::PoolSettings {
         crate::store::PoolSettings {
             max_connections: self.db_max_connections,
+            leave_checkpoints: false,
             acquire_timeout: std::time::Duration::from_secs(self.db_acquire_timeout_secs),
             statement_timeout: std::time::Duration::from_secs(self.request_timeout_secs),
         }

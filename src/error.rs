@@ -244,10 +244,10 @@ impl From<sqlx::Error> for ApiError {
     /// The database out of reach (connection lost or refused, no free connection in
     /// time) is 503 `unavailable`, which a client may retry; anything else is 500.
     fn from(error: sqlx::Error) -> Self {
-        if storage_full(&error) {
+        if crate::store::storage_full(&error) {
             tracing::error!(%error, "a write failed: the database's disk is full");
             ApiError::StorageFull
-        } else if database_unreachable(&error) {
+        } else if crate::store::database_unreachable(&error) {
             tracing::warn!(%error, "the database is not answering");
             ApiError::Unavailable("the database is not answering; try again shortly")
         } else {
@@ -256,33 +256,22 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
-/// A write refused for want of space: SQLite's `SQLITE_FULL` (13), PostgreSQL's
-/// `disk_full` (53100).
-pub fn storage_full(error: &sqlx::Error) -> bool {
-    match error {
-        sqlx::Error::Database(db) => db
-            .code()
-            .is_some_and(|code| code == "13" || code == "53100"),
-        _ => false,
-    }
-}
-
-/// Errors that say the database could not be reached rather than that a query failed.
-pub fn database_unreachable(error: &sqlx::Error) -> bool {
-    match error {
-        sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::WorkerCrashed
-        | sqlx::Error::Protocol(_) => true,
-        // PostgreSQL shutting down or refusing connections (class 57P and 08), a lock
-        // not had within lock_timeout (55P03), a statement past statement_timeout
-        // (57014): each passes, so a client may retry.
-        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
-            code.starts_with("57P") || code.starts_with("08") || code == "55P03" || code == "57014"
-        }),
-        _ => false,
+impl From<crate::store::StoreError> for ApiError {
+    /// The usual meaning of each outcome; handlers map `Conflict` to the specific code.
+    fn from(error: crate::store::StoreError) -> Self {
+        match error {
+            crate::store::StoreError::NotFound => {
+                ApiError::NotFound("there is nothing with this id")
+            }
+            crate::store::StoreError::LastAdmin => {
+                ApiError::LastAdmin("this is the last active admin; make another admin first")
+            }
+            crate::store::StoreError::Database(error) => error.into(),
+            crate::store::StoreError::Unreachable => {
+                ApiError::Unavailable("the database is not answering; try again shortly")
+            }
+            other => ApiError::internal(other),
+        }
     }
 }
 

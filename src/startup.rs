@@ -9,33 +9,19 @@ use actix_service::{IntoServiceFactory, ServiceFactoryExt};
 use actix_web::dev::Server;
 use actix_web::{web, App};
 
+use crate::app::accounts::NewAccountRequest;
 use crate::auth::{tokens, PasswordHasher, Throttle, TokenKeys};
 use crate::config::Settings;
-use crate::domain::{Email, Password, Role};
+use crate::domain::{Email, Role};
+use crate::engine::meter::MeterWriter;
+use crate::engine::Engine;
 use crate::error::ApiError;
 use crate::mail::Mailer;
 use crate::paywall::gifts::GiftKeys;
 use crate::paywall::meter::MeterIds;
 use crate::routes;
-use crate::store::meter::MeterWriter;
-use crate::store::{now_ts, NewAccount, Store, StoreError};
-
-/// What every handler shares. Built once, outside the per-worker closure.
-pub struct AppState {
-    pub settings: Arc<Settings>,
-    pub store: Store,
-    pub keys: TokenKeys,
-    pub hasher: PasswordHasher,
-    pub throttle: Throttle,
-    /// None when PAYWALL_SMTP_URL is unset: no mail is sent.
-    pub mailer: Option<Arc<Mailer>>,
-    /// The base of links handed out (reset and gift links): PAYWALL_PUBLIC_URL, else
-    /// this server.
-    pub public_base: String,
-    pub meter_ids: MeterIds,
-    pub gift_keys: GiftKeys,
-    pub meter: MeterWriter,
-}
+pub use crate::state::AppState;
+use crate::store::{now_ts, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -127,36 +113,43 @@ pub enum AdminCreated {
     AlreadyExists,
 }
 
-/// Creates an admin account. The password must pass the same checks as a reader's.
+/// Creates an admin account, by the same rule as every account
+/// (`app::accounts::create`): its password must pass a reader's checks.
 pub async fn create_admin(
     store: &Store,
     hasher: &PasswordHasher,
     email: &str,
     password: &str,
 ) -> Result<AdminCreated, StartupError> {
-    let email = Email::parse(email).map_err(|m| StartupError::Other(format!("admin email {m}")))?;
-    let password = Password::parse_new(password, &[email.as_str()])
-        .map_err(|m| StartupError::Other(format!("admin password {m}")))?;
-    if store.account_by_email(email.as_str()).await?.is_some() {
-        return Ok(AdminCreated::AlreadyExists);
-    }
-    let hash = hasher
-        .hash(password)
-        .await
-        .map_err(|_: ApiError| StartupError::Other("could not hash the admin password".into()))?;
-    match store
-        .insert_account(&NewAccount {
-            email: email.as_str(),
+    let created = crate::app::accounts::create(
+        store,
+        hasher,
+        NewAccountRequest {
+            email,
             display_name: None,
-            password_hash: Some(&hash),
-            role: Role::Admin.as_str(),
+            password: Some(password.to_string()),
+            role: Role::Admin,
+            subscription: None,
+            reset_link_base: None,
+            audit: None,
             now: now_ts(),
-        })
-        .await
-    {
+        },
+        Vec::new(),
+    )
+    .await;
+    match created {
         Ok(_) => Ok(AdminCreated::Created),
-        Err(StoreError::Conflict) => Ok(AdminCreated::AlreadyExists),
-        Err(other) => Err(other.into()),
+        Err(ApiError::EmailTaken) => Ok(AdminCreated::AlreadyExists),
+        Err(ApiError::Validation(errors)) => Err(StartupError::Other(
+            errors
+                .iter()
+                .map(|e| format!("admin {} {}", e.field, e.message))
+                .collect::<Vec<_>>()
+                .join("; "),
+        )),
+        Err(other) => Err(StartupError::Other(format!(
+            "could not create the admin account: {other}"
+        ))),
     }
 }
 
@@ -259,11 +252,9 @@ fn lock_database(settings: &Settings) -> Option<std::fs::File> {
 impl Application {
     /// Opens and migrates the database, bootstraps the admin, and binds the listener.
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
-        let store = open_store(&settings).await?;
-        Self::build_with_store(settings, store).await
-    }
-
-    pub async fn build_with_store(settings: Settings, store: Store) -> Result<Self, StartupError> {
+        let engine = Engine::open(&settings.database_url, settings.pools()).await?;
+        engine.store().migrate().await?;
+        let store = engine.store().clone();
         let secret = resolve_jwt_secret(&settings)?;
         let previous: Vec<&[u8]> = settings
             .jwt_previous_secrets
@@ -312,7 +303,7 @@ impl Application {
             .unwrap_or_else(|| format!("http://{address}"));
         let charge_deadline = std::time::Duration::from_secs(settings.db_acquire_timeout_secs);
         let state = web::Data::new(AppState {
-            throttle: Throttle::new(&settings),
+            throttle: Throttle::new(settings.throttle_limits()),
             settings: Arc::new(settings),
             store: store.clone(),
             keys,
@@ -321,10 +312,12 @@ impl Application {
             public_base,
             meter_ids,
             gift_keys,
-            meter: MeterWriter::start(store.clone(), charge_deadline),
+            meter: MeterWriter::start(store.clone(), engine.wal_restart_flag(), charge_deadline),
+            engine: engine.clone(),
         });
         start_pruning(store.clone(), state.throttle.window_secs());
-        store.start_cache_poller();
+        engine.start_poller();
+        routes::health::publish_document(routes::openapi::document());
         let query_config = web::QueryConfig::default().error_handler(|error, _| {
             ApiError::BadRequest(format!("the query string is not valid: {error}")).into()
         });

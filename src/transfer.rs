@@ -7,9 +7,8 @@ use std::io::{BufRead, Write};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::password::is_supported_hash;
+use crate::domain::{parse_display_name, parse_rfc3339, rfc3339};
 use crate::domain::{AccountStatus, Email, Role};
-use crate::routes::auth::parse_display_name;
-use crate::routes::views::{parse_rfc3339, rfc3339};
 use crate::store::AccountRow;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,26 +70,7 @@ pub struct RawAccount {
     pub password_hash: Option<String>,
 }
 
-/// A subscription as a line sets it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ImportedSubscription {
-    pub plan: String,
-    pub started_at: Option<i64>,
-    pub expires_at: Option<i64>,
-}
-
-/// A line that passed every check, ready to be written.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ImportRecord {
-    pub email: String,
-    pub display_name: Option<String>,
-    pub role: Option<Role>,
-    pub status: Option<AccountStatus>,
-    /// Some: sets the subscription (replacing any other).
-    pub subscription: Option<ImportedSubscription>,
-    pub created_at: Option<i64>,
-    pub password_hash: Option<String>,
-}
+pub use crate::store::accounts::{ImportRecord, ImportedSubscription};
 
 fn blank_to_none(value: Option<String>) -> Option<String> {
     value

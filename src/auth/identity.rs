@@ -12,7 +12,7 @@ use actix_web::{web, FromRequest, HttpRequest};
 use crate::domain::{AccountStatus, Role};
 use crate::error::ApiError;
 use crate::paywall::{ReaderKind, SubscriptionState};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::now_ts;
 
 pub const SESSION_COOKIE: &str = "paywall_session";
@@ -108,18 +108,6 @@ fn presented_token(req: &HttpRequest) -> Result<Option<Presented>, ApiError> {
         .map(Presented::Cookie))
 }
 
-/// The origin (`scheme://host[:port]`, lowercase) of an absolute URL.
-pub fn origin_of(url: &str) -> Option<String> {
-    let (scheme, rest) = url.split_once("://")?;
-    let host = rest.split(['/', '?', '#']).next()?;
-    if host.is_empty()
-        || !(scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https"))
-    {
-        return None;
-    }
-    Some(format!("{}://{}", scheme, host).to_ascii_lowercase())
-}
-
 /// A browser sends the session cookie with any request to this service, a forged form
 /// on another site included. So a request that changes something and is authenticated
 /// by the cookie alone must come from this service's own origin or one of
@@ -141,12 +129,12 @@ fn cookie_request_allowed(req: &HttpRequest, state: &AppState) -> Result<(), Api
     let headers = req.headers();
     let text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
     let origin = match text(header::ORIGIN) {
-        Some(origin) => origin_of(origin),
-        None => text(header::REFERER).and_then(origin_of),
+        Some(origin) => crate::domain::origin_of(origin),
+        None => text(header::REFERER).and_then(crate::domain::origin_of),
     }
     .ok_or(REFUSED)?;
     let own = match &state.settings.public_url {
-        Some(url) => origin_of(url),
+        Some(url) => crate::domain::origin_of(url),
         None => text(header::HOST).map(|host| {
             format!("{}://{}", req.connection_info().scheme(), host).to_ascii_lowercase()
         }),
@@ -167,7 +155,7 @@ fn cookie_request_allowed(req: &HttpRequest, state: &AppState) -> Result<(), Api
 async fn resolve(state: web::Data<AppState>, token: String) -> Result<AuthAccount, ApiError> {
     let claims = state.keys.verify(&token).map_err(ApiError::InvalidToken)?;
     let session = state
-        .store
+        .engine
         .session_state(&claims.sid)
         .await?
         .ok_or(ApiError::InvalidToken(

@@ -11,7 +11,6 @@ use std::time::Duration;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
-use crate::config::Settings;
 use crate::store::FailureCount;
 
 /// How long until a blocked key may try again.
@@ -63,13 +62,22 @@ pub fn password_check_key(account_id: &str) -> String {
     format!("password:{account_id}")
 }
 
+/// The allowances (`PAYWALL_LOGIN_*`, `PAYWALL_SIGNUPS_PER_ADDRESS_PER_HOUR`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ThrottleLimits {
+    pub login_max_failures: u32,
+    pub login_max_failures_per_address: u32,
+    pub login_window_secs: u64,
+    pub signups_per_address_per_hour: u32,
+}
+
 impl Throttle {
-    pub fn new(settings: &Settings) -> Self {
+    pub fn new(limits: ThrottleLimits) -> Self {
         Throttle {
-            max_per_email_and_address: settings.login_max_failures,
-            max_per_address: settings.login_max_failures_per_address,
-            window_secs: i64::try_from(settings.login_window_secs).unwrap_or(i64::MAX),
-            signups: RateLimiter::keyed(hourly(settings.signups_per_address_per_hour)),
+            max_per_email_and_address: limits.login_max_failures,
+            max_per_address: limits.login_max_failures_per_address,
+            window_secs: i64::try_from(limits.login_window_secs).unwrap_or(i64::MAX),
+            signups: RateLimiter::keyed(hourly(limits.signups_per_address_per_hour)),
             reset_mails: RateLimiter::keyed(hourly(RESET_MAILS_PER_HOUR)),
         }
     }
@@ -138,11 +146,12 @@ mod tests {
     use super::*;
 
     fn throttle() -> Throttle {
-        let mut settings = Settings::from_lookup(&|_| None).unwrap();
-        settings.login_max_failures = 3;
-        settings.login_max_failures_per_address = 10;
-        settings.login_window_secs = 60;
-        Throttle::new(&settings)
+        Throttle::new(ThrottleLimits {
+            login_max_failures: 3,
+            login_max_failures_per_address: 10,
+            login_window_secs: 60,
+            signups_per_address_per_hour: 20,
+        })
     }
 
     fn count(window_start: i64, failures: u32) -> FailureCount {

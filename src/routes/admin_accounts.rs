@@ -6,18 +6,18 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::auth::{email_conflict, new_password, parse_display_name, password_context, ResetLink};
+use super::auth::{email_conflict, parse_display_name, ResetLink};
 use super::extract::{nullable, page_cursor, page_limit, query_choice, query_value, ApiJson};
 use super::views::{
     parse_rfc3339, rfc3339, AccountView, AdminAccountView, CreatedAccountView, Page, ResetLinkView,
 };
+use crate::app::accounts::NewAccountRequest;
 use crate::auth::{AuthAccount, Authenticated};
 use crate::domain::{AccountStatus, Email, Role};
 use crate::error::{ApiError, ApiResult, FieldError};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::{
-    now_ts, AccountChanges, AccountFilter, AccountRow, AuditEntry, NewAccount, StoreError,
-    Subscription,
+    now_ts, AccountChanges, AccountFilter, AccountRow, AuditEntry, StoreError, Subscription,
 };
 
 const MAX_PLAN: usize = 64;
@@ -188,75 +188,32 @@ pub async fn create(
     require_admin(&caller.0)?;
     let body = body.into_inner()?;
     let mut errors = Vec::new();
-    let email = Email::parse(&body.email)
-        .map_err(|m| errors.push(FieldError::new("email", m)))
-        .ok();
-    let display_name = parse_display_name(body.display_name.as_deref())
-        .map_err(|m| errors.push(FieldError::new("display_name", m)))
-        .ok()
-        .flatten();
     let subscription = body
         .subscription
         .and_then(|s| parse_subscription(s, "subscription.", &mut errors));
-    let password = match body.password {
-        None => None,
-        Some(raw) => {
-            let context = password_context(
-                email.as_ref().map_or("", |e| e.as_str()),
-                display_name.as_deref(),
-            );
-            match new_password(raw, context).await {
-                Ok(password) => Some(password),
-                Err(ApiError::Validation(mut more)) => {
-                    errors.append(&mut more);
-                    None
-                }
-                Err(other) => return Err(other),
-            }
-        }
-    };
-    let Some(email) = email.filter(|_| errors.is_empty()) else {
-        return Err(ApiError::Validation(errors));
-    };
-    if state
-        .store
-        .account_by_email(email.as_str())
-        .await?
-        .is_some()
-    {
-        return Err(ApiError::EmailTaken);
-    }
-    let hash = match password {
-        Some(password) => Some(state.hasher.hash(password).await?),
-        None => None,
-    };
     let now = now_ts();
-    let link = hash
-        .is_none()
-        .then(|| ResetLink::new(&state.public_base, now));
-    let role = body.role.unwrap_or(Role::Reader);
-    let entry = AuditEntry::new(Some(&caller.0.account_id), "account.create", "account", None).details(json!({
-        "email": email.as_str(),
-        "role": role.as_str(),
-        "subscription": subscription.as_ref().map(|s| json!({"plan": s.plan, "expires_at": s.expires_at.map(rfc3339)})),
-        "password_set": hash.is_some(),
-    }));
-    let row = state
-        .store
-        .create_account(
-            &NewAccount {
-                email: email.as_str(),
-                display_name: display_name.as_deref(),
-                password_hash: hash.as_deref(),
-                role: role.as_str(),
-                now,
-            },
-            subscription.as_ref(),
-            link.as_ref().map(|l| (l.digest.as_str(), l.expires_at)),
-            Some(&entry),
-        )
-        .await
-        .map_err(email_conflict)?;
+    let created = crate::app::accounts::create(
+        &state.store,
+        &state.hasher,
+        NewAccountRequest {
+            email: &body.email,
+            display_name: body.display_name.as_deref(),
+            password: body.password,
+            role: body.role.unwrap_or(Role::Reader),
+            subscription,
+            reset_link_base: Some(&state.public_base),
+            audit: Some(AuditEntry::new(
+                Some(&caller.0.account_id),
+                "account.create",
+                "account",
+                None,
+            )),
+            now,
+        },
+        errors,
+    )
+    .await?;
+    let (row, link) = (created.row, created.reset_link);
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/v1/admin/accounts/{}", row.id)))
         .json(CreatedAccountView {

@@ -10,7 +10,7 @@ use crate::auth::{AuthAccount, Authenticated};
 use crate::domain::{AccessLevel, ArticleStatus, Role, Slug};
 use crate::error::{ApiError, ApiResult, FieldError};
 use crate::paywall::teaser;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::{now_ts, ArticleFields, ArticleRecord, ArticleRow, AuditEntry, StoreError};
 
 const MAX_TITLE: usize = 300;

@@ -1,8 +1,6 @@
 //! Public article routes: the list (never a body), the read, which goes through the
 //! paywall's single text function after consulting the gift and the meter, and gifts.
 
-use std::sync::Arc;
-
 use actix_web::cookie::{time::Duration as CookieDuration, Cookie, SameSite};
 use actix_web::http::header::HeaderValue;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -11,17 +9,17 @@ use serde::{Deserialize, Serialize};
 
 use super::extract::{page_cursor, page_limit, query_value};
 use super::views::{rfc3339, ArticleSummary, ArticleView, MeterView, Page};
+use crate::app::reading::{self, ReadRequest};
 use crate::auth::client::client_address;
 use crate::auth::{Authenticated, Caller};
-use crate::domain::AccessLevel;
+use crate::engine::answers::Renderer;
+use crate::engine::CachedArticle;
 use crate::error::{ApiError, ApiResult};
 use crate::paywall;
-use crate::paywall::access::{self, MeterVerdict};
-use crate::paywall::meter::{self, Meter, MeterKey};
-use crate::startup::AppState;
+use crate::paywall::meter;
+use crate::state::AppState;
 use crate::store::gifts::NewGift;
-use crate::store::meter::{ChargeError, ChargeRequest};
-use crate::store::{now_ts, ArticleRow};
+use crate::store::now_ts;
 
 pub const METER_COOKIE: &str = "paywall_meter";
 pub const METER_HEADER: &str = "paywall-meter";
@@ -52,8 +50,8 @@ pub async fn list(
     let cursor = page_cursor(query.cursor.as_deref())?;
     let section = query_value(&query.section);
     let rows = state
-        .store
-        .list_public_articles(section, cursor.as_ref(), limit, now_ts())
+        .engine
+        .public_page(section, cursor.as_ref(), limit, now_ts())
         .await?;
     let page = Page::from_rows(
         rows,
@@ -71,134 +69,18 @@ pub struct ReadQuery {
     gift: Option<String>,
 }
 
-async fn public_article(state: &AppState, slug: &str, now: i64) -> ApiResult<Arc<ArticleRow>> {
-    state
-        .store
-        .cached_article(slug)
-        .await?
-        .filter(|article| article.is_public(now))
-        .ok_or(ApiError::NotFound("no published article has this slug"))
-}
-
-/// What consulting the meter gave for one read.
-struct MeterAnswer {
-    verdict: MeterVerdict,
-    view: MeterView,
-    /// The meter id to hand back (`Paywall-Meter`), and whether it is new (cookie).
-    id: Option<(String, bool)>,
-}
-
-/// The meter id the reader sent (the header wins over the cookie) and the name it counts
-/// under. A value that does not verify is no id at all.
-fn presented_meter_id(state: &AppState, req: &HttpRequest) -> Option<(String, String)> {
+/// The meter id the reader sent: the header wins over the cookie.
+fn presented_meter_id(req: &HttpRequest) -> Option<String> {
     let from_header = req
         .headers()
         .get(METER_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
         .filter(|v| !v.is_empty());
-    let value = match from_header {
-        Some(value) => value.to_string(),
-        None => req.cookie(METER_COOKIE)?.value().to_string(),
-    };
-    let name = state.meter_ids.verify(&value)?;
-    Some((value, name))
-}
-
-/// Counts this read against the reader's meter: the account's own, the anonymous
-/// reader's signed id, or, without a valid id, the client address's daily cap and a
-/// fresh id handed out now.
-async fn consult_meter(
-    state: &AppState,
-    req: &HttpRequest,
-    caller: &Caller,
-    article_id: &str,
-) -> ApiResult<MeterAnswer> {
-    let now = time::OffsetDateTime::now_utc();
-    let settings = &state.settings;
-    let (meters, id) = match caller {
-        Caller::Account(account) => (
-            vec![Meter::new(
-                &MeterKey::Account(account.account_id.clone()),
-                settings.meter_registered,
-                now,
-            )],
-            None,
-        ),
-        Caller::Anonymous => match presented_meter_id(state, req) {
-            Some((value, name)) => (
-                vec![Meter::new(
-                    &MeterKey::Anonymous(name),
-                    settings.meter_anonymous,
-                    now,
-                )],
-                Some((value, false)),
-            ),
-            None => {
-                // Every read without an id costs the address's daily cap, re-reads of
-                // articles it counted before included: each such read issues an id
-                // worth a meter of its own, so a reader who drops the id each time gets
-                // at most cap × the anonymous limit articles a day.
-                let (value, name) = state.meter_ids.issue_named();
-                let address = client_address(req, &settings.trusted_proxies).to_string();
-                let meters = vec![
-                    Meter::new(
-                        &MeterKey::Unidentified(address),
-                        settings.meter_unidentified_per_day,
-                        now,
-                    )
-                    .counting_every_read(format!("id:{name}")),
-                    Meter::new(&MeterKey::Anonymous(name), settings.meter_anonymous, now),
-                ];
-                (meters, Some((value, true)))
-            }
-        },
-    };
-    let outcome = state
-        .meter
-        .charge(ChargeRequest {
-            meters: meters.clone(),
-            article_id: article_id.to_string(),
-            now: now.unix_timestamp(),
-        })
-        .await
-        .map_err(|error| match error {
-            ChargeError::Unavailable => {
-                ApiError::Unavailable("the meter's database is not answering; try again shortly")
-            }
-            ChargeError::StorageFull => ApiError::StorageFull,
-            ChargeError::Failed => ApiError::internal("a meter charge failed"),
-        })?;
-    if outcome.charged {
-        crate::metrics::meter_charge();
+    match from_header {
+        Some(value) => Some(value.to_string()),
+        None => Some(req.cookie(METER_COOKIE)?.value().to_string()),
     }
-    // The meter shown is the reader's own (the last one), unless the address's daily
-    // cap is what said no.
-    let shown = if outcome.credit {
-        meters.len() - 1
-    } else {
-        meters
-            .iter()
-            .zip(&outcome.used)
-            .position(|(m, used)| *used >= m.limit)
-            .unwrap_or(meters.len() - 1)
-    };
-    let used = outcome.used.get(shown).copied().unwrap_or(0);
-    let view = MeterView {
-        limit: meters[shown].limit,
-        used,
-        remaining: meters[shown].limit.saturating_sub(used),
-        resets_at: rfc3339(meters[shown].period_end),
-    };
-    let verdict = if outcome.credit {
-        MeterVerdict::Credit
-    } else {
-        MeterVerdict::Exhausted
-    };
-    // A new id is handed out only with the read its issue paid for: an id issued after
-    // the address's cap said no would open a meter the cap never counted.
-    let id = id.filter(|(_, new)| outcome.credit || !new);
-    Ok(MeterAnswer { verdict, view, id })
 }
 
 fn meter_cookie(value: String, secure: bool) -> Cookie<'static> {
@@ -229,43 +111,38 @@ pub async fn read(
     slug: web::Path<String>,
     query: web::Query<ReadQuery>,
 ) -> ApiResult<HttpResponse> {
-    let now = now_ts();
-    let article = public_article(&state, &slug, now).await?;
-    let access_level = AccessLevel::parse(&article.meta.access)
-        .ok_or_else(|| ApiError::internal("unknown access level in database"))?;
-    let reader = caller.reader_kind();
-    let gift = query
-        .gift
-        .as_deref()
-        .is_some_and(|token| state.gift_keys.opens(token, &article.meta.id, now));
+    let meter_id = presented_meter_id(&req);
+    let reading = reading::read(
+        &state,
+        ReadRequest {
+            caller: &caller,
+            slug: &slug,
+            gift: query.gift.as_deref(),
+            meter_id: meter_id.as_deref(),
+            address: || client_address(&req, &state.settings.trusted_proxies),
+            now: now_ts(),
+        },
+    )
+    .await?;
     let mut response = HttpResponse::Ok();
-    let mut meter_view = None;
-    let mut verdict = None;
-    if access::needs_meter(reader, access_level, gift) {
-        let answer = consult_meter(&state, &req, &caller, &article.meta.id).await?;
-        verdict = Some(answer.verdict);
-        meter_view = Some(answer.view);
-        if let Some((id, new)) = answer.id {
-            if let Ok(value) = HeaderValue::from_str(&id) {
-                response.insert_header((METER_HEADER, value));
-            }
-            if new {
-                response.cookie(meter_cookie(id, state.public_base.starts_with("https://")));
-            }
+    if let Some(id) = reading.meter_id {
+        if let Ok(value) = HeaderValue::from_str(&id.value) {
+            response.insert_header((METER_HEADER, value));
         }
-    }
-    let decision = access::decide(reader, access_level, gift, verdict);
-    crate::metrics::decision(decision);
-    if gift && decision == paywall::Decision::Full && !reader.reads_everything() {
-        crate::metrics::gift_read();
+        if id.new {
+            response.cookie(meter_cookie(
+                id.value,
+                state.public_base.starts_with("https://"),
+            ));
+        }
     }
     // The same bytes for every reader with this decision; the meter, which is the
     // reader's own, goes in place of the final `null`.
-    let ready = ready_answer(&article, decision)?;
+    let ready = ready_answer(&reading.article, reading.decision)?;
     response.content_type("application/json");
-    Ok(match meter_view {
+    Ok(match reading.meter {
         None => response.body(ready),
-        Some(meter) => response.body(with_meter(&ready, &meter)?),
+        Some(meter) => response.body(with_meter(&ready, &MeterView::from(meter))?),
     })
 }
 
@@ -310,25 +187,15 @@ impl actix_web::body::MessageBody for Spliced {
     }
 }
 
-/// The answer for `decision` without a meter, serialized once per cached article (and
-/// through `visible_text`, like every other answer).
-fn ready_answer(article: &ArticleRow, decision: paywall::Decision) -> ApiResult<Bytes> {
-    use paywall::access::Reason;
-    let slot = match decision {
-        paywall::Decision::Full => 0,
-        paywall::Decision::Teaser(Reason::LoginRequired) => 1,
-        paywall::Decision::Teaser(Reason::SubscriptionRequired) => 2,
-        paywall::Decision::Teaser(Reason::SubscriptionExpired) => 3,
-        paywall::Decision::Teaser(Reason::MeterExhausted) => 4,
-    };
-    if let Some(ready) = article.answers.0[slot].get() {
-        return Ok(ready.clone());
-    }
-    let visible = paywall::visible_text(article, decision);
-    let made = ArticleView::new(article, visible, None)
-        .to_json()
-        .map_err(ApiError::internal)?;
-    Ok(article.answers.0[slot].get_or_init(|| made).clone())
+/// The answer for `decision` without a meter, made once per cached version of the
+/// article (and through `visible_text`, like every other answer).
+fn ready_answer(article: &CachedArticle, decision: paywall::Decision) -> ApiResult<Bytes> {
+    article.answers.get_or_make(decision, Renderer::Json, || {
+        let visible = paywall::visible_text(&article.row, decision);
+        ArticleView::new(&article.row, visible, None)
+            .to_json()
+            .map_err(ApiError::internal)
+    })
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -356,7 +223,9 @@ pub async fn create_gift(
         return Err(ApiError::Forbidden("only subscribers can gift articles"));
     }
     let now = time::OffsetDateTime::now_utc();
-    let article = public_article(&state, &slug, now.unix_timestamp()).await?;
+    let article = &reading::published(&state, &slug, now.unix_timestamp())
+        .await?
+        .row;
     let expires_at = now.unix_timestamp() + state.settings.gift_ttl_secs;
     let gift = state
         .gift_keys

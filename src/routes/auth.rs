@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use super::extract::ApiJson;
 use super::views::{AccountView, TokenPair};
+use crate::app::accounts::NewAccountRequest;
 use crate::auth::client::client_address;
 use crate::auth::identity::SESSION_COOKIE;
 use crate::auth::password::Verified;
@@ -14,14 +15,16 @@ use crate::auth::throttle::{self, Burst};
 use crate::auth::{tokens, Authenticated};
 use crate::domain::{AccountStatus, Email, Password, Role};
 use crate::error::{ApiError, ApiResult, FieldError};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::sessions::NewSession;
-use crate::store::{now_ts, AccountRow, AuditEntry, NewAccount, RefreshOutcome, StoreError};
+use crate::store::{now_ts, AccountRow, AuditEntry, RefreshOutcome};
 
-const MAX_DISPLAY_NAME: usize = 100;
+pub use crate::domain::parse_display_name;
 const MAX_USER_AGENT: usize = 256;
 /// Reset links last an hour.
-pub const RESET_TTL_SECS: i64 = 3_600;
+pub use crate::app::accounts::{
+    email_conflict, new_password, password_context, ResetLink, RESET_TTL_SECS,
+};
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -33,41 +36,6 @@ pub struct RegisterBody {
     #[schema(max_length = 100)]
     #[serde(default)]
     display_name: Option<String>,
-}
-
-/// Trimmed; blank means none. At most 100 characters, no control characters.
-pub fn parse_display_name(raw: Option<&str>) -> Result<Option<String>, String> {
-    let Some(name) = raw.map(str::trim).filter(|n| !n.is_empty()) else {
-        return Ok(None);
-    };
-    if name.chars().count() > MAX_DISPLAY_NAME {
-        return Err(format!("must be at most {MAX_DISPLAY_NAME} characters"));
-    }
-    if name.chars().any(char::is_control) {
-        return Err("must not contain control characters".into());
-    }
-    Ok(Some(name.to_string()))
-}
-
-/// Words a guesser would try first for this account: parts of its email and name.
-pub fn password_context(email: &str, display_name: Option<&str>) -> Vec<String> {
-    let mut words: Vec<&str> = email.split(['@', '.', '+', '-', '_']).collect();
-    if let Some(name) = display_name {
-        words.extend(name.split_whitespace());
-    }
-    words.retain(|w| !w.is_empty());
-    words.into_iter().map(str::to_string).collect()
-}
-
-/// Checks a new password on the blocking pool: strength estimation is CPU work.
-pub async fn new_password(raw: String, context: Vec<String>) -> ApiResult<Password> {
-    web::block(move || {
-        let context: Vec<&str> = context.iter().map(String::as_str).collect();
-        Password::parse_new(&raw, &context)
-    })
-    .await
-    .map_err(ApiError::internal)?
-    .map_err(|message| ApiError::validation("password", message))
 }
 
 /// A replacement password for an existing account (change or reset), reported under
@@ -104,60 +72,24 @@ pub async fn register(
         .signup_or_reset(client_address(&req, &state.settings.trusted_proxies))
         .map_err(too_many)?;
     let body = body.into_inner()?;
-    let mut errors = Vec::new();
-    let email = Email::parse(&body.email)
-        .map_err(|m| errors.push(FieldError::new("email", m)))
-        .ok();
-    let display_name = parse_display_name(body.display_name.as_deref())
-        .map_err(|m| errors.push(FieldError::new("display_name", m)))
-        .ok()
-        .flatten();
-    let context = password_context(
-        email.as_ref().map_or("", |e| e.as_str()),
-        display_name.as_deref(),
-    );
-    let password = match new_password(body.password, context).await {
-        Ok(password) => Some(password),
-        Err(ApiError::Validation(mut more)) => {
-            errors.append(&mut more);
-            None
-        }
-        Err(other) => return Err(other),
-    };
-    let (Some(email), Some(password), true) = (email, password, errors.is_empty()) else {
-        return Err(ApiError::Validation(errors));
-    };
-    // Checked before hashing so a taken address costs no Argon2 work; the unique key
-    // still decides a race between two registrations.
-    if state
-        .store
-        .account_by_email(email.as_str())
-        .await?
-        .is_some()
-    {
-        return Err(ApiError::EmailTaken);
-    }
-    let hash = state.hasher.hash(password).await?;
     let now = now_ts();
-    let row = state
-        .store
-        .insert_account(&NewAccount {
-            email: email.as_str(),
-            display_name: display_name.as_deref(),
-            password_hash: Some(&hash),
-            role: Role::Reader.as_str(),
+    let created = crate::app::accounts::create(
+        &state.store,
+        &state.hasher,
+        NewAccountRequest {
+            email: &body.email,
+            display_name: body.display_name.as_deref(),
+            password: Some(body.password),
+            role: Role::Reader,
+            subscription: None,
+            reset_link_base: None,
+            audit: None,
             now,
-        })
-        .await
-        .map_err(email_conflict)?;
-    Ok(HttpResponse::Created().json(AccountView::new(&row, now)))
-}
-
-pub fn email_conflict(error: StoreError) -> ApiError {
-    match error {
-        StoreError::Conflict => ApiError::EmailTaken,
-        other => other.into(),
-    }
+        },
+        Vec::new(),
+    )
+    .await?;
+    Ok(HttpResponse::Created().json(AccountView::new(&created.row, now)))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -493,28 +425,6 @@ pub async fn logout(state: web::Data<AppState>, caller: Authenticated) -> ApiRes
     Ok(HttpResponse::NoContent()
         .cookie(removed_session_cookie())
         .finish())
-}
-
-/// A new reset token: the link to hand out and the digest to store.
-pub struct ResetLink {
-    pub token: String,
-    pub digest: String,
-    pub url: String,
-    pub expires_at: i64,
-}
-
-impl ResetLink {
-    /// The link points at the publisher's reset page, which posts the token and the new
-    /// password to `POST /v1/auth/password-reset`.
-    pub fn new(public_base: &str, now: i64) -> Self {
-        let (token, digest) = tokens::new_opaque_token();
-        ResetLink {
-            url: format!("{public_base}/reset-password?token={token}"),
-            token,
-            digest,
-            expires_at: now + RESET_TTL_SECS,
-        }
-    }
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

@@ -2,10 +2,19 @@ use actix_web::{web, HttpResponse};
 use serde_json::json;
 
 use crate::error::{ApiError, ApiResult};
-use crate::startup::AppState;
+use crate::state::AppState;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// `{"status": "ok"}`.
+#[derive(Serialize, ToSchema)]
+pub struct Status {
+    #[schema(example = "ok")]
+    pub status: String,
+}
 
 #[utoipa::path(get, operation_id = "healthz", path = "/healthz", tag = "operations",
-    responses((status = 200, description = "The process serves", body = crate::openapi::Status)))]
+    responses((status = 200, description = "The process serves", body = Status)))]
 /// 200 while the process serves; touches nothing else.
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
@@ -15,7 +24,7 @@ pub async fn healthz() -> HttpResponse {
 const MIN_FREE_BYTES: u64 = 1024 * 1024;
 
 #[utoipa::path(get, operation_id = "readyz", path = "/readyz", tag = "operations",
-    responses((status = 200, description = "The database answers", body = crate::openapi::Status),
+    responses((status = 200, description = "The database answers", body = Status),
         (status = 503, description = "`unavailable`: the database is not answering; `storage_full`: the SQLite database's disk is full", body = crate::error::Problem, content_type = "application/problem+json")))]
 /// 200 when the database answers (and, on SQLite, its disk has room for writes).
 pub async fn readyz(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
@@ -49,4 +58,25 @@ pub async fn metrics(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(handle.render()))
+}
+
+/// The OpenAPI document this server answers with, rendered at start-up from the route
+/// table (see `openapi::document`).
+static DOCUMENT: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
+
+/// Serves `document` at `/openapi.json` from now on.
+pub fn publish_document(document: &'static str) {
+    let _ = DOCUMENT.set(document);
+}
+
+/// This document (OpenAPI 3.1)
+#[utoipa::path(get, operation_id = "openapi", path = "/openapi.json", tag = "operations",
+    responses((status = 200, description = "This document", content_type = "application/json", body = Object)))]
+pub async fn openapi_json() -> ApiResult<HttpResponse> {
+    let document = DOCUMENT.get().ok_or(ApiError::Unavailable(
+        "the OpenAPI document is not ready yet",
+    ))?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(*document))
 }

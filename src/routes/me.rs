@@ -8,7 +8,7 @@ use super::extract::{nullable, ApiJson};
 use super::views::{AccountView, SessionView};
 use crate::auth::{AuthAccount, Authenticated};
 use crate::error::{ApiError, ApiResult};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::StoreError;
 use crate::store::{now_ts, AccountRow};
 

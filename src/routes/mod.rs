@@ -7,6 +7,8 @@ pub mod auth;
 pub mod extract;
 pub mod health;
 pub mod me;
+pub mod openapi;
+pub mod table;
 pub mod views;
 
 use actix_web::body::{EitherBody, MessageBody};
@@ -22,7 +24,7 @@ use extract::{BodyLimit, ARTICLE_BODY_LIMIT};
 /// whose requests are held to their deadline (see `deadline`).
 fn resource(
     path: &str,
-    allow: &'static str,
+    allow: &str,
 ) -> Resource<
     impl actix_web::dev::ServiceFactory<
         ServiceRequest,
@@ -32,20 +34,19 @@ fn resource(
         InitError = (),
     >,
 > {
+    let allow = HeaderValue::from_str(allow).unwrap_or(HeaderValue::from_static(""));
     web::resource(path)
-        .default_service(web::to(move || async move {
-            let mut response =
-                actix_web::ResponseError::error_response(&ApiError::MethodNotAllowed);
-            response
-                .headers_mut()
-                .insert(header::ALLOW, HeaderValue::from_static(allow));
-            response
+        .default_service(web::to(move || {
+            let allow = allow.clone();
+            async move {
+                let mut response =
+                    actix_web::ResponseError::error_response(&ApiError::MethodNotAllowed);
+                response.headers_mut().insert(header::ALLOW, allow);
+                response
+            }
         }))
         .wrap(actix_web::middleware::from_fn(deadline))
 }
-
-/// The paths whose GET also answers HEAD.
-const HEAD_AS_GET: [&str; 4] = ["/healthz", "/readyz", "/metrics", "/openapi.json"];
 
 /// The most header bytes (names and values) a request may carry. Browsers send a few
 /// kilobytes; the server itself stops at 96 headers.
@@ -80,7 +81,7 @@ pub async fn request_hygiene(
     // Health checks and monitors often probe with HEAD: the operational routes answer
     // it as GET, and the server sends the headers without the body. (Article reads do
     // not: a HEAD would spend a meter credit for nothing.)
-    if req.method() == actix_web::http::Method::HEAD && HEAD_AS_GET.contains(&req.path()) {
+    if req.method() == actix_web::http::Method::HEAD && table::head_as_get(req.path()) {
         req.head_mut().method = actix_web::http::Method::GET;
     }
     next.call(req)
@@ -136,7 +137,7 @@ pub async fn cors(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
     let Some(state) = req
-        .app_data::<web::Data<crate::startup::AppState>>()
+        .app_data::<web::Data<crate::state::AppState>>()
         .filter(|state| !state.settings.cors_origins.is_empty())
         .cloned()
     else {
@@ -248,7 +249,7 @@ pub async fn deadline(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
     let limit = req
-        .app_data::<web::Data<crate::startup::AppState>>()
+        .app_data::<web::Data<crate::state::AppState>>()
         .map_or(std::time::Duration::from_secs(10), |state| {
             std::time::Duration::from_secs(state.settings.request_timeout_secs)
         });
@@ -293,93 +294,34 @@ fn caller_dependent() -> DefaultHeaders {
         .add((header::VARY, "Authorization, Cookie"))
 }
 
+/// Registers every endpoint of the route table (see `table`): the operational routes,
+/// then `/v1` in the table's order, each path with its `Allow` answer for other methods.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/healthz", "GET, HEAD").route(web::get().to(health::healthz)))
-        .service(
-            resource("/openapi.json", "GET, HEAD")
-                .route(web::get().to(crate::openapi::openapi_json)),
-        )
-        .service(resource("/readyz", "GET, HEAD").route(web::get().to(health::readyz)))
-        .service(resource("/metrics", "GET, HEAD").route(web::get().to(health::metrics)))
-        .service(
-            web::scope("/v1")
-                .wrap(caller_dependent())
-                // The hot path first: routes are tried in order.
-                .service(resource("/articles/{slug}", "GET").route(web::get().to(articles::read)))
-                .service(resource("/auth/register", "POST").route(web::post().to(auth::register)))
-                .service(resource("/auth/login", "POST").route(web::post().to(auth::login)))
-                .service(resource("/auth/refresh", "POST").route(web::post().to(auth::refresh)))
-                .service(resource("/auth/logout", "POST").route(web::post().to(auth::logout)))
-                .service(
-                    resource("/auth/password-reset/request", "POST")
-                        .route(web::post().to(auth::request_password_reset)),
-                )
-                .service(
-                    resource("/auth/password-reset", "POST")
-                        .route(web::post().to(auth::reset_password)),
-                )
-                .service(
-                    resource("/me", "GET, PATCH, DELETE")
-                        .route(web::get().to(me::get_me))
-                        .route(web::patch().to(me::patch_me))
-                        .route(web::delete().to(me::delete_me)),
-                )
-                .service(
-                    resource("/me/password", "POST").route(web::post().to(me::change_password)),
-                )
-                .service(
-                    resource("/me/sessions", "GET, DELETE")
-                        .route(web::get().to(me::list_sessions))
-                        .route(web::delete().to(me::delete_sessions)),
-                )
-                .service(
-                    resource("/admin/accounts", "GET, POST")
-                        .route(web::get().to(admin_accounts::list))
-                        .route(web::post().to(admin_accounts::create)),
-                )
-                .service(
-                    resource("/admin/accounts/{id}", "GET, PATCH, DELETE")
-                        .route(web::get().to(admin_accounts::get))
-                        .route(web::patch().to(admin_accounts::patch))
-                        .route(web::delete().to(admin_accounts::delete)),
-                )
-                .service(
-                    resource("/admin/accounts/{id}/password-reset", "POST")
-                        .route(web::post().to(admin_accounts::password_reset)),
-                )
-                .service(
-                    resource("/admin/accounts/{id}/subscription", "PUT, DELETE")
-                        .route(web::put().to(admin_accounts::put_subscription))
-                        .route(web::delete().to(admin_accounts::delete_subscription)),
-                )
-                .service(
-                    resource("/admin/accounts/{id}/sessions", "DELETE")
-                        .route(web::delete().to(admin_accounts::delete_sessions)),
-                )
-                .service(
-                    resource("/admin/audit", "GET").route(web::get().to(admin_accounts::audit_log)),
-                )
-                .service(resource("/articles", "GET").route(web::get().to(articles::list)))
-                .service(
-                    resource("/articles/{slug}/gifts", "POST")
-                        .route(web::post().to(articles::create_gift)),
-                )
-                .service(
-                    web::scope("/admin/articles")
-                        .app_data(BodyLimit(ARTICLE_BODY_LIMIT))
-                        .service(
-                            resource("", "GET, POST")
-                                .route(web::get().to(admin_articles::list))
-                                .route(web::post().to(admin_articles::create)),
-                        )
-                        .service(
-                            resource("/{slug}", "GET, PATCH, DELETE")
-                                .route(web::get().to(admin_articles::get))
-                                .route(web::patch().to(admin_articles::patch))
-                                .route(web::delete().to(admin_articles::delete)),
-                        ),
-                ),
-        );
+    let mut v1 = web::scope("/v1").wrap(caller_dependent());
+    for declared in table::RESOURCES.iter() {
+        let path = declared.path.as_str();
+        match declared.face {
+            table::Face::Operations => {
+                let mut served = resource(path, &declared.allow);
+                for route in declared.routes() {
+                    served = served.route(route);
+                }
+                cfg.service(served);
+            }
+            face => {
+                let inner = path.strip_prefix("/v1").unwrap_or(path);
+                let mut served = resource(inner, &declared.allow);
+                if face == table::Face::ArticleWrites {
+                    served = served.app_data(BodyLimit(ARTICLE_BODY_LIMIT));
+                }
+                for route in declared.routes() {
+                    served = served.route(route);
+                }
+                v1 = v1.service(served);
+            }
+        }
+    }
+    cfg.service(v1);
 }
 
 #[cfg(test)]

@@ -1,26 +1,12 @@
 //! The JSON shapes of the contract, built from store rows.
 
 use serde::Serialize;
-use time::format_description::well_known::Rfc3339;
-use time::OffsetDateTime;
 use utoipa::ToSchema;
 
 use crate::paywall::{teaser, PaywallNotice, Visible};
 use crate::store::{AccountRow, ArticleRow, ArticleSummaryRow};
 
-/// Unix seconds as an RFC 3339 UTC string (`2026-02-07T10:00:00Z`).
-pub fn rfc3339(ts: i64) -> String {
-    OffsetDateTime::from_unix_timestamp(ts)
-        .ok()
-        .and_then(|t| t.format(&Rfc3339).ok())
-        .unwrap_or_default()
-}
-
-pub fn parse_rfc3339(text: &str) -> Option<i64> {
-    OffsetDateTime::parse(text, &Rfc3339)
-        .ok()
-        .map(OffsetDateTime::unix_timestamp)
-}
+pub use crate::domain::{parse_rfc3339, rfc3339};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SubscriptionView {
@@ -125,6 +111,17 @@ pub struct MeterView {
     /// The first instant of the next calendar month (UTC).
     #[schema(format = DateTime)]
     pub resets_at: String,
+}
+
+impl From<crate::app::reading::MeterShown> for MeterView {
+    fn from(meter: crate::app::reading::MeterShown) -> Self {
+        MeterView {
+            limit: meter.limit,
+            used: meter.used,
+            remaining: meter.remaining(),
+            resets_at: rfc3339(meter.resets_at),
+        }
+    }
 }
 
 /// Past this, a thread's answer buffer is given back after use rather than kept.

@@ -2,6 +2,28 @@ use sqlx::AnyConnection;
 
 use super::audit::{record, AuditEntry};
 use super::{conflict_or, Cursor, Store, StoreError};
+use crate::domain::{AccountStatus, Role};
+
+/// A subscription as a line sets it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImportedSubscription {
+    pub plan: String,
+    pub started_at: Option<i64>,
+    pub expires_at: Option<i64>,
+}
+
+/// A line that passed every check, ready to be written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImportRecord {
+    pub email: String,
+    pub display_name: Option<String>,
+    pub role: Option<Role>,
+    pub status: Option<AccountStatus>,
+    /// Some: sets the subscription (replacing any other).
+    pub subscription: Option<ImportedSubscription>,
+    pub created_at: Option<i64>,
+    pub password_hash: Option<String>,
+}
 
 /// An account as stored. `password_hash` never leaves the service.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -562,11 +584,7 @@ pub enum ImportOutcome {
 
 /// Applies one import line over an account's current state (None: a new account).
 /// Absent fields keep their value; a plan replaces the subscription.
-fn merge_import(
-    current: Option<&AccountRow>,
-    record: &crate::transfer::ImportRecord,
-    now: i64,
-) -> AccountRow {
+fn merge_import(current: Option<&AccountRow>, record: &ImportRecord, now: i64) -> AccountRow {
     let mut row = current.cloned().unwrap_or_else(|| AccountRow {
         id: uuid::Uuid::now_v7().to_string(),
         email: record.email.clone(),
@@ -620,7 +638,7 @@ impl Store {
     /// line writes nothing; it does not stop the others.
     pub async fn import_accounts(
         &self,
-        records: &[crate::transfer::ImportRecord],
+        records: &[ImportRecord],
         now: i64,
     ) -> Result<Vec<ImportOutcome>, StoreError> {
         use std::collections::HashMap;

@@ -80,16 +80,7 @@ pub struct ArticleRow {
     pub teaser_chars: i64,
     pub total_chars: i64,
     pub percent_left_hundredths: i64,
-    /// Answers made from this row (see `routes::articles`), kept with it so that they
-    /// go when the row leaves the cache.
-    #[sqlx(skip)]
-    pub answers: Answers,
 }
-
-/// One slot per paywall decision: the serialized answer every reader with that
-/// decision and no meter gets, made on first use.
-#[derive(Debug, Clone, Default)]
-pub struct Answers(pub [std::sync::OnceLock<bytes::Bytes>; 5]);
 
 impl ArticleText for ArticleRow {
     fn full_text(&self) -> &str {
@@ -158,15 +149,6 @@ const ARTICLE_COLUMNS: &str = "id, slug, title, standfirst, section, author, acc
     teaser_ratio, teaser_ratio_used, body_source, body, teaser_bytes, teaser_chars, total_chars, \
     percent_left_hundredths, word_count, published_at, created_at, updated_at";
 
-/// What a cached article comes to in memory: its text, then the answers readers are
-/// sent (kept with it, made on first use): the full text again and the teaser, each
-/// with the article's fields around it.
-fn cache_weight(article: &ArticleRow) -> usize {
-    const FIELDS: usize = 512;
-    let teaser = usize::try_from(article.teaser_bytes).unwrap_or(0);
-    article.body.len() + (article.body.len() + FIELDS) + (teaser + FIELDS)
-}
-
 /// The columns of `ArticleSummaryRow`, as a literal for `concat!`.
 macro_rules! summary_columns {
     () => {
@@ -179,7 +161,7 @@ const SUMMARY_COLUMNS: &str = summary_columns!();
 
 /// `ARTICLE_COLUMNS` without the editor's source, for readers (through the pool, and in
 /// place: see `direct`), the summary's columns first.
-pub(super) const READER_ARTICLE_COLUMNS: &str = concat!(
+pub const READER_ARTICLE_COLUMNS: &str = concat!(
     summary_columns!(),
     ", teaser_ratio, teaser_ratio_used, '' AS body_source, body, teaser_bytes, \
      teaser_chars, total_chars, percent_left_hundredths"
@@ -188,7 +170,7 @@ pub(super) const READER_ARTICLE_COLUMNS: &str = concat!(
 /// A page of public articles, newest first: `$1` now, `$2` the section or NULL, `$3` and
 /// `$4` the cursor's key and id or NULL, `$5` the rows to read. Through the pool and in
 /// place (see `direct`) alike.
-pub(super) static PUBLIC_PAGE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+pub static PUBLIC_PAGE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
         "SELECT {SUMMARY_COLUMNS} FROM articles \
          WHERE status = 'published' AND published_at <= $1 \
@@ -199,7 +181,7 @@ pub(super) static PUBLIC_PAGE: std::sync::LazyLock<String> = std::sync::LazyLock
 });
 
 /// The parameters of `PUBLIC_PAGE`, in its order.
-pub(super) struct PublicPage<'a> {
+pub struct PublicPage<'a> {
     pub now: i64,
     pub section: Option<&'a str>,
     pub after_key: Option<i64>,
@@ -401,47 +383,13 @@ impl Store {
 
     /// An article as readers get it: the editor's source (marker included) is not even
     /// read.
-    async fn reader_article(&self, slug: &str) -> Result<Option<ArticleRow>, StoreError> {
+    pub async fn reader_article(&self, slug: &str) -> Result<Option<ArticleRow>, StoreError> {
+        self.check_reachable()?;
         let sql = format!("SELECT {READER_ARTICLE_COLUMNS} FROM articles WHERE slug = $1");
         Ok(sqlx::query_as::<_, ArticleRow>(&sql)
             .bind(slug)
             .fetch_optional(&self.read)
             .await?)
-    }
-
-    /// An article by slug for readers, from the per-instance cache when fresh (see
-    /// `cache`), shared rather than copied, without `body_source`. Whether it is public
-    /// yet is the caller's check, with its own clock.
-    pub async fn cached_article(
-        &self,
-        slug: &str,
-    ) -> Result<Option<std::sync::Arc<ArticleRow>>, StoreError> {
-        if let Some(article) = self.articles.get(slug) {
-            crate::metrics::article_cache(true);
-            return Ok(Some(article));
-        }
-        crate::metrics::article_cache(false);
-        self.check_reachable()?;
-        let generation = self.articles.generation();
-        let found = match self
-            .direct
-            .as_deref()
-            .map(|direct| direct.reader_article(slug, generation))
-        {
-            Some(Ok(found)) => found,
-            Some(Err(error)) => {
-                tracing::debug!(%error, "an article read in place failed; reading through the pool");
-                self.reader_article(slug).await?
-            }
-            None => self.reader_article(slug).await?,
-        };
-        let Some(row) = found else {
-            return Ok(None);
-        };
-        let article = std::sync::Arc::new(row);
-        let weight = cache_weight(&article);
-        self.articles.put(slug, generation, article.clone(), weight);
-        Ok(Some(article))
     }
 
     pub async fn slug_exists(&self, slug: &str) -> Result<bool, StoreError> {
@@ -480,35 +428,9 @@ impl Store {
         Ok(true)
     }
 
-    /// Published articles whose time has come, newest first; `limit + 1` rows are read
-    /// so the caller knows whether there is a next page.
-    pub async fn list_public_articles(
-        &self,
-        section: Option<&str>,
-        after: Option<&Cursor>,
-        limit: u32,
-        now: i64,
-    ) -> Result<Vec<ArticleSummaryRow>, StoreError> {
-        let page = PublicPage {
-            now,
-            section,
-            after_key: after.map(|c| c.key),
-            after_id: after.map(|c| c.id.as_str()),
-            rows: i64::from(limit) + 1,
-        };
-        if let Some(direct) = self.direct.as_deref() {
-            match direct.public_articles(&page, self.articles.generation()) {
-                Ok(rows) => return Ok(rows),
-                Err(error) => {
-                    tracing::debug!(%error, "a list read in place failed; reading through the pool");
-                }
-            }
-        }
-        self.pooled_public_page(&page).await
-    }
-
-    /// `PUBLIC_PAGE` through the read pool.
-    async fn pooled_public_page(
+    /// A page of published articles whose time has come (`PUBLIC_PAGE`), through the
+    /// read pool.
+    pub async fn public_page(
         &self,
         page: &PublicPage<'_>,
     ) -> Result<Vec<ArticleSummaryRow>, StoreError> {
@@ -564,163 +486,6 @@ mod tests {
         };
         let prepared = crate::paywall::teaser::prepare(body, 0.4).unwrap();
         ArticleRecord::new(fields, 0.4, prepared)
-    }
-
-    /// A migrated store on a SQLite file of its own (kept while the directory lives).
-    async fn file_store(name: &str) -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join(name).display());
-        let store = Store::connect(&url).await.unwrap();
-        store.migrate().await.unwrap();
-        (dir, store)
-    }
-
-    #[tokio::test]
-    async fn articles_read_in_place_are_the_pools_reader_rows() {
-        let (_dir, store) = file_store("direct.db").await;
-        store
-            .insert_articles(
-                &[
-                    record("with-everything", Some(0.25), Some("A standfirst.")),
-                    record("with-nulls", None, None),
-                ],
-                1_790_000_000,
-            )
-            .await
-            .unwrap();
-        let direct = store.direct.as_deref().expect("a file has in-place reads");
-        for slug in ["with-everything", "with-nulls"] {
-            let in_place = direct
-                .reader_article(slug, store.articles.generation())
-                .unwrap()
-                .unwrap();
-            let pooled = store.reader_article(slug).await.unwrap().unwrap();
-            assert_eq!(format!("{in_place:?}"), format!("{pooled:?}"));
-            assert!(
-                in_place.body_source.is_empty(),
-                "readers never get the source"
-            );
-            let edited = store.article_by_slug(slug).await.unwrap().unwrap();
-            assert!(!edited.body_source.is_empty());
-            assert_eq!(in_place.body, edited.body);
-            // The cache serves the same row.
-            let cached = store.cached_article(slug).await.unwrap().unwrap();
-            assert_eq!(format!("{cached:?}"), format!("{pooled:?}"));
-        }
-        assert!(direct
-            .reader_article("no-such-article", store.articles.generation())
-            .unwrap()
-            .is_none());
-        assert!(store
-            .cached_article("no-such-article")
-            .await
-            .unwrap()
-            .is_none());
-
-        let memory = Store::connect("sqlite::memory:").await.unwrap();
-        assert!(
-            memory.direct.is_none(),
-            "nothing to open beside a database in memory"
-        );
-    }
-
-    #[tokio::test]
-    async fn a_body_that_is_not_utf8_is_an_error_in_place_not_text() {
-        let (_dir, store) = file_store("not-utf8.db").await;
-        store
-            .insert_articles(&[record("mangled", None, None)], 1_790_000_000)
-            .await
-            .unwrap();
-        // Written past the service, as by hand: a lone continuation byte.
-        let path = store.sqlite_file().unwrap();
-        rusqlite::Connection::open(path)
-            .unwrap()
-            .execute(
-                "UPDATE articles SET body = CAST(x'50726580' AS TEXT) WHERE slug = 'mangled'",
-                [],
-            )
-            .unwrap();
-        let direct = store.direct.as_deref().unwrap();
-        let read = direct.reader_article("mangled", store.articles.generation() + 1);
-        assert!(
-            matches!(
-                read,
-                Err(rusqlite::Error::FromSqlConversionFailure(
-                    15,
-                    rusqlite::types::Type::Text,
-                    _
-                ))
-            ),
-            "{read:?}"
-        );
-    }
-
-    #[tokio::test]
-    async fn a_snapshot_held_for_reads_in_place_never_hides_an_article_write() {
-        use super::super::direct::DirectReads;
-        use std::time::Duration;
-        let (_dir, store) = file_store("held.db").await;
-        let path = store.sqlite_file().expect("a file");
-        store
-            .insert_articles(&[record("edited", None, None)], 1_790_000_000)
-            .await
-            .unwrap();
-        let title = |reads: &DirectReads, generation| {
-            reads
-                .reader_article("edited", generation)
-                .unwrap()
-                .unwrap()
-                .meta
-                .title
-        };
-
-        // Transactions held for a minute: only the generation can end one here.
-        let reads = DirectReads::holding(path.clone(), Duration::from_secs(60));
-        let before = store.articles.generation();
-        assert_eq!(title(&reads, before), "Title of edited");
-        assert_eq!(reads.open_transactions(), (1, 1));
-        let id = store
-            .article_by_slug("edited")
-            .await
-            .unwrap()
-            .unwrap()
-            .meta
-            .id;
-        let mut edit = record("edited", None, None);
-        edit.title = "Edited on this instance".into();
-        store
-            .update_article(&id, &edit, None, 1_790_000_100)
-            .await
-            .unwrap()
-            .unwrap();
-        let after = store.articles.generation();
-        assert_ne!(before, after, "an article write moves the generation");
-        assert_eq!(title(&reads, after), "Edited on this instance");
-
-        // A write the cache is not told of is not seen through the open snapshot (so it
-        // is the generation that made the edit above seen), but is once it is ended.
-        sqlx::query("UPDATE articles SET title = 'Edited elsewhere'")
-            .execute(&store.write)
-            .await
-            .unwrap();
-        assert_eq!(title(&reads, after), "Edited on this instance");
-        let short = DirectReads::holding(path, Duration::ZERO);
-        assert_eq!(title(&short, after), "Edited elsewhere");
-        assert_eq!(short.open_transactions(), (1, 1));
-        short.end_idle();
-        assert_eq!(
-            short.open_transactions(),
-            (1, 0),
-            "idle snapshots are ended"
-        );
-        assert_eq!(title(&short, after), "Edited elsewhere");
-        assert_eq!(reads.open_transactions(), (1, 1));
-        reads.end_idle();
-        assert_eq!(
-            reads.open_transactions(),
-            (1, 1),
-            "held for less than a minute"
-        );
     }
 
     #[tokio::test]
@@ -797,76 +562,6 @@ mod tests {
         let mut expected = vec!["old-id".to_string(), bulk.meta.id];
         expected.sort();
         assert_eq!(left, expected, "a deleted article's source goes with it");
-    }
-
-    #[tokio::test]
-    async fn public_pages_read_in_place_are_the_pools() {
-        let (_dir, store) = file_store("pages.db").await;
-        let records: Vec<ArticleRecord> = (0..12)
-            .map(|i| {
-                let standfirst = (i % 2 == 0).then_some("A standfirst.");
-                let mut r = record(&format!("page-{i}"), None, standfirst);
-                r.section = if i % 3 == 0 { "culture" } else { "politics" }.into();
-                // Two articles at each time: the cursor's tie-break by id is used.
-                r.published_at = Some(1_790_000_000 + i64::from(i / 2) * 60);
-                if i == 5 {
-                    r.status = "draft".into();
-                }
-                if i == 11 {
-                    r.published_at = Some(1_800_000_000);
-                }
-                r
-            })
-            .collect();
-        store
-            .insert_articles(&records, 1_790_000_000)
-            .await
-            .unwrap();
-        /// The page through the pool and in place, which must be the same.
-        async fn both(store: &Store, page: &PublicPage<'_>) -> Vec<ArticleSummaryRow> {
-            let pooled = store.pooled_public_page(page).await.unwrap();
-            let direct = store.direct.as_deref().expect("a file has in-place reads");
-            let in_place = direct
-                .public_articles(page, store.articles.generation())
-                .unwrap();
-            assert_eq!(format!("{in_place:?}"), format!("{pooled:?}"));
-            in_place
-        }
-        let now = 1_790_001_000;
-        fn page<'a>(
-            now: i64,
-            section: Option<&'a str>,
-            after: Option<&'a ArticleSummaryRow>,
-        ) -> PublicPage<'a> {
-            PublicPage {
-                now,
-                section,
-                after_key: after.and_then(|r| r.published_at),
-                after_id: after.map(|r| r.id.as_str()),
-                rows: 20,
-            }
-        }
-        let first = both(&store, &page(now, None, None)).await;
-        let slugs: Vec<&str> = first.iter().map(|r| r.slug.as_str()).collect();
-        assert_eq!(slugs.len(), 10, "neither the draft nor the future one");
-        assert!(!slugs.contains(&"page-5") && !slugs.contains(&"page-11"));
-        let culture = both(&store, &page(now, Some("culture"), None)).await;
-        assert_eq!(culture.len(), 4);
-        // A page after the third row: the same rows as the rest of the first page.
-        let rest = both(&store, &page(now, None, Some(&first[2]))).await;
-        assert_eq!(format!("{rest:?}"), format!("{:?}", &first[3..]));
-        // And the store's list, which reads in place here, gives the first page.
-        let listed = store
-            .list_public_articles(None, None, 19, now)
-            .await
-            .unwrap();
-        assert_eq!(format!("{listed:?}"), format!("{first:?}"));
-        let direct = store.direct.as_deref().unwrap();
-        assert_eq!(
-            direct.open_transactions(),
-            (1, 1),
-            "the list was read in place"
-        );
     }
 
     #[test]

@@ -5,12 +5,8 @@ pub mod accounts;
 pub mod articles;
 pub mod audit;
 pub mod backup;
-pub mod cache;
-pub mod checkpoint;
 pub mod copy;
-mod direct;
 mod failures;
-pub mod fence;
 pub mod gifts;
 pub mod meter;
 pub mod resets;
@@ -73,6 +69,9 @@ pub struct PoolSettings {
     /// Connections at most: SQLite's read pool, or PostgreSQL's two pools together. 0
     /// picks a default (two per core for SQLite, ten for PostgreSQL).
     pub max_connections: u32,
+    /// Whether an engine's checkpoint thread copies the SQLite WAL, so that the pools'
+    /// connections leave checkpoints to it.
+    pub leave_checkpoints: bool,
     /// How long a request waits for a free connection before it fails with 503; on
     /// PostgreSQL also the longest a statement waits for a lock (`lock_timeout`).
     pub acquire_timeout: Duration,
@@ -85,6 +84,7 @@ impl Default for PoolSettings {
     fn default() -> Self {
         PoolSettings {
             max_connections: 0,
+            leave_checkpoints: false,
             acquire_timeout: Duration::from_secs(5),
             statement_timeout: Duration::from_secs(10),
         }
@@ -107,21 +107,33 @@ pub enum StoreError {
     Unreachable,
 }
 
-impl From<StoreError> for crate::error::ApiError {
-    /// The usual meaning of each outcome; handlers map `Conflict` to the specific code.
-    fn from(error: StoreError) -> Self {
-        use crate::error::ApiError;
-        match error {
-            StoreError::NotFound => ApiError::NotFound("there is nothing with this id"),
-            StoreError::LastAdmin => {
-                ApiError::LastAdmin("this is the last active admin; make another admin first")
-            }
-            StoreError::Database(error) => error.into(),
-            StoreError::Unreachable => {
-                ApiError::Unavailable("the database is not answering; try again shortly")
-            }
-            other => ApiError::internal(other),
-        }
+/// A write refused for want of space: SQLite's `SQLITE_FULL` (13), PostgreSQL's
+/// `disk_full` (53100).
+pub fn storage_full(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|code| code == "13" || code == "53100"),
+        _ => false,
+    }
+}
+
+/// Errors that say the database could not be reached rather than that a query failed.
+pub fn database_unreachable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::Protocol(_) => true,
+        // PostgreSQL shutting down or refusing connections (class 57P and 08), a lock
+        // not had within lock_timeout (55P03), a statement past statement_timeout
+        // (57014): each passes, so a client may retry.
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("57P") || code.starts_with("08") || code == "55P03" || code == "57014"
+        }),
+        _ => false,
     }
 }
 
@@ -135,42 +147,42 @@ pub(crate) fn conflict_or(error: sqlx::Error) -> StoreError {
 
 /// Connection pools. SQLite: many readers, one writer; SQLite allows one writer at a
 /// time, and a single write connection queues writers in the process instead of failing
-/// with BUSY. PostgreSQL: one pool for both.
+/// with BUSY. PostgreSQL: a pool for writes and a smaller one for reads.
 #[derive(Clone)]
 pub struct Store {
     backend: Backend,
     read: AnyPool,
     write: AnyPool,
-    sessions: std::sync::Arc<cache::TtlCache<SessionState>>,
-    articles: std::sync::Arc<cache::TtlCache<std::sync::Arc<ArticleRow>>>,
     /// The file of a SQLite database (none in memory or on PostgreSQL).
     sqlite_file: Option<std::path::PathBuf>,
-    /// PostgreSQL only: what a request passes before it trusts the session cache.
-    session_fence: Option<std::sync::Arc<fence::Fence>>,
-    /// A SQLite file's WAL checkpoint thread (see `checkpoint`).
-    checkpointer: Option<std::sync::Arc<checkpoint::Checkpointer>>,
-    /// A SQLite file's article reads made in place on a cache miss (see `direct`).
-    direct: Option<std::sync::Arc<direct::DirectReads>>,
-    /// False while the cache poller cannot read the database: requests that need it are
-    /// answered 503 at once instead of after the acquire timeout.
+    /// False while the engine's poller cannot read the database: requests that need it
+    /// are answered 503 at once instead of after the acquire timeout.
     reachable: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    /// What the cache poller connects to on a connection of its own, outside the pools
-    /// (none for a database in memory, which only the pool's connection sees).
+    /// What the poller connects to on a connection of its own, outside the pools (none
+    /// for a database in memory, which only the pool's connection sees).
     poll_url: Option<String>,
+    /// Told of every write that changes what a cache may hold (see `Changed`).
+    listener: std::sync::Arc<std::sync::OnceLock<Listener>>,
 }
+
+/// What a write changed, for whoever keeps copies (the engine's caches).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Changed {
+    /// What a session may do: revocation, role, status, subscription, password.
+    Sessions,
+    /// An article.
+    Articles,
+}
+
+type Listener = Box<dyn Fn(Changed) + Send + Sync>;
+
+/// The statement of a passive checkpoint; its row says whether it was kept from
+/// finishing, the pages in the log and the pages copied.
+pub const PASSIVE: &str = "PRAGMA wal_checkpoint(PASSIVE)";
 
 /// How long the cache poller (and `/readyz`) waits for the database before taking it
 /// for away: a frozen server answers nothing, and TCP would wait minutes.
-const POLL_TIMEOUT: Duration = Duration::from_secs(1);
-
-/// Session states kept at most (each is small).
-const SESSION_CACHE_ENTRIES: usize = 100_000;
-/// Bytes of published articles kept at most, counting with each its text and the
-/// answers made from it (see `articles::cache_weight`).
-const ARTICLE_CACHE_BYTES: usize = 24 * 1024 * 1024;
-/// Articles turned away by the full article cache that it remembers, so that the next
-/// miss of one of them gets in (about the number of articles the budget holds).
-const ARTICLE_DOORKEEPER_WINDOW: usize = 4_096;
+pub const POLL_TIMEOUT: Duration = Duration::from_secs(1);
 
 impl Store {
     pub async fn connect(database_url: &str) -> Result<Self, StoreError> {
@@ -186,22 +198,11 @@ impl Store {
         })?;
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get()) as u32;
         let sqlite_file = sqlite_file_of(database_url);
-        let mut checkpointer = None;
         let (read, write) = match backend {
             Backend::Sqlite => {
                 let url = sqlite_url(database_url);
                 let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-                // `sqlite_file` is none for a database in memory: nothing to checkpoint.
-                if let Some(path) = &sqlite_file {
-                    match checkpoint::Checkpointer::start(path, checkpoint::RESTART_PAGES) {
-                        Ok(started) => checkpointer = Some(std::sync::Arc::new(started)),
-                        Err(error) => tracing::warn!(
-                            %error,
-                            "the WAL checkpoint thread could not start; writers checkpoint as they commit"
-                        ),
-                    }
-                }
-                let own_checkpoints = checkpointer.is_none();
+                let own_checkpoints = !pools.leave_checkpoints;
                 let write = sqlite_pool(1, pools.acquire_timeout, own_checkpoints)
                     .min_connections(1)
                     .connect(&url)
@@ -235,30 +236,6 @@ impl Store {
                 (read, write)
             }
         };
-        let sessions = std::sync::Arc::new(cache::TtlCache::new(SESSION_CACHE_ENTRIES));
-        let session_fence = (backend == Backend::Postgres).then(|| {
-            let (pool, cache) = (read.clone(), sessions.clone());
-            fence::Fence::start(
-                move || {
-                    let pool = pool.clone();
-                    async move {
-                        // Bounded like the poller's read: every signed-in request waits
-                        // for this one, so a frozen server must not hold them for long.
-                        let read = sqlx::query_scalar::<_, i64>(
-                            "SELECT version FROM cache_versions WHERE name = 'sessions'",
-                        )
-                        .fetch_one(&pool);
-                        Ok(tokio::time::timeout(POLL_TIMEOUT, read)
-                            .await
-                            .map_err(|_| StoreError::Unreachable)??)
-                    }
-                },
-                move || cache.invalidate(),
-            )
-        });
-        let direct = sqlite_file
-            .clone()
-            .map(|path| std::sync::Arc::new(direct::DirectReads::new(path)));
         let in_memory = backend == Backend::Sqlite && sqlite_file.is_none();
         Ok(Store {
             reachable: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true)),
@@ -267,18 +244,44 @@ impl Store {
                 Backend::Postgres => database_url.to_string(),
             }),
             backend,
-            direct,
             sqlite_file,
             read,
             write,
-            sessions,
-            articles: std::sync::Arc::new(cache::TtlCache::with_doorkeeper(
-                ARTICLE_CACHE_BYTES,
-                ARTICLE_DOORKEEPER_WINDOW,
-            )),
-            session_fence,
-            checkpointer,
+            listener: Default::default(),
         })
+    }
+
+    /// Tells `listener` of every change this store writes from now on (once: the engine
+    /// that keeps copies of what the store holds).
+    pub fn on_change(&self, listener: impl Fn(Changed) + Send + Sync + 'static) {
+        if self.listener.set(Box::new(listener)).is_err() {
+            tracing::warn!("a second change listener was not installed");
+        }
+    }
+
+    fn changed(&self, what: Changed) {
+        if let Some(listener) = self.listener.get() {
+            listener(what);
+        }
+    }
+
+    /// Records whether the database answers (the engine's poller decides); gives what
+    /// it was before.
+    pub fn set_reachable(&self, reachable: bool) -> bool {
+        self.reachable
+            .swap(reachable, std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The version of the `sessions` cache row (the session fence reads it before each
+    /// signed-in request), bounded like the poller's read.
+    pub async fn sessions_version(&self) -> Result<i64, StoreError> {
+        let read = sqlx::query_scalar::<_, i64>(
+            "SELECT version FROM cache_versions WHERE name = 'sessions'",
+        )
+        .fetch_one(&self.read);
+        Ok(tokio::time::timeout(POLL_TIMEOUT, read)
+            .await
+            .map_err(|_| StoreError::Unreachable)??)
     }
 
     pub fn backend(&self) -> Backend {
@@ -290,26 +293,13 @@ impl Store {
         self.sqlite_file.clone()
     }
 
-    /// The flag a writer that never pauses watches to let the WAL start over (see
-    /// `checkpoint`); none when each writer checkpoints as it commits.
-    pub fn wal_restart_flag(&self) -> Option<checkpoint::RestartFlag> {
-        self.checkpointer.as_ref().map(|c| c.catch_up_flag())
-    }
-
-    /// What a writer that never pauses does between two write transactions on the pool
-    /// when the flag is up: copies the pages written since the checkpoint thread's last
-    /// pass, so that the next write transaction starts the WAL over.
-    pub async fn finish_wal_restart(&self) {
-        let Some(flag) = self.wal_restart_flag().filter(|flag| flag.take()) else {
-            return;
-        };
-        match sqlx::query_as::<_, (i64, i64, i64)>(checkpoint::PASSIVE)
+    /// A passive WAL checkpoint on the write connection (see `engine::checkpoint`):
+    /// whether it was kept from finishing.
+    pub async fn passive_checkpoint(&self) -> Result<bool, StoreError> {
+        let (busy, _, _) = sqlx::query_as::<_, (i64, i64, i64)>(PASSIVE)
             .fetch_one(&self.write)
-            .await
-        {
-            Ok((busy, _, _)) => flag.caught_up(busy != 0),
-            Err(error) => tracing::warn!(%error, "WAL checkpoint failed"),
-        }
+            .await?;
+        Ok(busy != 0)
     }
 
     pub async fn migrate(&self) -> Result<(), StoreError> {
@@ -443,13 +433,13 @@ impl Store {
     /// role, status, subscription, deletion, password): this instance's cached session
     /// states are dropped now, and the version other instances poll is bumped.
     pub(crate) async fn sessions_changed(&self) -> Result<(), StoreError> {
-        self.sessions.invalidate();
+        self.changed(Changed::Sessions);
         self.bump_version("sessions").await
     }
 
     /// Called after every article write, like `sessions_changed`.
     pub(crate) async fn articles_changed(&self) -> Result<(), StoreError> {
-        self.articles.invalidate();
+        self.changed(Changed::Articles);
         self.bump_version("articles").await
     }
 
@@ -461,87 +451,9 @@ impl Store {
         Ok(())
     }
 
-    /// Polls the cache versions every `cache::POLL` and drops a cache whose version
-    /// another writer (another instance, a command-line import) has bumped: their
-    /// changes are seen here within that interval. Each poll also ends the read
-    /// snapshots that idle in-place readers still hold (see `direct`).
-    pub fn start_cache_poller(&self) {
-        let store = self.clone();
-        tokio::spawn(async move {
-            let mut seen: std::collections::HashMap<String, i64> = Default::default();
-            let mut every = tokio::time::interval(cache::POLL);
-            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            // A connection of its own, so that a busy pool never reads as an outage.
-            let mut conn: Option<sqlx::AnyConnection> = None;
-            let mut slow = 0u32;
-            loop {
-                every.tick().await;
-                if let Some(direct) = &store.direct {
-                    direct.end_idle();
-                }
-                let versions = match tokio::time::timeout(
-                    POLL_TIMEOUT,
-                    store.poll_versions(&mut conn),
-                )
-                .await
-                {
-                    Ok(read) => {
-                        slow = 0;
-                        read
-                    }
-                    // One slow answer may be a busy machine; two in a row is a server
-                    // that does not answer (frozen, or cut off without a reset).
-                    Err(_) => {
-                        slow += 1;
-                        conn = None;
-                        if slow < 2 {
-                            continue;
-                        }
-                        Err(sqlx::Error::PoolTimedOut)
-                    }
-                };
-                let versions = match versions {
-                    Ok(versions) => versions,
-                    Err(error) => {
-                        conn = None;
-                        if store
-                            .reachable
-                            .swap(false, std::sync::atomic::Ordering::Relaxed)
-                        {
-                            tracing::warn!(%error, "the database is not answering; cached articles are still served");
-                        }
-                        // Sessions may be revoked elsewhere meanwhile: checked again once
-                        // the database answers. Articles stay: an edit needs the database,
-                        // and the versions read once it is back say whether one happened.
-                        store.sessions.invalidate();
-                        continue;
-                    }
-                };
-                if !store
-                    .reachable
-                    .swap(true, std::sync::atomic::Ordering::Relaxed)
-                {
-                    tracing::info!("the database answers again");
-                }
-                for (name, version) in versions {
-                    if seen
-                        .insert(name.clone(), version)
-                        .is_some_and(|old| old != version)
-                    {
-                        match name.as_str() {
-                            "sessions" => store.sessions.invalidate(),
-                            "articles" => store.articles.invalidate(),
-                            _ => {}
-                        }
-                    }
-                }
-            }
-        });
-    }
-
     /// The cache versions, read on the poller's own connection (opened when missing),
     /// or through the pool for a database in memory.
-    async fn poll_versions(
+    pub async fn poll_versions(
         &self,
         conn: &mut Option<sqlx::AnyConnection>,
     ) -> Result<Vec<(String, i64)>, sqlx::Error> {
@@ -562,7 +474,6 @@ impl Store {
         sqlx::query_as(SQL).fetch_all(fresh).await
     }
 
-    /// Open and idle connections of the read and the write pool.
     /// Each connection pool once: its name and how many connections are in use, idle,
     /// and allowed at most: a read pool and a write pool, or for a SQLite database in
     /// memory one pool for both, named `shared`.

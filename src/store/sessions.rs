@@ -90,36 +90,21 @@ impl Store {
         Ok(id)
     }
 
-    /// The session and its account as they stand: from the per-instance cache when it
-    /// has a fresh entry (see `cache`), else from the database. With several instances
-    /// (PostgreSQL), another may have revoked the session or changed the account a moment
-    /// ago, and that must hold at the very next request, not after a poll: the request
-    /// first passes the fence (see `fence`), which drops the cache on any such change.
-    pub async fn session_state(
+    /// The session and its account as they stand in the database (the engine keeps
+    /// them cached: see `engine::Engine::session_state`).
+    pub async fn read_session_state(
         &self,
         session_id: &str,
     ) -> Result<Option<SessionState>, StoreError> {
-        if let Some(fence) = &self.session_fence {
-            self.check_reachable()?;
-            fence.pass().await?;
-        }
-        if let Some(state) = self.sessions.get(session_id) {
-            return Ok(Some(state));
-        }
         self.check_reachable()?;
-        let generation = self.sessions.generation();
-        let state = sqlx::query_as::<_, SessionState>(
+        Ok(sqlx::query_as::<_, SessionState>(
             "SELECT s.account_id, s.revoked_at, s.expires_at, a.role, a.status, \
              a.subscription_plan, a.subscription_expires_at \
              FROM sessions s JOIN accounts a ON a.id = s.account_id WHERE s.id = $1",
         )
         .bind(session_id)
         .fetch_optional(&self.read)
-        .await?;
-        if let Some(state) = &state {
-            self.sessions.put(session_id, generation, state.clone(), 1);
-        }
-        Ok(state)
+        .await?)
     }
 
     /// Spends a refresh token and stores its successor, in one transaction. A token

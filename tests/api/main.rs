@@ -16,6 +16,7 @@ mod errors;
 mod hardening;
 mod helpers;
 mod import;
+mod layers;
 mod lists;
 mod logs;
 mod me;

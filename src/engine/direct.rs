@@ -27,7 +27,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::articles::{
+use crate::store::articles::{
     ArticleRow, ArticleSummaryRow, PublicPage, PUBLIC_PAGE, READER_ARTICLE_COLUMNS,
 };
 
@@ -232,7 +232,6 @@ fn read_article(
                 teaser_chars: row.get(17)?,
                 total_chars: row.get(18)?,
                 percent_left_hundredths: row.get(19)?,
-                answers: Default::default(),
             })
         })
         .optional()

@@ -66,8 +66,8 @@ impl Checkpointer {
     /// log to start over once it passes `restart_pages` (`RESTART_PAGES` in service).
     pub fn start(path: &Path, restart_pages: i64) -> rusqlite::Result<Checkpointer> {
         let conn = rusqlite::Connection::open(path)?;
-        conn.execute_batch(super::SQLITE_PRAGMAS)?;
-        conn.execute_batch(super::NO_AUTOCHECKPOINT)?;
+        conn.execute_batch(crate::store::SQLITE_PRAGMAS)?;
+        conn.execute_batch(crate::store::NO_AUTOCHECKPOINT)?;
         let (stop, stopped) = mpsc::channel::<()>();
         let catch_up = RestartFlag::default();
         let flag = catch_up.clone();
@@ -88,9 +88,7 @@ impl Checkpointer {
     }
 }
 
-/// The statement of a passive checkpoint; its row says whether it was kept from
-/// finishing, the pages in the log and the pages copied.
-pub const PASSIVE: &str = "PRAGMA wal_checkpoint(PASSIVE)";
+use crate::store::PASSIVE;
 
 fn passive_checkpoint(conn: &rusqlite::Connection) -> rusqlite::Result<(bool, i64, i64)> {
     conn.query_row(PASSIVE, [], |row| {

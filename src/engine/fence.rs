@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use tokio::sync::{watch, Notify};
 
-use super::StoreError;
+use crate::store::StoreError;
 
 /// The outcome of the latest finished check: the number of the last request it covers,
 /// and whether the version could be read.

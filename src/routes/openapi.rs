@@ -7,22 +7,13 @@
 
 use std::sync::OnceLock;
 
-use actix_web::HttpResponse;
-use serde::Serialize;
 use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::{Modify, OpenApi};
 
+use super::views;
 use crate::error::PROBLEM_JSON;
-use crate::routes::{admin_accounts, admin_articles, articles, auth, health, me, views};
-
-/// `{"status": "ok"}`.
-#[derive(Serialize, ToSchema)]
-pub struct Status {
-    #[schema(example = "ok")]
-    pub status: String,
-}
 
 #[derive(OpenApi)]
 #[openapi(
@@ -42,42 +33,6 @@ pub struct Status {
         license(name = "MIT")
     ),
     servers((url = "/", description = "This service (behind a proxy, its public address)")),
-    paths(
-        health::healthz,
-        health::readyz,
-        health::metrics,
-        openapi_json,
-        auth::register,
-        auth::login,
-        auth::refresh,
-        auth::logout,
-        auth::request_password_reset,
-        auth::reset_password,
-        me::get_me,
-        me::patch_me,
-        me::delete_me,
-        me::change_password,
-        me::list_sessions,
-        me::delete_sessions,
-        articles::list,
-        articles::read,
-        articles::create_gift,
-        admin_accounts::list,
-        admin_accounts::create,
-        admin_accounts::get,
-        admin_accounts::patch,
-        admin_accounts::delete,
-        admin_accounts::password_reset,
-        admin_accounts::put_subscription,
-        admin_accounts::delete_subscription,
-        admin_accounts::delete_sessions,
-        admin_accounts::audit_log,
-        admin_articles::list,
-        admin_articles::create,
-        admin_articles::get,
-        admin_articles::patch,
-        admin_articles::delete,
-    ),
     components(schemas(
         crate::error::Problem,
         crate::error::ProblemCode,
@@ -87,7 +42,6 @@ pub struct Status {
         views::AdminArticleSummary,
         views::AuditView,
     )),
-    modifiers(&CommonAnswers),
     tags(
         (name = "auth", description = "Registration, sign-in, tokens and password resets"),
         (name = "me", description = "The signed-in reader's own account"),
@@ -295,17 +249,10 @@ impl Modify for CommonAnswers {
 pub fn document() -> &'static str {
     static DOCUMENT: OnceLock<String> = OnceLock::new();
     DOCUMENT.get_or_init(|| {
-        ApiDoc::openapi()
+        let mut document = super::table::with_paths(ApiDoc::openapi());
+        CommonAnswers.modify(&mut document);
+        document
             .to_pretty_json()
             .expect("the OpenAPI document serializes")
     })
-}
-
-/// This document (OpenAPI 3.1)
-#[utoipa::path(get, operation_id = "openapi", path = "/openapi.json", tag = "operations",
-    responses((status = 200, description = "This document", content_type = "application/json", body = Object)))]
-pub async fn openapi_json() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("application/json")
-        .body(document())
 }

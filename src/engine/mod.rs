@@ -1,0 +1,579 @@
+//! What makes the store fast: the per-instance caches of articles and session states,
+//! the session fence, reads made in place on a SQLite file, the WAL checkpoint thread
+//! and the meter writer. The store (`store/`) holds the SQL; the engine decides when to
+//! run it. Which of these parts a deployment has depends on its database, and says so
+//! in one enum (`Backend`).
+
+pub mod answers;
+pub mod cache;
+pub mod checkpoint;
+mod direct;
+pub mod fence;
+pub mod meter;
+
+use std::sync::Arc;
+
+use crate::store::articles::PublicPage;
+use crate::store::{
+    ArticleRow, ArticleSummaryRow, Changed, Cursor, PoolSettings, SessionState, Store, StoreError,
+};
+use answers::ReadyAnswers;
+use cache::TtlCache;
+
+/// Session states kept at most (each is small).
+const SESSION_CACHE_ENTRIES: usize = 100_000;
+/// Bytes of published articles kept at most, counting with each its text and the
+/// answers made from it (see `cache_weight`).
+const ARTICLE_CACHE_BYTES: usize = 24 * 1024 * 1024;
+/// Articles turned away by the full article cache that it remembers, so that the next
+/// miss of one of them gets in (about the number of articles the budget holds).
+const ARTICLE_DOORKEEPER_WINDOW: usize = 4_096;
+
+/// A published article as this instance serves it: the row readers get (without the
+/// editor's source), and the answers made from this version of it.
+#[derive(Debug)]
+pub struct CachedArticle {
+    pub row: ArticleRow,
+    pub answers: ReadyAnswers,
+}
+
+/// The parts of the engine that one kind of database has and the others have not.
+pub enum Backend {
+    /// SQLite in memory: the pool's one connection is all there is.
+    SqliteInMemory,
+    /// A SQLite file: reads that miss the cache are made in place (see `direct`); the
+    /// checkpoint thread copies the WAL, when it could start (else every writer
+    /// checkpoints as it commits).
+    SqliteFile {
+        direct: direct::DirectReads,
+        checkpointer: Option<checkpoint::Checkpointer>,
+    },
+    /// PostgreSQL, perhaps with several instances: every signed-in request passes the
+    /// session fence (see `fence`).
+    Postgres { fence: Arc<fence::Fence> },
+}
+
+#[derive(Clone)]
+pub struct Engine {
+    store: Store,
+    backend: Arc<Backend>,
+    sessions: Arc<TtlCache<SessionState>>,
+    articles: Arc<TtlCache<Arc<CachedArticle>>>,
+}
+
+impl Engine {
+    /// Connects to the database with the parts its kind needs (the checkpoint thread
+    /// starts first, so that the pools' connections know to leave checkpoints to it).
+    /// Migrations are the caller's business.
+    pub async fn open(database_url: &str, pools: PoolSettings) -> Result<Engine, StoreError> {
+        let file = crate::store::sqlite_file_of(database_url).filter(|_| {
+            crate::store::Backend::of_url(database_url) == Some(crate::store::Backend::Sqlite)
+        });
+        let checkpointer = file.as_ref().and_then(|path| {
+            checkpoint::Checkpointer::start(path, checkpoint::RESTART_PAGES)
+                .map_err(|error| {
+                    tracing::warn!(
+                        %error,
+                        "the WAL checkpoint thread could not start; writers checkpoint as they commit"
+                    )
+                })
+                .ok()
+        });
+        let pools = PoolSettings {
+            leave_checkpoints: checkpointer.is_some(),
+            ..pools
+        };
+        let store = Store::connect_with(database_url, pools).await?;
+        Ok(Engine::over(store, checkpointer))
+    }
+
+    /// The engine over a store already connected (its connections checkpoint for
+    /// themselves).
+    pub fn new(store: Store) -> Engine {
+        Engine::over(store, None)
+    }
+
+    fn over(store: Store, checkpointer: Option<checkpoint::Checkpointer>) -> Engine {
+        let sessions = Arc::new(TtlCache::new(SESSION_CACHE_ENTRIES));
+        let articles = Arc::new(TtlCache::with_doorkeeper(
+            ARTICLE_CACHE_BYTES,
+            ARTICLE_DOORKEEPER_WINDOW,
+        ));
+        let backend = match (store.backend(), store.sqlite_file()) {
+            (crate::store::Backend::Sqlite, None) => Backend::SqliteInMemory,
+            (crate::store::Backend::Sqlite, Some(path)) => Backend::SqliteFile {
+                direct: direct::DirectReads::new(path),
+                checkpointer,
+            },
+            (crate::store::Backend::Postgres, _) => {
+                let (reader, cache) = (store.clone(), sessions.clone());
+                Backend::Postgres {
+                    fence: fence::Fence::start(
+                        move || {
+                            let reader = reader.clone();
+                            async move { reader.sessions_version().await }
+                        },
+                        move || cache.invalidate(),
+                    ),
+                }
+            }
+        };
+        // Every change this instance writes drops the copies it makes stale, before the
+        // write is answered.
+        let (on_sessions, on_articles) = (sessions.clone(), articles.clone());
+        store.on_change(move |changed| match changed {
+            Changed::Sessions => on_sessions.invalidate(),
+            Changed::Articles => on_articles.invalidate(),
+        });
+        Engine {
+            store,
+            backend: Arc::new(backend),
+            sessions,
+            articles,
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn backend(&self) -> &Backend {
+        &self.backend
+    }
+
+    /// The flag the checkpoint thread raises for a writer that never pauses (see
+    /// `checkpoint`); none when each writer checkpoints as it commits.
+    pub fn wal_restart_flag(&self) -> Option<checkpoint::RestartFlag> {
+        match &*self.backend {
+            Backend::SqliteFile {
+                checkpointer: Some(checkpointer),
+                ..
+            } => Some(checkpointer.catch_up_flag()),
+            _ => None,
+        }
+    }
+
+    fn direct(&self) -> Option<&direct::DirectReads> {
+        match &*self.backend {
+            Backend::SqliteFile { direct, .. } => Some(direct),
+            _ => None,
+        }
+    }
+
+    /// The session and its account as they stand: from the per-instance cache when it
+    /// has a fresh entry (see `cache`), else from the database. With several instances
+    /// (PostgreSQL), another may have revoked the session or changed the account a moment
+    /// ago, and that must hold at the very next request, not after a poll: the request
+    /// first passes the fence (see `fence`), which drops the cache on any such change.
+    pub async fn session_state(
+        &self,
+        session_id: &str,
+    ) -> Result<Option<SessionState>, StoreError> {
+        if let Backend::Postgres { fence } = &*self.backend {
+            self.store.check_reachable()?;
+            fence.pass().await?;
+        }
+        if let Some(state) = self.sessions.get(session_id) {
+            return Ok(Some(state));
+        }
+        let generation = self.sessions.generation();
+        let state = self.store.read_session_state(session_id).await?;
+        if let Some(state) = &state {
+            self.sessions.put(session_id, generation, state.clone(), 1);
+        }
+        Ok(state)
+    }
+
+    /// An article by slug for readers, from the per-instance cache when fresh (see
+    /// `cache`), shared rather than copied, without `body_source`. Whether it is public
+    /// yet is the caller's check, with its own clock.
+    pub async fn article(&self, slug: &str) -> Result<Option<Arc<CachedArticle>>, StoreError> {
+        if let Some(article) = self.articles.get(slug) {
+            crate::metrics::article_cache(true);
+            return Ok(Some(article));
+        }
+        crate::metrics::article_cache(false);
+        self.store.check_reachable()?;
+        let generation = self.articles.generation();
+        let found = match self
+            .direct()
+            .map(|direct| direct.reader_article(slug, generation))
+        {
+            Some(Ok(found)) => found,
+            Some(Err(error)) => {
+                tracing::debug!(%error, "an article read in place failed; reading through the pool");
+                self.store.reader_article(slug).await?
+            }
+            None => self.store.reader_article(slug).await?,
+        };
+        let Some(row) = found else {
+            return Ok(None);
+        };
+        let weight = cache_weight(&row);
+        let article = Arc::new(CachedArticle {
+            row,
+            answers: ReadyAnswers::default(),
+        });
+        self.articles.put(slug, generation, article.clone(), weight);
+        Ok(Some(article))
+    }
+
+    /// Published articles whose time has come, newest first; `limit + 1` rows are read
+    /// so the caller knows whether there is a next page.
+    pub async fn public_page(
+        &self,
+        section: Option<&str>,
+        after: Option<&Cursor>,
+        limit: u32,
+        now: i64,
+    ) -> Result<Vec<ArticleSummaryRow>, StoreError> {
+        let page = PublicPage {
+            now,
+            section,
+            after_key: after.map(|c| c.key),
+            after_id: after.map(|c| c.id.as_str()),
+            rows: i64::from(limit) + 1,
+        };
+        if let Some(direct) = self.direct() {
+            match direct.public_articles(&page, self.articles.generation()) {
+                Ok(rows) => return Ok(rows),
+                Err(error) => {
+                    tracing::debug!(%error, "a list read in place failed; reading through the pool");
+                }
+            }
+        }
+        self.store.check_reachable()?;
+        self.store.public_page(&page).await
+    }
+
+    /// Polls the cache versions every `cache::POLL` and drops a cache whose version
+    /// another writer (another instance, a command-line import) has bumped: their
+    /// changes are seen here within that interval. Each poll also ends the read
+    /// snapshots that idle in-place readers still hold (see `direct`), and says whether
+    /// the database answers (`Store::set_reachable`).
+    pub fn start_poller(&self) {
+        let engine = self.clone();
+        tokio::spawn(async move {
+            let mut seen: std::collections::HashMap<String, i64> = Default::default();
+            let mut every = tokio::time::interval(cache::POLL);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            // A connection of its own, so that a busy pool never reads as an outage.
+            let mut conn: Option<sqlx::AnyConnection> = None;
+            let mut slow = 0u32;
+            loop {
+                every.tick().await;
+                if let Some(direct) = engine.direct() {
+                    direct.end_idle();
+                }
+                let versions = match tokio::time::timeout(
+                    crate::store::POLL_TIMEOUT,
+                    engine.store.poll_versions(&mut conn),
+                )
+                .await
+                {
+                    Ok(read) => {
+                        slow = 0;
+                        read
+                    }
+                    // One slow answer may be a busy machine; two in a row is a server
+                    // that does not answer (frozen, or cut off without a reset).
+                    Err(_) => {
+                        slow += 1;
+                        conn = None;
+                        if slow < 2 {
+                            continue;
+                        }
+                        Err(sqlx::Error::PoolTimedOut)
+                    }
+                };
+                let versions = match versions {
+                    Ok(versions) => versions,
+                    Err(error) => {
+                        conn = None;
+                        if engine.store.set_reachable(false) {
+                            tracing::warn!(%error, "the database is not answering; cached articles are still served");
+                        }
+                        // Sessions may be revoked elsewhere meanwhile: checked again once
+                        // the database answers. Articles stay: an edit needs the database,
+                        // and the versions read once it is back say whether one happened.
+                        engine.sessions.invalidate();
+                        continue;
+                    }
+                };
+                if !engine.store.set_reachable(true) {
+                    tracing::info!("the database answers again");
+                }
+                for (name, version) in versions {
+                    if seen
+                        .insert(name.clone(), version)
+                        .is_some_and(|old| old != version)
+                    {
+                        match name.as_str() {
+                            "sessions" => engine.sessions.invalidate(),
+                            "articles" => engine.articles.invalidate(),
+                            _ => {}
+                        }
+                    }
+                }
+            }
+        });
+    }
+}
+
+/// What a cached article comes to in memory: its text, then the answers readers are
+/// sent (kept with it, made on first use): the full text again and the teaser, each
+/// with the article's fields around it.
+fn cache_weight(article: &ArticleRow) -> usize {
+    const FIELDS: usize = 512;
+    let teaser = usize::try_from(article.teaser_bytes).unwrap_or(0);
+    article.body.len() + (article.body.len() + FIELDS) + (teaser + FIELDS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{ArticleFields, ArticleRecord};
+
+    fn record(slug: &str, teaser_ratio: Option<f64>, standfirst: Option<&str>) -> ArticleRecord {
+        let body = "Première phrase, « guillemets » et \"échappements\".\n\nSecond paragraph.";
+        let fields = ArticleFields {
+            slug: slug.into(),
+            title: format!("Title of {slug}"),
+            standfirst: standfirst.map(str::to_string),
+            section: "culture".into(),
+            author: None,
+            access: "subscribers".into(),
+            status: "published".into(),
+            teaser_ratio,
+            published_at: Some(1_790_000_000),
+        };
+        let prepared = crate::paywall::teaser::prepare(body, 0.4).unwrap();
+        ArticleRecord::new(fields, 0.4, prepared)
+    }
+
+    /// A migrated engine on a SQLite file of its own (kept while the directory lives).
+    async fn file_engine(name: &str) -> (tempfile::TempDir, Engine) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join(name).display());
+        let engine = Engine::open(&url, PoolSettings::default()).await.unwrap();
+        engine.store().migrate().await.unwrap();
+        (dir, engine)
+    }
+
+    #[tokio::test]
+    async fn articles_read_in_place_are_the_pools_reader_rows() {
+        let (_dir, engine) = file_engine("direct.db").await;
+        let store = engine.store().clone();
+        store
+            .insert_articles(
+                &[
+                    record("with-everything", Some(0.25), Some("A standfirst.")),
+                    record("with-nulls", None, None),
+                ],
+                1_790_000_000,
+            )
+            .await
+            .unwrap();
+        let direct = engine.direct().expect("a file has in-place reads");
+        for slug in ["with-everything", "with-nulls"] {
+            let in_place = direct
+                .reader_article(slug, engine.articles.generation())
+                .unwrap()
+                .unwrap();
+            let pooled = store.reader_article(slug).await.unwrap().unwrap();
+            assert_eq!(format!("{in_place:?}"), format!("{pooled:?}"));
+            assert!(
+                in_place.body_source.is_empty(),
+                "readers never get the source"
+            );
+            let edited = store.article_by_slug(slug).await.unwrap().unwrap();
+            assert!(!edited.body_source.is_empty());
+            assert_eq!(in_place.body, edited.body);
+            // The cache serves the same row.
+            let cached = engine.article(slug).await.unwrap().unwrap();
+            assert_eq!(format!("{:?}", cached.row), format!("{pooled:?}"));
+        }
+        assert!(direct
+            .reader_article("no-such-article", engine.articles.generation())
+            .unwrap()
+            .is_none());
+        assert!(engine.article("no-such-article").await.unwrap().is_none());
+
+        let memory = Engine::open("sqlite::memory:", PoolSettings::default())
+            .await
+            .unwrap();
+        assert!(
+            matches!(memory.backend(), Backend::SqliteInMemory) && memory.direct().is_none(),
+            "nothing to open beside a database in memory"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_body_that_is_not_utf8_is_an_error_in_place_not_text() {
+        let (_dir, engine) = file_engine("not-utf8.db").await;
+        let store = engine.store().clone();
+        store
+            .insert_articles(&[record("mangled", None, None)], 1_790_000_000)
+            .await
+            .unwrap();
+        // Written past the service, as by hand: a lone continuation byte.
+        let path = store.sqlite_file().unwrap();
+        rusqlite::Connection::open(path)
+            .unwrap()
+            .execute(
+                "UPDATE articles SET body = CAST(x'50726580' AS TEXT) WHERE slug = 'mangled'",
+                [],
+            )
+            .unwrap();
+        let direct = engine.direct().unwrap();
+        let read = direct.reader_article("mangled", engine.articles.generation() + 1);
+        assert!(
+            matches!(
+                read,
+                Err(rusqlite::Error::FromSqlConversionFailure(
+                    15,
+                    rusqlite::types::Type::Text,
+                    _
+                ))
+            ),
+            "{read:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_snapshot_held_for_reads_in_place_never_hides_an_article_write() {
+        use super::direct::DirectReads;
+        use std::time::Duration;
+        let (_dir, engine) = file_engine("held.db").await;
+        let store = engine.store().clone();
+        let path = store.sqlite_file().expect("a file");
+        store
+            .insert_articles(&[record("edited", None, None)], 1_790_000_000)
+            .await
+            .unwrap();
+        let title = |reads: &DirectReads, generation| {
+            reads
+                .reader_article("edited", generation)
+                .unwrap()
+                .unwrap()
+                .meta
+                .title
+        };
+
+        // Transactions held for a minute: only the generation can end one here.
+        let reads = DirectReads::holding(path.clone(), Duration::from_secs(60));
+        let before = engine.articles.generation();
+        assert_eq!(title(&reads, before), "Title of edited");
+        assert_eq!(reads.open_transactions(), (1, 1));
+        let id = store
+            .article_by_slug("edited")
+            .await
+            .unwrap()
+            .unwrap()
+            .meta
+            .id;
+        let mut edit = record("edited", None, None);
+        edit.title = "Edited on this instance".into();
+        store
+            .update_article(&id, &edit, None, 1_790_000_100)
+            .await
+            .unwrap()
+            .unwrap();
+        let after = engine.articles.generation();
+        assert_ne!(before, after, "an article write moves the generation");
+        assert_eq!(title(&reads, after), "Edited on this instance");
+
+        // A write the cache is not told of is not seen through the open snapshot (so it
+        // is the generation that made the edit above seen), but is once it is ended.
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .execute("UPDATE articles SET title = 'Edited elsewhere'", [])
+            .unwrap();
+        assert_eq!(title(&reads, after), "Edited on this instance");
+        let short = DirectReads::holding(path, Duration::ZERO);
+        assert_eq!(title(&short, after), "Edited elsewhere");
+        assert_eq!(short.open_transactions(), (1, 1));
+        short.end_idle();
+        assert_eq!(
+            short.open_transactions(),
+            (1, 0),
+            "idle snapshots are ended"
+        );
+        assert_eq!(title(&short, after), "Edited elsewhere");
+        assert_eq!(reads.open_transactions(), (1, 1));
+        reads.end_idle();
+        assert_eq!(
+            reads.open_transactions(),
+            (1, 1),
+            "held for less than a minute"
+        );
+    }
+
+    #[tokio::test]
+    async fn public_pages_read_in_place_are_the_pools() {
+        let (_dir, engine) = file_engine("pages.db").await;
+        let store = engine.store().clone();
+        let records: Vec<ArticleRecord> = (0..12)
+            .map(|i| {
+                let standfirst = (i % 2 == 0).then_some("A standfirst.");
+                let mut r = record(&format!("page-{i}"), None, standfirst);
+                r.section = if i % 3 == 0 { "culture" } else { "politics" }.into();
+                // Two articles at each time: the cursor's tie-break by id is used.
+                r.published_at = Some(1_790_000_000 + i64::from(i / 2) * 60);
+                if i == 5 {
+                    r.status = "draft".into();
+                }
+                if i == 11 {
+                    r.published_at = Some(1_800_000_000);
+                }
+                r
+            })
+            .collect();
+        store
+            .insert_articles(&records, 1_790_000_000)
+            .await
+            .unwrap();
+        /// The page through the pool and in place, which must be the same.
+        async fn both(engine: &Engine, page: &PublicPage<'_>) -> Vec<ArticleSummaryRow> {
+            let pooled = engine.store().public_page(page).await.unwrap();
+            let direct = engine.direct().expect("a file has in-place reads");
+            let in_place = direct
+                .public_articles(page, engine.articles.generation())
+                .unwrap();
+            assert_eq!(format!("{in_place:?}"), format!("{pooled:?}"));
+            in_place
+        }
+        let now = 1_790_001_000;
+        fn page<'a>(
+            now: i64,
+            section: Option<&'a str>,
+            after: Option<&'a ArticleSummaryRow>,
+        ) -> PublicPage<'a> {
+            PublicPage {
+                now,
+                section,
+                after_key: after.and_then(|r| r.published_at),
+                after_id: after.map(|r| r.id.as_str()),
+                rows: 20,
+            }
+        }
+        let first = both(&engine, &page(now, None, None)).await;
+        let slugs: Vec<&str> = first.iter().map(|r| r.slug.as_str()).collect();
+        assert_eq!(slugs.len(), 10, "neither the draft nor the future one");
+        assert!(!slugs.contains(&"page-5") && !slugs.contains(&"page-11"));
+        let culture = both(&engine, &page(now, Some("culture"), None)).await;
+        assert_eq!(culture.len(), 4);
+        // A page after the third row: the same rows as the rest of the first page.
+        let rest = both(&engine, &page(now, None, Some(&first[2]))).await;
+        assert_eq!(format!("{rest:?}"), format!("{:?}", &first[3..]));
+        // And the store's list, which reads in place here, gives the first page.
+        let listed = engine.public_page(None, None, 19, now).await.unwrap();
+        assert_eq!(format!("{listed:?}"), format!("{first:?}"));
+        let direct = engine.direct().unwrap();
+        assert_eq!(
+            direct.open_transactions(),
+            (1, 1),
+            "the list was read in place"
+        );
+    }
+}
