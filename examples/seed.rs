@@ -6,6 +6,7 @@
 
 use std::io::Write;
 
+use paywall::domain::{AccessLevel, ArticleStatus};
 use paywall::paywall::meter::MeterIds;
 use paywall::paywall::teaser;
 use paywall::store::{ArticleFields, ArticleRecord, NewAccount, Store};
@@ -63,8 +64,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             standfirst: Some("A standfirst of a sentence or two.".into()),
             section: ["politics", "culture", "world"][i % 3].into(),
             author: Some("Bench".into()),
-            access: level.into(),
-            status: "published".into(),
+            access: AccessLevel::parse(level).ok_or("an access level")?,
+            status: ArticleStatus::Published,
             teaser_ratio: None,
             // Newest last: article i was published (articles - i) seconds ago.
             published_at: Some(now - i64::try_from(articles - i)?),

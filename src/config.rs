@@ -1,8 +1,6 @@
 //! Settings from the environment (and `.env`), validated once at start-up. A bad value
 //! stops start-up with a message that names the variable.
 
-use std::net::SocketAddr;
-
 #[derive(Debug, thiserror::Error)]
 #[error("{name}: {message}")]
 pub struct ConfigError {
@@ -23,52 +21,476 @@ pub enum LogFormat {
     Json,
 }
 
-/// Every setting the service reads. `Debug` never prints secrets.
-#[derive(Clone)]
-pub struct Settings {
-    pub bind: String,
-    pub database_url: String,
-    /// Connections at most (0: the backend's default) and how long to wait for one.
-    pub db_max_connections: u32,
-    pub db_acquire_timeout_secs: u64,
-    pub jwt_secret: Option<String>,
-    pub jwt_previous_secrets: Vec<String>,
-    pub jwt_issuer: String,
-    pub jwt_audience: String,
-    pub access_token_ttl_secs: i64,
-    /// The absolute lifetime of a session (and so of its refresh tokens).
-    pub refresh_token_ttl_secs: i64,
-    /// A session unused (not refreshed) for this long ends.
-    pub session_idle_secs: i64,
-    pub teaser_ratio: f64,
-    pub meter_anonymous: u32,
-    pub meter_registered: u32,
-    pub meter_unidentified_per_day: u32,
-    pub gifts_per_month: u32,
-    pub gift_ttl_secs: i64,
-    pub registration_open: bool,
-    pub admin_email: Option<String>,
-    pub admin_password: Option<String>,
-    pub login_max_failures: u32,
-    pub login_window_secs: u64,
-    pub login_max_failures_per_address: u32,
-    pub signups_per_address_per_hour: u32,
-    pub smtp_url: Option<String>,
-    pub mail_from: Option<String>,
-    pub public_url: Option<String>,
-    pub trusted_proxies: Vec<ipnet::IpNet>,
-    pub cors_origins: Vec<String>,
-    pub workers: usize,
-    /// How long a stop (SIGTERM, SIGINT) waits for requests in flight.
-    pub shutdown_timeout_secs: u64,
-    /// The longest a request may take before it is answered 503 `unavailable`
-    /// (`PAYWALL_REQUEST_TIMEOUT_SECS`): a frozen database holds no reader for ever.
-    pub request_timeout_secs: u64,
-    /// How long answers may wait to leave before the connection is closed
-    /// (`PAYWALL_WRITE_TIMEOUT_SECS`): a client that never reads holds no memory for ever.
-    pub write_timeout_secs: u64,
-    pub log: String,
-    pub log_format: LogFormat,
+/// What the declaration of one setting says of it: `check-config`, the unknown-name
+/// warnings and the `.env.example` test read these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SettingDoc {
+    pub name: &'static str,
+    /// The part of the service that uses it.
+    pub component: &'static str,
+    /// The value when unset, as it would be written (empty: none, or computed).
+    pub default: &'static str,
+    pub doc: &'static str,
+    /// Never shown, only whether it is set.
+    pub secret: bool,
+}
+
+type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// Declares every setting once: its field, type, variable, default, reader, how
+/// `check-config` shows it, and whether it is a secret. From this come `Settings`, its
+/// reading from the environment (`from_lookup`), `describe` and `SETTINGS`.
+macro_rules! settings {
+    ($(
+        $component:ident {
+            $(
+                $(#[doc = $doc:literal])+
+                $field:ident: $ty:ty = $name:literal ($default:literal) => $read:expr, $show:expr $(, $secret:ident)?;
+            )+
+        }
+    )+) => {
+        /// Every setting the service reads. `Debug` never prints secrets.
+        #[derive(Clone)]
+        pub struct Settings {
+            $($(
+                $(#[doc = $doc])+
+                pub $field: $ty,
+            )+)+
+        }
+
+        /// Every setting, in the order `check-config` lists them, by component.
+        pub const SETTINGS: &[SettingDoc] = &[$($(SettingDoc {
+            name: $name,
+            component: stringify!($component),
+            default: $default,
+            doc: concat!($($doc),+),
+            secret: settings!(@secret $($secret)?),
+        },)+)+];
+
+        impl Settings {
+            /// Reads settings through `get`, so tests can supply their own variables.
+            pub fn from_lookup(get: Lookup) -> Result<Self, ConfigError> {
+                let settings = Settings {
+                    $($($field: ($read)(&Raw::new(get, $name, $default))?,)+)+
+                };
+                settings.check_together()?;
+                Ok(settings)
+            }
+
+            /// Every setting as `(variable, effective value)`, secrets masked: what
+            /// `paywall check-config` prints.
+            pub fn describe(&self) -> Vec<(&'static str, String)> {
+                vec![$($(($name, ($show)(&self.$field)),)+)+]
+            }
+        }
+    };
+    (@secret secret) => { true };
+    (@secret) => { false };
+}
+
+/// A variable as the environment gives it, with its declared default.
+struct Raw<'a> {
+    get: Lookup<'a>,
+    name: &'static str,
+    default: &'static str,
+}
+
+impl<'a> Raw<'a> {
+    fn new(get: Lookup<'a>, name: &'static str, default: &'static str) -> Self {
+        Raw { get, name, default }
+    }
+
+    /// The value set, trimmed (an unset or blank variable counts as unset), else the
+    /// default; none when neither.
+    fn value(&self) -> Option<String> {
+        (self.get)(self.name)
+            .map(|value| value.trim().to_string())
+            .filter(|value| !value.is_empty())
+            .or_else(|| (!self.default.is_empty()).then(|| self.default.to_string()))
+    }
+
+    fn text(&self) -> String {
+        self.value().unwrap_or_default()
+    }
+
+    /// A comma-separated list, blank items left out.
+    fn list(&self) -> Vec<String> {
+        self.value()
+            .map(|raw| {
+                raw.split(',')
+                    .map(|item| item.trim().to_string())
+                    .filter(|item| !item.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn bad(&self, message: impl Into<String>) -> ConfigError {
+        bad(self.name, message)
+    }
+}
+
+/// Readers: each turns a variable into its field's value or a message naming it.
+mod read {
+    use super::{ConfigError, LogFormat, Raw};
+
+    pub fn text(raw: &Raw) -> Result<String, ConfigError> {
+        Ok(raw.text())
+    }
+
+    /// A whole number from `min` to `max`.
+    pub fn number<T>(min: T, max: T) -> impl Fn(&Raw) -> Result<T, ConfigError>
+    where
+        T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
+    {
+        move |raw| {
+            let text = raw.text();
+            let value: T = text
+                .parse()
+                .map_err(|_| raw.bad(format!("{text:?} is not a number")))?;
+            if value < min || value > max {
+                return Err(raw.bad(format!("{value} is out of range ({min} to {max})")));
+            }
+            Ok(value)
+        }
+    }
+
+    /// One of two words (any case), for `true` and `false`.
+    pub fn either(
+        yes: &'static str,
+        no: &'static str,
+    ) -> impl Fn(&Raw) -> Result<bool, ConfigError> {
+        move |raw| match raw.text().to_ascii_lowercase() {
+            word if word == yes => Ok(true),
+            word if word == no => Ok(false),
+            other => Err(raw.bad(format!("{other:?} is neither \"{yes}\" nor \"{no}\""))),
+        }
+    }
+
+    pub fn bind(raw: &Raw) -> Result<String, ConfigError> {
+        let bind = raw.text();
+        bind.parse::<std::net::SocketAddr>().map_err(|_| {
+            raw.bad(format!(
+                "{bind:?} is not an address and port such as 127.0.0.1:8080"
+            ))
+        })?;
+        Ok(bind)
+    }
+
+    pub fn database_url(raw: &Raw) -> Result<String, ConfigError> {
+        let url = raw.text();
+        crate::store::Backend::of_url(&url).ok_or_else(|| {
+            raw.bad(
+                "must be a sqlite:// URL (for example sqlite://paywall.db) or a postgres:// URL \
+                 (for example postgres://paywall@db.internal/paywall)",
+            )
+        })?;
+        Ok(url)
+    }
+
+    pub fn jwt_secret(raw: &Raw) -> Result<Option<String>, ConfigError> {
+        let secret = raw.value();
+        if let Some(short) = secret.as_ref().filter(|s| s.len() < 32) {
+            return Err(raw.bad(format!(
+                "must be at least 32 bytes long (it is {} bytes)",
+                short.len()
+            )));
+        }
+        Ok(secret)
+    }
+
+    pub fn previous_secrets(raw: &Raw) -> Result<Vec<String>, ConfigError> {
+        let secrets = raw.list();
+        if let Some(short) = secrets.iter().find(|s| s.len() < 32) {
+            return Err(raw.bad(format!(
+                "every secret must be at least 32 bytes long (one is {} bytes)",
+                short.len()
+            )));
+        }
+        Ok(secrets)
+    }
+
+    pub fn teaser_ratio(raw: &Raw) -> Result<f64, ConfigError> {
+        let ratio = number(0.0_f64, 1.0)(raw)?;
+        if !(ratio > 0.0 && ratio < 1.0) {
+            return Err(raw.bad("must be strictly between 0 and 1, such as 0.40"));
+        }
+        Ok(ratio)
+    }
+
+    pub fn admin_email(raw: &Raw) -> Result<Option<String>, ConfigError> {
+        let email = raw.value();
+        if let Some(email) = &email {
+            crate::domain::Email::parse(email).map_err(|message| raw.bad(message))?;
+        }
+        Ok(email)
+    }
+
+    /// Passwords are not trimmed: what is typed is what counts.
+    pub fn admin_password(raw: &Raw) -> Result<Option<String>, ConfigError> {
+        let password = (raw.get)(raw.name).filter(|p| !p.is_empty());
+        if let Some(password) = &password {
+            crate::domain::Password::parse_length(password).map_err(|message| raw.bad(message))?;
+        }
+        Ok(password)
+    }
+
+    pub fn smtp_url(raw: &Raw) -> Result<Option<String>, ConfigError> {
+        let url = raw.value();
+        if url
+            .as_ref()
+            .is_some_and(|url| !(url.starts_with("smtp://") || url.starts_with("smtps://")))
+        {
+            return Err(raw.bad(
+                "must start with smtp:// or smtps://, such as smtp://mail.example.org:587?tls=required",
+            ));
+        }
+        Ok(url)
+    }
+
+    pub fn mail_from(raw: &Raw) -> Result<Option<String>, ConfigError> {
+        let from = raw.value();
+        if let Some(from) = &from {
+            from.parse::<lettre::message::Mailbox>().map_err(|e| {
+                raw.bad(format!(
+                    "{from:?} is not a mail address such as \"Newsroom <news@example.org>\": {e}"
+                ))
+            })?;
+        }
+        Ok(from)
+    }
+
+    pub fn public_url(raw: &Raw) -> Result<Option<String>, ConfigError> {
+        let url = raw.value().map(|url| url.trim_end_matches('/').to_string());
+        if let Some(url) = &url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(raw.bad(format!("{url:?} must start with http:// or https://")));
+            }
+        }
+        Ok(url)
+    }
+
+    pub fn trusted_proxies(raw: &Raw) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+        raw.list()
+            .iter()
+            .map(|item| {
+                super::parse_net(item).ok_or_else(|| {
+                    raw.bad(format!(
+                        "{item:?} is not an address or CIDR block such as 10.0.0.0/8"
+                    ))
+                })
+            })
+            .collect()
+    }
+
+    /// Kept as browsers send them in `Origin`: scheme and host, lowercase, no path.
+    pub fn cors_origins(raw: &Raw) -> Result<Vec<String>, ConfigError> {
+        raw.list()
+            .iter()
+            .map(|origin| {
+                let trimmed = origin.trim_end_matches('/');
+                crate::domain::origin_of(trimmed)
+                    .filter(|o| o.len() == trimmed.len())
+                    .ok_or_else(|| {
+                        raw.bad(format!(
+                            "{origin:?} is not an origin such as https://news.example (scheme and host, no path)"
+                        ))
+                    })
+            })
+            .collect()
+    }
+
+    /// Unset: one per core.
+    pub fn workers(raw: &Raw) -> Result<usize, ConfigError> {
+        if raw.value().is_none() {
+            return Ok(std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1));
+        }
+        number(1_usize, 1_024)(raw)
+    }
+
+    pub fn log_filter(raw: &Raw) -> Result<String, ConfigError> {
+        let log = raw.text();
+        tracing_subscriber::EnvFilter::try_new(&log)
+            .map_err(|e| raw.bad(format!("{log:?} is not a log filter: {e}")))?;
+        Ok(log)
+    }
+
+    pub fn log_format(raw: &Raw) -> Result<LogFormat, ConfigError> {
+        match raw.text().to_ascii_lowercase().as_str() {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => Err(raw.bad(format!("{other:?} is neither \"text\" nor \"json\""))),
+        }
+    }
+}
+
+/// How `check-config` shows a value.
+mod show {
+    pub fn plain<T: ToString>(value: &T) -> String {
+        value.to_string()
+    }
+
+    pub fn optional(value: &Option<String>) -> String {
+        value.clone().unwrap_or_else(|| "<unset>".to_string())
+    }
+
+    pub fn secret(value: &Option<String>) -> String {
+        match value {
+            Some(_) => "<set>".to_string(),
+            None => "<unset>".to_string(),
+        }
+    }
+
+    pub fn list<T: ToString>(values: &[T]) -> String {
+        if values.is_empty() {
+            "<none>".to_string()
+        } else {
+            values
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        }
+    }
+
+    /// A URL with any password in it hidden.
+    pub fn url(value: &str) -> String {
+        super::redact_url(value)
+    }
+
+    pub fn optional_url(value: &Option<String>) -> String {
+        value
+            .as_deref()
+            .map_or("<unset>".to_string(), super::redact_url)
+    }
+
+    /// The key id (as in tokens' `kid`) tells whether instances share one secret
+    /// without showing it.
+    pub fn jwt_secret(value: &Option<String>) -> String {
+        match value {
+            Some(secret) => format!(
+                "<set, key id {}>",
+                crate::auth::tokens::key_id(secret.as_bytes())
+            ),
+            None => "<unset: generated and kept beside the SQLite file>".to_string(),
+        }
+    }
+
+    pub fn count(values: &[String]) -> String {
+        format!("<{} set>", values.len())
+    }
+
+    pub fn max_connections(value: &u32) -> String {
+        match value {
+            0 => "0 (two per core for SQLite reads, 10 for PostgreSQL)".to_string(),
+            n => n.to_string(),
+        }
+    }
+
+    pub fn open_or_closed(open: &bool) -> String {
+        if *open { "open" } else { "closed" }.to_string()
+    }
+
+    pub fn log_format(format: &super::LogFormat) -> String {
+        match format {
+            super::LogFormat::Text => "text",
+            super::LogFormat::Json => "json",
+        }
+        .to_string()
+    }
+}
+
+settings! {
+    server {
+        /// Address and port to listen on (port 0 picks a free one).
+        bind: String = "PAYWALL_BIND" ("127.0.0.1:8080") => read::bind, show::plain;
+        /// HTTP worker threads (unset: one per core).
+        workers: usize = "PAYWALL_WORKERS" ("") => read::workers, show::plain;
+        /// How long a stop (SIGTERM, SIGINT) waits for requests in flight, in seconds.
+        shutdown_timeout_secs: u64 = "PAYWALL_SHUTDOWN_TIMEOUT_SECS" ("30") => read::number(1, 3_600), show::plain;
+        /// The longest a request may take before it is answered 503 `unavailable`: a
+        /// frozen database holds no reader for ever.
+        request_timeout_secs: u64 = "PAYWALL_REQUEST_TIMEOUT_SECS" ("10") => read::number(1, 600), show::plain;
+        /// How long answers may wait to leave before the connection is closed: a client
+        /// that never reads holds no memory for ever.
+        write_timeout_secs: u64 = "PAYWALL_WRITE_TIMEOUT_SECS" ("30") => read::number(1, 3_600), show::plain;
+    }
+    database {
+        /// sqlite://FILE or postgres://USER:PASSWORD@HOST/DATABASE.
+        database_url: String = "DATABASE_URL" ("sqlite://paywall.db") => read::database_url, show::url;
+        /// Connections at most (0: the backend's default).
+        db_max_connections: u32 = "PAYWALL_DB_MAX_CONNECTIONS" ("0") => read::number(0, 1_000), show::max_connections;
+        /// How long a request waits for a free connection, in seconds.
+        db_acquire_timeout_secs: u64 = "PAYWALL_DB_ACQUIRE_TIMEOUT_SECS" ("5") => read::number(1, 600), show::plain;
+    }
+    tokens {
+        /// HS256 signing secret, at least 32 bytes (unset: generated beside the SQLite file).
+        jwt_secret: Option<String> = "PAYWALL_JWT_SECRET" ("") => read::jwt_secret, show::jwt_secret, secret;
+        /// Earlier signing secrets that still verify what they signed.
+        jwt_previous_secrets: Vec<String> = "PAYWALL_JWT_PREVIOUS_SECRETS" ("") => read::previous_secrets, show::count, secret;
+        /// The `iss` of access tokens.
+        jwt_issuer: String = "PAYWALL_JWT_ISSUER" ("paywall") => read::text, show::plain;
+        /// The `aud` of access tokens.
+        jwt_audience: String = "PAYWALL_JWT_AUDIENCE" ("paywall") => read::text, show::plain;
+        /// How long an access token lasts, in seconds.
+        access_token_ttl_secs: i64 = "PAYWALL_ACCESS_TOKEN_TTL_SECS" ("900") => read::number(30, 86_400), show::plain;
+        /// The absolute lifetime of a session (and so of its refresh tokens).
+        refresh_token_ttl_secs: i64 = "PAYWALL_REFRESH_TOKEN_TTL_SECS" ("2592000") => read::number(1, 31_622_400), show::plain;
+        /// A session unused (not refreshed) for this long ends.
+        session_idle_secs: i64 = "PAYWALL_SESSION_IDLE_SECS" ("604800") => read::number(1, 31_622_400), show::plain;
+    }
+    paywall {
+        /// The share of an article shown as its teaser, strictly between 0 and 1.
+        teaser_ratio: f64 = "PAYWALL_TEASER_RATIO" ("0.40") => read::teaser_ratio, show::plain;
+        /// Metered articles per month for anonymous readers.
+        meter_anonymous: u32 = "PAYWALL_METER_ANONYMOUS" ("3") => read::number(0, 1_000), show::plain;
+        /// Metered articles per month for reader accounts.
+        meter_registered: u32 = "PAYWALL_METER_REGISTERED" ("5") => read::number(0, 1_000), show::plain;
+        /// Metered articles per client address per day for readers without a meter id.
+        meter_unidentified_per_day: u32 = "PAYWALL_METER_UNIDENTIFIED_PER_DAY" ("10") => read::number(0, 100_000), show::plain;
+        /// Gift links each subscriber may make per month.
+        gifts_per_month: u32 = "PAYWALL_GIFTS_PER_MONTH" ("10") => read::number(0, 10_000), show::plain;
+        /// How long a gift link opens its article, in seconds.
+        gift_ttl_secs: i64 = "PAYWALL_GIFT_TTL_SECS" ("2592000") => read::number(60, 31_622_400), show::plain;
+    }
+    accounts {
+        /// `open`: anyone may register; `closed`: 403 registration_closed.
+        registration_open: bool = "PAYWALL_REGISTRATION" ("open") => read::either("open", "closed"), show::open_or_closed;
+        /// The admin `paywall serve` creates when no active admin exists.
+        admin_email: Option<String> = "PAYWALL_ADMIN_EMAIL" ("") => read::admin_email, show::optional;
+        /// That admin's password.
+        admin_password: Option<String> = "PAYWALL_ADMIN_PASSWORD" ("") => read::admin_password, show::secret, secret;
+        /// Failed sign-ins per email and client address within the window.
+        login_max_failures: u32 = "PAYWALL_LOGIN_MAX_FAILURES" ("5") => read::number(1, 10_000), show::plain;
+        /// The sign-in failure window, in seconds.
+        login_window_secs: u64 = "PAYWALL_LOGIN_WINDOW_SECS" ("900") => read::number(1, 86_400), show::plain;
+        /// Failed sign-ins per client address within the window, for any email.
+        login_max_failures_per_address: u32 = "PAYWALL_LOGIN_MAX_FAILURES_PER_ADDRESS" ("50") => read::number(1, 1_000_000), show::plain;
+        /// Registrations and reset requests per client address per hour.
+        signups_per_address_per_hour: u32 = "PAYWALL_SIGNUPS_PER_ADDRESS_PER_HOUR" ("20") => read::number(1, 1_000_000), show::plain;
+    }
+    mail {
+        /// smtp:// or smtps:// relay for reset mail (unset: no mail is sent).
+        smtp_url: Option<String> = "PAYWALL_SMTP_URL" ("") => read::smtp_url, show::optional_url;
+        /// The From of reset mail; required with PAYWALL_SMTP_URL.
+        mail_from: Option<String> = "PAYWALL_MAIL_FROM" ("") => read::mail_from, show::optional;
+    }
+    web {
+        /// The base of the links handed out (default: http://{PAYWALL_BIND}).
+        public_url: Option<String> = "PAYWALL_PUBLIC_URL" ("") => read::public_url, show::optional;
+        /// Reverse proxies whose X-Forwarded-For is read for the client address.
+        trusted_proxies: Vec<ipnet::IpNet> = "PAYWALL_TRUSTED_PROXIES" ("") => read::trusted_proxies, show::list;
+        /// Origins granted cross-origin browser access with credentials.
+        cors_origins: Vec<String> = "PAYWALL_CORS_ORIGINS" ("") => read::cors_origins, show::list;
+    }
+    logs {
+        /// tracing's EnvFilter syntax, such as `info` or `paywall=debug,info`.
+        log: String = "PAYWALL_LOG" ("info") => read::log_filter, show::plain;
+        /// `text` or `json`.
+        log_format: LogFormat = "PAYWALL_LOG_FORMAT" ("text") => read::log_format, show::log_format;
+    }
 }
 
 impl std::fmt::Debug for Settings {
@@ -87,13 +509,27 @@ impl std::fmt::Debug for Settings {
 }
 
 impl Settings {
-    /// Every setting as `(variable, effective value)`, secrets masked: what
-    /// `paywall check-config` prints.
+    /// Reads the process environment (after `.env` has been loaded by the caller).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(&|name| std::env::var(name).ok())
+    }
+
+    /// What no single variable can check alone.
+    fn check_together(&self) -> Result<(), ConfigError> {
+        if self.smtp_url.is_some() && self.mail_from.is_none() {
+            return Err(bad(
+                "PAYWALL_MAIL_FROM",
+                "must be set when PAYWALL_SMTP_URL is, such as news@example.org",
+            ));
+        }
+        Ok(())
+    }
+
     /// A warning for each `PAYWALL_*` name among `names` that is no setting (a typo
     /// would otherwise be ignored in silence), naming the closest setting when one is
     /// near. `PAYWALL_TEST_*` names belong to the test suite and are passed over.
     pub fn unknown_names(&self, names: impl IntoIterator<Item = String>) -> Vec<String> {
-        let known: Vec<&'static str> = self.describe().into_iter().map(|(name, _)| name).collect();
+        let known: Vec<&'static str> = SETTINGS.iter().map(|s| s.name).collect();
         let mut warnings: Vec<String> = names
             .into_iter()
             .filter(|name| name.starts_with("PAYWALL_") && !name.starts_with("PAYWALL_TEST_"))
@@ -116,430 +552,6 @@ impl Settings {
             .collect();
         warnings.sort();
         warnings
-    }
-
-    pub fn describe(&self) -> Vec<(&'static str, String)> {
-        let secret = |v: &Option<String>| {
-            if v.is_some() {
-                "<set>".to_string()
-            } else {
-                "<unset>".to_string()
-            }
-        };
-        let optional = |v: &Option<String>| v.clone().unwrap_or_else(|| "<unset>".to_string());
-        let joined = |v: Vec<String>| {
-            if v.is_empty() {
-                "<none>".to_string()
-            } else {
-                v.join(",")
-            }
-        };
-        vec![
-            ("PAYWALL_BIND", self.bind.clone()),
-            ("DATABASE_URL", redact_url(&self.database_url)),
-            (
-                "PAYWALL_DB_MAX_CONNECTIONS",
-                match self.db_max_connections {
-                    0 => "0 (two per core for SQLite reads, 10 for PostgreSQL)".to_string(),
-                    n => n.to_string(),
-                },
-            ),
-            (
-                "PAYWALL_DB_ACQUIRE_TIMEOUT_SECS",
-                self.db_acquire_timeout_secs.to_string(),
-            ),
-            (
-                "PAYWALL_JWT_SECRET",
-                if let Some(secret) = &self.jwt_secret {
-                    // The key id (as in tokens' `kid`) tells whether instances share one
-                    // secret without showing it.
-                    format!(
-                        "<set, key id {}>",
-                        crate::auth::tokens::key_id(secret.as_bytes())
-                    )
-                } else {
-                    "<unset: generated and kept beside the SQLite file>".to_string()
-                },
-            ),
-            (
-                "PAYWALL_JWT_PREVIOUS_SECRETS",
-                format!("<{} set>", self.jwt_previous_secrets.len()),
-            ),
-            ("PAYWALL_JWT_ISSUER", self.jwt_issuer.clone()),
-            ("PAYWALL_JWT_AUDIENCE", self.jwt_audience.clone()),
-            (
-                "PAYWALL_ACCESS_TOKEN_TTL_SECS",
-                self.access_token_ttl_secs.to_string(),
-            ),
-            (
-                "PAYWALL_REFRESH_TOKEN_TTL_SECS",
-                self.refresh_token_ttl_secs.to_string(),
-            ),
-            (
-                "PAYWALL_SESSION_IDLE_SECS",
-                self.session_idle_secs.to_string(),
-            ),
-            ("PAYWALL_TEASER_RATIO", self.teaser_ratio.to_string()),
-            ("PAYWALL_METER_ANONYMOUS", self.meter_anonymous.to_string()),
-            (
-                "PAYWALL_METER_REGISTERED",
-                self.meter_registered.to_string(),
-            ),
-            (
-                "PAYWALL_METER_UNIDENTIFIED_PER_DAY",
-                self.meter_unidentified_per_day.to_string(),
-            ),
-            ("PAYWALL_GIFTS_PER_MONTH", self.gifts_per_month.to_string()),
-            ("PAYWALL_GIFT_TTL_SECS", self.gift_ttl_secs.to_string()),
-            (
-                "PAYWALL_REGISTRATION",
-                (if self.registration_open {
-                    "open"
-                } else {
-                    "closed"
-                })
-                .to_string(),
-            ),
-            ("PAYWALL_ADMIN_EMAIL", optional(&self.admin_email)),
-            ("PAYWALL_ADMIN_PASSWORD", secret(&self.admin_password)),
-            (
-                "PAYWALL_LOGIN_MAX_FAILURES",
-                self.login_max_failures.to_string(),
-            ),
-            (
-                "PAYWALL_LOGIN_WINDOW_SECS",
-                self.login_window_secs.to_string(),
-            ),
-            (
-                "PAYWALL_LOGIN_MAX_FAILURES_PER_ADDRESS",
-                self.login_max_failures_per_address.to_string(),
-            ),
-            (
-                "PAYWALL_SIGNUPS_PER_ADDRESS_PER_HOUR",
-                self.signups_per_address_per_hour.to_string(),
-            ),
-            (
-                "PAYWALL_SMTP_URL",
-                self.smtp_url
-                    .as_deref()
-                    .map_or("<unset>".to_string(), redact_url),
-            ),
-            ("PAYWALL_MAIL_FROM", optional(&self.mail_from)),
-            ("PAYWALL_PUBLIC_URL", optional(&self.public_url)),
-            (
-                "PAYWALL_TRUSTED_PROXIES",
-                joined(self.trusted_proxies.iter().map(|n| n.to_string()).collect()),
-            ),
-            ("PAYWALL_CORS_ORIGINS", joined(self.cors_origins.clone())),
-            ("PAYWALL_WORKERS", self.workers.to_string()),
-            (
-                "PAYWALL_SHUTDOWN_TIMEOUT_SECS",
-                self.shutdown_timeout_secs.to_string(),
-            ),
-            (
-                "PAYWALL_REQUEST_TIMEOUT_SECS",
-                self.request_timeout_secs.to_string(),
-            ),
-            (
-                "PAYWALL_WRITE_TIMEOUT_SECS",
-                self.write_timeout_secs.to_string(),
-            ),
-            ("PAYWALL_LOG", self.log.clone()),
-            (
-                "PAYWALL_LOG_FORMAT",
-                (match self.log_format {
-                    LogFormat::Text => "text",
-                    LogFormat::Json => "json",
-                })
-                .to_string(),
-            ),
-        ]
-    }
-}
-
-/// Hides a password in a database URL (`postgres://user:secret@host`).
-fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            format!("{}://<redacted>@{}", &url[..scheme_end], &url[at + 1..])
-        }
-        _ => url.to_string(),
-    }
-}
-
-type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
-
-fn text(get: Lookup, name: &'static str, default: &str) -> String {
-    optional(get, name).unwrap_or_else(|| default.to_string())
-}
-
-/// An unset or blank variable counts as unset.
-fn optional(get: Lookup, name: &'static str) -> Option<String> {
-    get(name)
-        .map(|value| value.trim().to_string())
-        .filter(|value| !value.is_empty())
-}
-
-fn number<T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy>(
-    get: Lookup,
-    name: &'static str,
-    default: T,
-    min: T,
-    max: T,
-) -> Result<T, ConfigError> {
-    let Some(raw) = optional(get, name) else {
-        return Ok(default);
-    };
-    let value: T = raw
-        .parse()
-        .map_err(|_| bad(name, format!("{raw:?} is not a number")))?;
-    if value < min || value > max {
-        return Err(bad(
-            name,
-            format!("{value} is out of range ({min} to {max})"),
-        ));
-    }
-    Ok(value)
-}
-
-fn list(get: Lookup, name: &'static str) -> Vec<String> {
-    optional(get, name)
-        .map(|raw| {
-            raw.split(',')
-                .map(|item| item.trim().to_string())
-                .filter(|item| !item.is_empty())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-impl Settings {
-    /// Reads the process environment (after `.env` has been loaded by the caller).
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(&|name| std::env::var(name).ok())
-    }
-
-    /// Reads settings through `get`, so tests can supply their own variables.
-    pub fn from_lookup(get: Lookup) -> Result<Self, ConfigError> {
-        let bind = text(get, "PAYWALL_BIND", "127.0.0.1:8080");
-        bind.parse::<SocketAddr>().map_err(|_| {
-            bad(
-                "PAYWALL_BIND",
-                format!("{bind:?} is not an address and port such as 127.0.0.1:8080"),
-            )
-        })?;
-
-        let database_url = text(get, "DATABASE_URL", "sqlite://paywall.db");
-        crate::store::Backend::of_url(&database_url).ok_or_else(|| {
-            bad(
-                "DATABASE_URL",
-                "must be a sqlite:// URL (for example sqlite://paywall.db) or a postgres:// URL \
-                 (for example postgres://paywall@db.internal/paywall)",
-            )
-        })?;
-
-        let jwt_secret = optional(get, "PAYWALL_JWT_SECRET");
-        if let Some(secret) = &jwt_secret {
-            if secret.len() < 32 {
-                return Err(bad(
-                    "PAYWALL_JWT_SECRET",
-                    format!(
-                        "must be at least 32 bytes long (it is {} bytes)",
-                        secret.len()
-                    ),
-                ));
-            }
-        }
-
-        let jwt_previous_secrets = list(get, "PAYWALL_JWT_PREVIOUS_SECRETS");
-        if let Some(short) = jwt_previous_secrets.iter().find(|s| s.len() < 32) {
-            return Err(bad(
-                "PAYWALL_JWT_PREVIOUS_SECRETS",
-                format!(
-                    "every secret must be at least 32 bytes long (one is {} bytes)",
-                    short.len()
-                ),
-            ));
-        }
-
-        let teaser_ratio = number(get, "PAYWALL_TEASER_RATIO", 0.40_f64, 0.0, 1.0)?;
-        if !(teaser_ratio > 0.0 && teaser_ratio < 1.0) {
-            return Err(bad(
-                "PAYWALL_TEASER_RATIO",
-                "must be strictly between 0 and 1, such as 0.40",
-            ));
-        }
-
-        let registration_open = match text(get, "PAYWALL_REGISTRATION", "open")
-            .to_ascii_lowercase()
-            .as_str()
-        {
-            "open" => true,
-            "closed" => false,
-            other => {
-                return Err(bad(
-                    "PAYWALL_REGISTRATION",
-                    format!("{other:?} is neither \"open\" nor \"closed\""),
-                ))
-            }
-        };
-
-        let admin_email = optional(get, "PAYWALL_ADMIN_EMAIL");
-        if let Some(email) = &admin_email {
-            crate::domain::Email::parse(email)
-                .map_err(|message| bad("PAYWALL_ADMIN_EMAIL", message))?;
-        }
-        // Passwords are not trimmed: what is typed is what counts.
-        let admin_password = get("PAYWALL_ADMIN_PASSWORD").filter(|p| !p.is_empty());
-        if let Some(password) = &admin_password {
-            crate::domain::Password::parse_length(password)
-                .map_err(|message| bad("PAYWALL_ADMIN_PASSWORD", message))?;
-        }
-
-        let log_format = match text(get, "PAYWALL_LOG_FORMAT", "text")
-            .to_ascii_lowercase()
-            .as_str()
-        {
-            "text" => LogFormat::Text,
-            "json" => LogFormat::Json,
-            other => {
-                return Err(bad(
-                    "PAYWALL_LOG_FORMAT",
-                    format!("{other:?} is neither \"text\" nor \"json\""),
-                ))
-            }
-        };
-        let log = text(get, "PAYWALL_LOG", "info");
-        tracing_subscriber::EnvFilter::try_new(&log)
-            .map_err(|e| bad("PAYWALL_LOG", format!("{log:?} is not a log filter: {e}")))?;
-
-        let smtp_url = optional(get, "PAYWALL_SMTP_URL");
-        let mail_from = optional(get, "PAYWALL_MAIL_FROM");
-        if let Some(from) = &mail_from {
-            from.parse::<lettre::message::Mailbox>().map_err(|e| {
-                bad(
-                    "PAYWALL_MAIL_FROM",
-                    format!("{from:?} is not a mail address such as \"Newsroom <news@example.org>\": {e}"),
-                )
-            })?;
-        }
-        if let Some(url) = &smtp_url {
-            if !(url.starts_with("smtp://") || url.starts_with("smtps://")) {
-                return Err(bad(
-                    "PAYWALL_SMTP_URL",
-                    "must start with smtp:// or smtps://, such as smtp://mail.example.org:587?tls=required",
-                ));
-            }
-            if mail_from.is_none() {
-                return Err(bad(
-                    "PAYWALL_MAIL_FROM",
-                    "must be set when PAYWALL_SMTP_URL is, such as news@example.org",
-                ));
-            }
-        }
-        let public_url =
-            optional(get, "PAYWALL_PUBLIC_URL").map(|url| url.trim_end_matches('/').to_string());
-        if let Some(url) = &public_url {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(bad(
-                    "PAYWALL_PUBLIC_URL",
-                    format!("{url:?} must start with http:// or https://"),
-                ));
-            }
-        }
-
-        let trusted_proxies = list(get, "PAYWALL_TRUSTED_PROXIES")
-            .iter()
-            .map(|item| {
-                parse_net(item).ok_or_else(|| {
-                    bad(
-                        "PAYWALL_TRUSTED_PROXIES",
-                        format!("{item:?} is not an address or CIDR block such as 10.0.0.0/8"),
-                    )
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        // Kept as browsers send them in `Origin`: scheme and host, lowercase, no path.
-        let cors_origins = list(get, "PAYWALL_CORS_ORIGINS")
-            .iter()
-            .map(|origin| {
-                let trimmed = origin.trim_end_matches('/');
-                crate::domain::origin_of(trimmed)
-                    .filter(|o| o.len() == trimmed.len())
-                    .ok_or_else(|| {
-                        bad(
-                            "PAYWALL_CORS_ORIGINS",
-                            format!("{origin:?} is not an origin such as https://news.example (scheme and host, no path)"),
-                        )
-                    })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-
-        let default_workers = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1);
-
-        Ok(Settings {
-            bind,
-            database_url,
-            db_max_connections: number(get, "PAYWALL_DB_MAX_CONNECTIONS", 0, 0, 1_000)?,
-            db_acquire_timeout_secs: number(get, "PAYWALL_DB_ACQUIRE_TIMEOUT_SECS", 5, 1, 600)?,
-            jwt_secret,
-            jwt_previous_secrets,
-            jwt_issuer: text(get, "PAYWALL_JWT_ISSUER", "paywall"),
-            jwt_audience: text(get, "PAYWALL_JWT_AUDIENCE", "paywall"),
-            access_token_ttl_secs: number(get, "PAYWALL_ACCESS_TOKEN_TTL_SECS", 900, 30, 86_400)?,
-            refresh_token_ttl_secs: number(
-                get,
-                "PAYWALL_REFRESH_TOKEN_TTL_SECS",
-                2_592_000,
-                1,
-                31_622_400,
-            )?,
-            session_idle_secs: number(get, "PAYWALL_SESSION_IDLE_SECS", 604_800, 1, 31_622_400)?,
-            teaser_ratio,
-            meter_anonymous: number(get, "PAYWALL_METER_ANONYMOUS", 3, 0, 1_000)?,
-            meter_registered: number(get, "PAYWALL_METER_REGISTERED", 5, 0, 1_000)?,
-            meter_unidentified_per_day: number(
-                get,
-                "PAYWALL_METER_UNIDENTIFIED_PER_DAY",
-                10,
-                0,
-                100_000,
-            )?,
-            gifts_per_month: number(get, "PAYWALL_GIFTS_PER_MONTH", 10, 0, 10_000)?,
-            gift_ttl_secs: number(get, "PAYWALL_GIFT_TTL_SECS", 2_592_000, 60, 31_622_400)?,
-            registration_open,
-            admin_email,
-            admin_password,
-            login_max_failures: number(get, "PAYWALL_LOGIN_MAX_FAILURES", 5, 1, 10_000)?,
-            login_window_secs: number(get, "PAYWALL_LOGIN_WINDOW_SECS", 900, 1, 86_400)?,
-            login_max_failures_per_address: number(
-                get,
-                "PAYWALL_LOGIN_MAX_FAILURES_PER_ADDRESS",
-                50,
-                1,
-                1_000_000,
-            )?,
-            signups_per_address_per_hour: number(
-                get,
-                "PAYWALL_SIGNUPS_PER_ADDRESS_PER_HOUR",
-                20,
-                1,
-                1_000_000,
-            )?,
-            smtp_url,
-            mail_from,
-            public_url,
-            trusted_proxies,
-            cors_origins,
-            workers: number(get, "PAYWALL_WORKERS", default_workers, 1, 1_024)?,
-            shutdown_timeout_secs: number(get, "PAYWALL_SHUTDOWN_TIMEOUT_SECS", 30, 1, 3_600)?,
-            request_timeout_secs: number(get, "PAYWALL_REQUEST_TIMEOUT_SECS", 10, 1, 600)?,
-            write_timeout_secs: number(get, "PAYWALL_WRITE_TIMEOUT_SECS", 30, 1, 3_600)?,
-            log,
-            log_format,
-        })
     }
 
     /// The sign-in and registration allowances, for `Throttle::new`.
@@ -565,6 +577,16 @@ impl Settings {
     /// The path of the SQLite file, if the URL names one (not `:memory:`).
     pub fn sqlite_path(&self) -> Option<std::path::PathBuf> {
         crate::store::sqlite_file_of(&self.database_url)
+    }
+}
+
+/// Hides a password in a database URL (`postgres://user:secret@host`).
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            format!("{}://<redacted>@{}", &url[..scheme_end], &url[at + 1..])
+        }
+        _ => url.to_string(),
     }
 }
 
@@ -712,5 +734,70 @@ mod tests {
         );
         let s = settings(&[("DATABASE_URL", "sqlite::memory:")]).unwrap();
         assert!(s.sqlite_path().is_none());
+    }
+
+    #[test]
+    fn every_declared_setting_is_in_env_example_with_its_default() {
+        let example = include_str!("../.env.example");
+        for setting in SETTINGS {
+            let assigned = format!("{}=", setting.name);
+            match example.lines().find(|line| line.starts_with(&assigned)) {
+                Some(line) => assert_eq!(
+                    &line[assigned.len()..],
+                    setting.default,
+                    "{} in .env.example is not its declared default",
+                    setting.name
+                ),
+                None => assert!(
+                    example
+                        .lines()
+                        .any(|line| line.starts_with(&format!("# {assigned}"))),
+                    "{} is not in .env.example",
+                    setting.name
+                ),
+            }
+            assert!(!setting.doc.is_empty(), "{} has no doc", setting.name);
+        }
+        // And every variable .env.example sets or shows is declared.
+        for line in example.lines() {
+            let name = line
+                .trim_start_matches("# ")
+                .split('=')
+                .next()
+                .unwrap_or("");
+            if line.contains('=') && (name.starts_with("PAYWALL_") || name == "DATABASE_URL") {
+                assert!(
+                    SETTINGS.iter().any(|s| s.name == name),
+                    "{name} is in .env.example but declared nowhere"
+                );
+            }
+        }
+        let described: Vec<&str> = settings(&[])
+            .unwrap()
+            .describe()
+            .iter()
+            .map(|(n, _)| *n)
+            .collect();
+        let declared: Vec<&str> = SETTINGS.iter().map(|s| s.name).collect();
+        assert_eq!(
+            described, declared,
+            "check-config lists the declaration, in its order"
+        );
+    }
+
+    #[test]
+    fn no_secret_is_ever_shown() {
+        const MARK: &str = "a-secret-value-0123456789abcdefghijkl";
+        let secrets: Vec<(&str, &str)> = SETTINGS
+            .iter()
+            .filter(|s| s.secret)
+            .map(|s| (s.name, MARK))
+            .collect();
+        assert!(secrets.len() >= 3, "the secrets are declared as such");
+        let s = settings(&secrets).unwrap();
+        for (name, shown) in s.describe() {
+            assert!(!shown.contains(MARK), "{name} shows its secret");
+        }
+        assert!(!format!("{s:?}").contains(MARK));
     }
 }

@@ -17,13 +17,14 @@ use crate::state::AppState;
 use crate::store::meter::ChargeRequest;
 
 /// What a reader asks for.
-pub struct ReadRequest<'a, A: Fn() -> IpAddr> {
+pub struct ReadRequest<'a, M: Fn() -> Option<String>, A: Fn() -> IpAddr> {
     pub caller: &'a Caller,
     pub slug: &'a str,
     /// A gift token from the link, unverified.
     pub gift: Option<&'a str>,
-    /// The meter id the reader sent back (header or cookie), unverified.
-    pub meter_id: Option<&'a str>,
+    /// The meter id the reader sent back (header or cookie), unverified; asked only
+    /// when the meter is consulted (finding it parses the request's cookies).
+    pub meter_id: M,
     /// The client's address, asked only for a reader without a valid meter id (whose
     /// reads count against the address's daily cap).
     pub address: A,
@@ -75,13 +76,12 @@ pub async fn published(state: &AppState, slug: &str, now: i64) -> ApiResult<Arc<
 
 /// Reads an article: the gift is checked, the meter consulted when the decision needs
 /// it (and charged), and the paywall decides.
-pub async fn read<A: Fn() -> IpAddr>(
+pub async fn read<M: Fn() -> Option<String>, A: Fn() -> IpAddr>(
     state: &AppState,
-    request: ReadRequest<'_, A>,
+    request: ReadRequest<'_, M, A>,
 ) -> ApiResult<Reading> {
     let article = published(state, request.slug, request.now).await?;
-    let access_level = crate::domain::AccessLevel::parse(&article.row.meta.access)
-        .ok_or_else(|| ApiError::internal("unknown access level in database"))?;
+    let access_level = article.row.meta.access;
     let reader = request.caller.reader_kind();
     let gift = request.gift.is_some_and(|token| {
         state
@@ -110,17 +110,20 @@ pub async fn read<A: Fn() -> IpAddr>(
 /// Counts this read against the reader's meter: the account's own, the anonymous
 /// reader's signed id, or, without a valid id, the client address's daily cap and a
 /// fresh id handed out now.
-async fn consult_meter<A: Fn() -> IpAddr>(
+async fn consult_meter<M: Fn() -> Option<String>, A: Fn() -> IpAddr>(
     state: &AppState,
-    request: &ReadRequest<'_, A>,
+    request: &ReadRequest<'_, M, A>,
     article_id: &str,
 ) -> ApiResult<(MeterVerdict, MeterShown, Option<MeterId>)> {
     let now = time::OffsetDateTime::from_unix_timestamp(request.now)
         .map_err(|_| ApiError::internal("the clock is out of range"))?;
     let settings = &state.settings;
-    let presented = request
-        .meter_id
-        .and_then(|value| Some((value, state.meter_ids.verify(value)?)));
+    let presented = match request.caller {
+        Caller::Account(_) => None,
+        Caller::Anonymous => {
+            (request.meter_id)().and_then(|value| Some((state.meter_ids.verify(&value)?, value)))
+        }
+    };
     let (meters, id) = match (request.caller, presented) {
         (Caller::Account(account), _) => (
             vec![Meter::new(
@@ -130,16 +133,13 @@ async fn consult_meter<A: Fn() -> IpAddr>(
             )],
             None,
         ),
-        (Caller::Anonymous, Some((value, name))) => (
+        (Caller::Anonymous, Some((name, value))) => (
             vec![Meter::new(
                 &MeterKey::Anonymous(name),
                 settings.meter_anonymous,
                 now,
             )],
-            Some(MeterId {
-                value: value.to_string(),
-                new: false,
-            }),
+            Some(MeterId { value, new: false }),
         ),
         (Caller::Anonymous, None) => {
             // Every read without an id costs the address's daily cap, re-reads of

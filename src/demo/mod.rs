@@ -134,8 +134,8 @@ pub async fn seed(
             standfirst: Some(article.standfirst.to_string()),
             section: article.section.to_string(),
             author: Some(article.author.to_string()),
-            access: article.access.as_str().to_string(),
-            status: article.status.as_str().to_string(),
+            access: article.access,
+            status: article.status,
             teaser_ratio: None,
             published_at,
         };

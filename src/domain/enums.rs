@@ -2,6 +2,14 @@
 
 use serde::{Deserialize, Serialize};
 
+/// A word that is not in its vocabulary (a row written past the service).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{word:?} is not a {vocabulary}")]
+pub struct UnknownWord {
+    pub vocabulary: &'static str,
+    pub word: String,
+}
+
 macro_rules! vocabulary {
     ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$meta])*
@@ -18,6 +26,18 @@ macro_rules! vocabulary {
 
             pub fn parse(raw: &str) -> Option<Self> {
                 match raw { $($text => Some($name::$variant),)+ _ => None }
+            }
+        }
+
+        /// A stored word, decoded once at the store's edge.
+        impl TryFrom<String> for $name {
+            type Error = UnknownWord;
+
+            fn try_from(word: String) -> Result<Self, UnknownWord> {
+                $name::parse(&word).ok_or(UnknownWord {
+                    vocabulary: stringify!($name),
+                    word,
+                })
             }
         }
 

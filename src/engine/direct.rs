@@ -96,7 +96,10 @@ impl DirectReads {
             path,
             kept: Mutex::new(Vec::new()),
             held,
-            query: format!("SELECT {READER_ARTICLE_COLUMNS} FROM articles WHERE slug = ?1"),
+            query: format!(
+                "SELECT {} FROM articles WHERE slug = ?1",
+                *READER_ARTICLE_COLUMNS
+            ),
         }
     }
 
@@ -147,7 +150,12 @@ impl DirectReads {
         slug: &str,
         generation: u64,
     ) -> rusqlite::Result<Option<ArticleRow>> {
-        self.read(generation, |conn| read_article(conn, &self.query, slug))
+        self.read(generation, |conn| {
+            use rusqlite::OptionalExtension;
+            conn.prepare_cached(&self.query)?
+                .query_row([slug], ArticleRow::from_sqlite)
+                .optional()
+        })
     }
 
     /// A page of public articles (`PUBLIC_PAGE`), as the pool reads it.
@@ -166,7 +174,7 @@ impl DirectReads {
                     page.after_id,
                     page.rows
                 ],
-                summary,
+                |row| ArticleSummaryRow::from_sqlite(row).map(|(summary, _)| summary),
             )?;
             rows.collect()
         })
@@ -188,66 +196,5 @@ impl DirectReads {
         let kept = self.kept();
         let open = kept.iter().filter(|r| !r.conn.is_autocommit()).count();
         (kept.len(), open)
-    }
-}
-
-/// A summary from the first columns of a row, by position in the order of
-/// `SUMMARY_COLUMNS`, which both `PUBLIC_PAGE` and `READER_ARTICLE_COLUMNS` begin with (a
-/// name lookup scans the columns for each field; unit tests hold these rows equal to the
-/// pool's, which maps by name).
-fn summary(row: &rusqlite::Row<'_>) -> rusqlite::Result<ArticleSummaryRow> {
-    Ok(ArticleSummaryRow {
-        id: row.get(0)?,
-        slug: row.get(1)?,
-        title: row.get(2)?,
-        standfirst: row.get(3)?,
-        section: row.get(4)?,
-        author: row.get(5)?,
-        access: row.get(6)?,
-        status: row.get(7)?,
-        word_count: row.get(8)?,
-        published_at: row.get(9)?,
-        created_at: row.get(10)?,
-        updated_at: row.get(11)?,
-    })
-}
-
-/// Runs `query` (`READER_ARTICLE_COLUMNS` by slug) and fills the row by position.
-fn read_article(
-    conn: &rusqlite::Connection,
-    query: &str,
-    slug: &str,
-) -> rusqlite::Result<Option<ArticleRow>> {
-    use rusqlite::OptionalExtension;
-    let mut statement = conn.prepare_cached(query)?;
-    statement
-        .query_row([slug], |row| {
-            Ok(ArticleRow {
-                meta: summary(row)?,
-                teaser_ratio: row.get(12)?,
-                teaser_ratio_used: row.get(13)?,
-                body_source: row.get(14)?,
-                body: text(row, 15)?,
-                teaser_bytes: row.get(16)?,
-                teaser_chars: row.get(17)?,
-                total_chars: row.get(18)?,
-                percent_left_hundredths: row.get(19)?,
-            })
-        })
-        .optional()
-}
-
-/// A text column as an owned string, its UTF-8 checked with SIMD: the body is the
-/// longest text of a row, and `str::from_utf8` slows down at every accented letter
-/// (with a French newsroom's text, a tenth of the instructions of a read made here).
-fn text(row: &rusqlite::Row<'_>, column: usize) -> rusqlite::Result<String> {
-    let bytes = row.get_ref(column)?.as_bytes()?;
-    match simdutf8::basic::from_utf8(bytes) {
-        Ok(text) => Ok(text.to_owned()),
-        Err(error) => Err(rusqlite::Error::FromSqlConversionFailure(
-            column,
-            rusqlite::types::Type::Text,
-            Box::new(error),
-        )),
     }
 }

@@ -342,8 +342,8 @@ mod tests {
             standfirst: standfirst.map(str::to_string),
             section: "culture".into(),
             author: None,
-            access: "subscribers".into(),
-            status: "published".into(),
+            access: crate::domain::AccessLevel::Subscribers,
+            status: crate::domain::ArticleStatus::Published,
             teaser_ratio,
             published_at: Some(1_790_000_000),
         };
@@ -521,7 +521,7 @@ mod tests {
                 // Two articles at each time: the cursor's tie-break by id is used.
                 r.published_at = Some(1_790_000_000 + i64::from(i / 2) * 60);
                 if i == 5 {
-                    r.status = "draft".into();
+                    r.status = crate::domain::ArticleStatus::Draft;
                 }
                 if i == 11 {
                     r.published_at = Some(1_800_000_000);

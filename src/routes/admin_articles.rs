@@ -84,12 +84,12 @@ impl Draft {
             title: row.meta.title.clone(),
             body_source: row.body_source.clone(),
             section: row.meta.section.clone(),
-            access: AccessLevel::parse(&row.meta.access)?,
+            access: row.meta.access,
             slug: Slug::parse(&row.meta.slug).ok(),
             standfirst: row.meta.standfirst.clone(),
             author: row.meta.author.clone(),
             teaser_ratio: row.teaser_ratio,
-            status: ArticleStatus::parse(&row.meta.status)?,
+            status: row.meta.status,
             published_at: row.meta.published_at,
         })
     }
@@ -303,8 +303,8 @@ fn record(draft: &Draft, slug: &Slug, default_ratio: f64) -> Result<ArticleRecor
         standfirst: draft.standfirst.clone(),
         section: draft.section.clone(),
         author: draft.author.clone(),
-        access: draft.access.as_str().to_string(),
-        status: draft.status.as_str().to_string(),
+        access: draft.access,
+        status: draft.status,
         teaser_ratio: draft.teaser_ratio,
         published_at: draft.published_at,
     };

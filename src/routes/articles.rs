@@ -111,14 +111,13 @@ pub async fn read(
     slug: web::Path<String>,
     query: web::Query<ReadQuery>,
 ) -> ApiResult<HttpResponse> {
-    let meter_id = presented_meter_id(&req);
     let reading = reading::read(
         &state,
         ReadRequest {
             caller: &caller,
             slug: &slug,
             gift: query.gift.as_deref(),
-            meter_id: meter_id.as_deref(),
+            meter_id: || presented_meter_id(&req),
             address: || client_address(&req, &state.settings.trusted_proxies),
             now: now_ts(),
         },

@@ -94,7 +94,7 @@ impl From<&ArticleSummaryRow> for ArticleSummary {
             standfirst: row.standfirst.clone(),
             section: row.section.clone(),
             author: row.author.clone(),
-            access: row.access.clone(),
+            access: row.access.as_str().to_string(),
             published_at: row.published_at.map(rfc3339),
             updated_at: rfc3339(row.updated_at),
             word_count: row.word_count,
@@ -235,7 +235,7 @@ impl From<&ArticleRow> for AdminArticle {
         AdminArticle {
             id: row.meta.id.clone(),
             summary: ArticleSummary::from(&row.meta),
-            status: row.meta.status.clone(),
+            status: row.meta.status.as_str().to_string(),
             created_at: rfc3339(row.meta.created_at),
             teaser_ratio: row.teaser_ratio.unwrap_or(row.teaser_ratio_used),
             teaser_ratio_is_default: row.teaser_ratio.is_none(),
@@ -267,7 +267,7 @@ impl From<&ArticleSummaryRow> for AdminArticleSummary {
         AdminArticleSummary {
             id: row.id.clone(),
             summary: ArticleSummary::from(row),
-            status: row.status.clone(),
+            status: row.status.as_str().to_string(),
             created_at: rfc3339(row.created_at),
         }
     }

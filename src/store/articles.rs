@@ -1,30 +1,11 @@
 use base64::Engine;
 
 use super::audit::{record, AuditEntry};
+use super::columns::{Binder, FromSqlite, Param};
 use super::{conflict_or, Store, StoreError};
+use crate::domain::{AccessLevel, ArticleStatus};
 use crate::paywall::teaser::PreparedBody;
 use crate::paywall::ArticleText;
-
-/// Everything written for an article; the teaser cut is computed before it gets here.
-pub struct ArticleRecord {
-    pub slug: String,
-    pub title: String,
-    pub standfirst: Option<String>,
-    pub section: String,
-    pub author: Option<String>,
-    pub access: String,
-    pub status: String,
-    pub teaser_ratio: Option<f64>,
-    pub teaser_ratio_used: f64,
-    pub body_source: String,
-    pub body: String,
-    pub teaser_bytes: i64,
-    pub teaser_chars: i64,
-    pub total_chars: i64,
-    pub percent_left_hundredths: i64,
-    pub word_count: i64,
-    pub published_at: Option<i64>,
-}
 
 /// What an editor writes about an article, apart from its body.
 pub struct ArticleFields {
@@ -33,8 +14,8 @@ pub struct ArticleFields {
     pub standfirst: Option<String>,
     pub section: String,
     pub author: Option<String>,
-    pub access: String,
-    pub status: String,
+    pub access: AccessLevel,
+    pub status: ArticleStatus,
     /// The ratio the editor chose, or None for the configured default.
     pub teaser_ratio: Option<f64>,
     pub published_at: Option<i64>,
@@ -67,19 +48,206 @@ impl ArticleRecord {
     }
 }
 
-/// A whole article: its list fields plus the body and the stored teaser cut.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct ArticleRow {
-    #[sqlx(flatten)]
-    pub meta: ArticleSummaryRow,
-    pub teaser_ratio: Option<f64>,
-    pub teaser_ratio_used: f64,
-    pub body_source: String,
-    pub body: String,
-    pub teaser_bytes: i64,
-    pub teaser_chars: i64,
-    pub total_chars: i64,
-    pub percent_left_hundredths: i64,
+/// The article row, described once: from this come the rows (`ArticleSummaryRow`,
+/// `ArticleRow`), what is written (`ArticleRecord`), the column lists of every query,
+/// the parameters and placeholders of every INSERT and UPDATE, the pool's mapping by
+/// name (sqlx's `FromRow`) and the in-place reads' mapping by position. A new column is
+/// a line here (and in `written` when editors write it) and a migration.
+macro_rules! article_row {
+    (
+        summary { $($(#[$sm:meta])* $s:ident: $sty:ty),+ $(,)? }
+        text { $($(#[$tm:meta])* $t:ident: $tty:ty),+ $(,)? }
+        written { $($w:ident: $wty:ty),+ $(,)? }
+    ) => {
+        /// A list row: no body columns are even read.
+        #[derive(Debug, Clone, sqlx::FromRow)]
+        pub struct ArticleSummaryRow {
+            $($(#[$sm])* pub $s: $sty,)+
+        }
+
+        /// A whole article: its list fields plus the body and the stored teaser cut.
+        #[derive(Debug, Clone, sqlx::FromRow)]
+        pub struct ArticleRow {
+            #[sqlx(flatten)]
+            pub meta: ArticleSummaryRow,
+            $($(#[$tm])* pub $t: $tty,)+
+        }
+
+        /// Everything written for an article; the teaser cut is computed before it gets
+        /// here. The editor's source goes to `article_sources` (see `write_sources`).
+        pub struct ArticleRecord {
+            $(pub $w: $wty,)+
+            pub body_source: String,
+        }
+
+        /// The columns of `ArticleSummaryRow`, in its order.
+        const SUMMARY_NAMES: &[&str] = &[$(stringify!($s)),+];
+        /// The rest of `ArticleRow`'s columns, in its order.
+        const TEXT_NAMES: &[&str] = &[$(stringify!($t)),+];
+        /// The columns an editor's write sets, in the order `ArticleRecord::bind_to`
+        /// binds them.
+        const WRITTEN_NAMES: &[&str] = &[$(stringify!($w)),+];
+
+        impl ArticleRecord {
+            /// Binds the written columns, in `WRITTEN_NAMES` order.
+            fn bind_to<'q, B: Binder<'q>>(&'q self, statement: B) -> B {
+                $(let statement = Param::bind_to(&self.$w, statement);)+
+                statement
+            }
+
+            /// The written columns' placeholders, numbered from `first`.
+            #[allow(unused_assignments)]
+            fn placeholders(first: usize) -> Vec<String> {
+                let mut n = first;
+                vec![$({
+                    let placeholder = <$wty as Param>::placeholder(n);
+                    n += 1;
+                    placeholder
+                }),+]
+            }
+        }
+
+        impl ArticleSummaryRow {
+            /// The row's first columns by position, in `SUMMARY_NAMES` order (a name
+            /// lookup scans the columns for each field), and the next column's index.
+            #[allow(unused_assignments)]
+            pub fn from_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<(Self, usize)> {
+                let mut at = 0;
+                let summary = ArticleSummaryRow {
+                    $($s: {
+                        let value = FromSqlite::read(row, at)?;
+                        at += 1;
+                        value
+                    },)+
+                };
+                Ok((summary, at))
+            }
+        }
+
+        impl ArticleRow {
+            /// A row of `READER_ARTICLE_COLUMNS` (or `ARTICLE_COLUMNS`) by position.
+            #[allow(unused_assignments)]
+            pub fn from_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+                let (meta, mut at) = ArticleSummaryRow::from_sqlite(row)?;
+                Ok(ArticleRow {
+                    meta,
+                    $($t: {
+                        let value = FromSqlite::read(row, at)?;
+                        at += 1;
+                        value
+                    },)+
+                })
+            }
+        }
+    };
+}
+
+article_row! {
+    summary {
+        id: String,
+        slug: String,
+        title: String,
+        standfirst: Option<String>,
+        section: String,
+        author: Option<String>,
+        #[sqlx(try_from = "String")]
+        access: AccessLevel,
+        #[sqlx(try_from = "String")]
+        status: ArticleStatus,
+        word_count: i64,
+        published_at: Option<i64>,
+        created_at: i64,
+        updated_at: i64,
+    }
+    text {
+        teaser_ratio: Option<f64>,
+        teaser_ratio_used: f64,
+        /// Empty where readers get the row: they never get the editor's source.
+        body_source: String,
+        body: String,
+        teaser_bytes: i64,
+        teaser_chars: i64,
+        total_chars: i64,
+        percent_left_hundredths: i64,
+    }
+    written {
+        slug: String,
+        title: String,
+        standfirst: Option<String>,
+        section: String,
+        author: Option<String>,
+        access: AccessLevel,
+        status: ArticleStatus,
+        teaser_ratio: Option<f64>,
+        teaser_ratio_used: f64,
+        body: String,
+        teaser_bytes: i64,
+        teaser_chars: i64,
+        total_chars: i64,
+        percent_left_hundredths: i64,
+        word_count: i64,
+        published_at: Option<i64>,
+    }
+}
+
+/// The columns of `ArticleSummaryRow`.
+static SUMMARY_COLUMNS: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| SUMMARY_NAMES.join(", "));
+
+/// An article as editors get it: read with `article_sources` joined for the source.
+static ARTICLE_COLUMNS: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| [SUMMARY_NAMES, TEXT_NAMES].concat().join(", "));
+
+/// `ARTICLE_COLUMNS` without the editor's source, for readers (through the pool, and in
+/// place: see `engine::direct`), the summary's columns first.
+pub static READER_ARTICLE_COLUMNS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    SUMMARY_NAMES
+        .iter()
+        .chain(TEXT_NAMES)
+        .map(|&name| match name {
+            "body_source" => "'' AS body_source",
+            other => other,
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+});
+
+/// Parameters per article in an INSERT: the id, the written columns, the time.
+const INSERT_PARAMS: usize = WRITTEN_NAMES.len() + 2;
+
+/// The INSERT of `rows` articles, each with `INSERT_PARAMS` parameters: `$1` of a row is
+/// its id, then its written columns, then the time (its creation and its update).
+fn insert_sql(rows: usize) -> String {
+    let tuples: Vec<String> = (0..rows)
+        .map(|r| {
+            let base = r * INSERT_PARAMS;
+            let now = format!("${}", base + INSERT_PARAMS);
+            format!(
+                "(${}, {}, {now}, {now})",
+                base + 1,
+                ArticleRecord::placeholders(base + 2).join(", ")
+            )
+        })
+        .collect();
+    format!(
+        "INSERT INTO articles (id, {}, created_at, updated_at) VALUES {}",
+        WRITTEN_NAMES.join(", "),
+        tuples.join(", ")
+    )
+}
+
+/// The UPDATE of one article: `$1` its id, then its written columns, then the time.
+fn update_sql() -> String {
+    let set: Vec<String> = WRITTEN_NAMES
+        .iter()
+        .zip(ArticleRecord::placeholders(2))
+        .map(|(name, placeholder)| format!("{name} = {placeholder}"))
+        .collect();
+    format!(
+        "UPDATE articles SET {}, updated_at = ${} WHERE id = $1",
+        set.join(", "),
+        INSERT_PARAMS
+    )
 }
 
 impl ArticleText for ArticleRow {
@@ -97,25 +265,9 @@ impl ArticleText for ArticleRow {
 impl ArticleRow {
     /// Visible on public routes: published, and its publication time has come.
     pub fn is_public(&self, now: i64) -> bool {
-        self.meta.status == "published" && self.meta.published_at.is_some_and(|at| at <= now)
+        self.meta.status == ArticleStatus::Published
+            && self.meta.published_at.is_some_and(|at| at <= now)
     }
-}
-
-/// A list row: no body columns are even read.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct ArticleSummaryRow {
-    pub id: String,
-    pub slug: String,
-    pub title: String,
-    pub standfirst: Option<String>,
-    pub section: String,
-    pub author: Option<String>,
-    pub access: String,
-    pub status: String,
-    pub word_count: i64,
-    pub published_at: Option<i64>,
-    pub created_at: i64,
-    pub updated_at: i64,
 }
 
 /// A keyset position: the sort key and id of the last row of a page.
@@ -144,39 +296,17 @@ impl Cursor {
     }
 }
 
-/// An article as editors get it: read with `article_sources` joined for the source.
-const ARTICLE_COLUMNS: &str = "id, slug, title, standfirst, section, author, access, status, \
-    teaser_ratio, teaser_ratio_used, body_source, body, teaser_bytes, teaser_chars, total_chars, \
-    percent_left_hundredths, word_count, published_at, created_at, updated_at";
-
-/// The columns of `ArticleSummaryRow`, as a literal for `concat!`.
-macro_rules! summary_columns {
-    () => {
-        "id, slug, title, standfirst, section, author, access, status, \
-         word_count, published_at, created_at, updated_at"
-    };
-}
-
-const SUMMARY_COLUMNS: &str = summary_columns!();
-
-/// `ARTICLE_COLUMNS` without the editor's source, for readers (through the pool, and in
-/// place: see `direct`), the summary's columns first.
-pub const READER_ARTICLE_COLUMNS: &str = concat!(
-    summary_columns!(),
-    ", teaser_ratio, teaser_ratio_used, '' AS body_source, body, teaser_bytes, \
-     teaser_chars, total_chars, percent_left_hundredths"
-);
-
 /// A page of public articles, newest first: `$1` now, `$2` the section or NULL, `$3` and
 /// `$4` the cursor's key and id or NULL, `$5` the rows to read. Through the pool and in
 /// place (see `direct`) alike.
 pub static PUBLIC_PAGE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
-        "SELECT {SUMMARY_COLUMNS} FROM articles \
+        "SELECT {} FROM articles \
          WHERE status = 'published' AND published_at <= $1 \
          AND ($2 IS NULL OR section = $2) \
          AND ($3 IS NULL OR published_at < $3 OR (published_at = $3 AND id < $4)) \
-         ORDER BY published_at DESC, id DESC LIMIT $5"
+         ORDER BY published_at DESC, id DESC LIMIT $5",
+        *SUMMARY_COLUMNS
     )
 });
 
@@ -187,40 +317,6 @@ pub struct PublicPage<'a> {
     pub after_key: Option<i64>,
     pub after_id: Option<&'a str>,
     pub rows: i64,
-}
-
-/// How an article without a ratio of its own is bound (see `bind_article`).
-const NO_RATIO: f64 = -1.0;
-
-/// Binds an article's parameters in the order of every article INSERT and UPDATE here:
-/// the id, the record's fields in `ArticleRecord` order but the source (which goes to
-/// `article_sources`, see `write_source`), and the time of the write.
-macro_rules! bind_article {
-    ($query:expr, $id:expr, $article:expr, $now:expr) => {{
-        let (article, now) = ($article, $now);
-        $query
-            .bind($id)
-            .bind(&article.slug)
-            .bind(&article.title)
-            .bind(&article.standfirst)
-            .bind(&article.section)
-            .bind(&article.author)
-            .bind(&article.access)
-            .bind(&article.status)
-            // The Any driver of sqlx 0.8 sends a NULL f64 as a 4-byte float to
-            // PostgreSQL, which then refuses 8-byte values in the same statement: a
-            // missing ratio travels as -1 (never a valid ratio) and NULLIF turns it back.
-            .bind(article.teaser_ratio.unwrap_or(NO_RATIO))
-            .bind(article.teaser_ratio_used)
-            .bind(&article.body)
-            .bind(article.teaser_bytes)
-            .bind(article.teaser_chars)
-            .bind(article.total_chars)
-            .bind(article.percent_left_hundredths)
-            .bind(article.word_count)
-            .bind(article.published_at)
-            .bind(now)
-    }};
 }
 
 /// Writes (or replaces) the editor's source of each `(article id, source)`.
@@ -248,10 +344,10 @@ async fn write_sources(
 }
 
 impl Store {
-    /// Runs an INSERT or UPDATE whose parameters are `$1` the id, `$2`..`$17` the
-    /// record's fields in `ArticleRecord` order but the source, and `$18` the time of
-    /// the write, returning `READER_ARTICLE_COLUMNS`; writes the source beside it, and
-    /// the audit entry, in the same transaction.
+    /// Runs an INSERT or UPDATE whose parameters are `$1` the id, then the written
+    /// columns (`ArticleRecord::bind_to`), then the time of the write, returning
+    /// `READER_ARTICLE_COLUMNS`; writes the source beside it, and the audit entry, in the
+    /// same transaction.
     async fn write_article(
         &self,
         sql: &str,
@@ -261,7 +357,9 @@ impl Store {
         now: i64,
     ) -> Result<Option<ArticleRow>, StoreError> {
         let mut tx = self.begin_write(None).await?;
-        let mut row = bind_article!(sqlx::query_as::<_, ArticleRow>(sql), id, article, now)
+        let mut row = article
+            .bind_to(sqlx::query_as::<_, ArticleRow>(sql).bind(id))
+            .bind(now)
             .fetch_optional(&mut *tx)
             .await
             .map_err(conflict_or)?;
@@ -290,33 +388,18 @@ impl Store {
         articles: &[ArticleRecord],
         now: i64,
     ) -> Result<(), StoreError> {
-        /// Rows per statement: 18 parameters each.
+        /// Rows per statement (`INSERT_PARAMS` parameters each).
         const ROWS: usize = 40;
         let mut tx = self.begin_write(None).await?;
         for chunk in articles.chunks(ROWS) {
-            let tuples: Vec<String> = (0..chunk.len())
-                .map(|r| {
-                    let p = |k: usize| format!("${}", r * 18 + k);
-                    format!(
-                        "({}, {}, {}, {}, {}, {}, {}, {}, NULLIF({}, -1.0), {}, {}, {}, {}, {}, {}, {}, {}, {}, {})",
-                        p(1), p(2), p(3), p(4), p(5), p(6), p(7), p(8), p(9), p(10),
-                        p(11), p(12), p(13), p(14), p(15), p(16), p(17), p(18), p(18)
-                    )
-                })
-                .collect();
-            let sql = format!(
-                "INSERT INTO articles (id, slug, title, standfirst, section, author, access, status, \
-                 teaser_ratio, teaser_ratio_used, body, teaser_bytes, teaser_chars, total_chars, \
-                 percent_left_hundredths, word_count, published_at, created_at, updated_at) VALUES {}",
-                tuples.join(", ")
-            );
+            let sql = insert_sql(chunk.len());
             let ids: Vec<String> = chunk
                 .iter()
                 .map(|_| uuid::Uuid::now_v7().to_string())
                 .collect();
             let mut query = sqlx::query(&sql);
             for (id, article) in ids.iter().zip(chunk) {
-                query = bind_article!(query, id, article, now);
+                query = article.bind_to(query.bind(id.as_str())).bind(now);
             }
             query.execute(&mut *tx).await.map_err(conflict_or)?;
             let sources: Vec<(&str, &str)> = ids
@@ -338,13 +421,7 @@ impl Store {
         audit: Option<&AuditEntry>,
         now: i64,
     ) -> Result<ArticleRow, StoreError> {
-        let sql = format!(
-            "INSERT INTO articles (id, slug, title, standfirst, section, author, access, status, \
-             teaser_ratio, teaser_ratio_used, body, teaser_bytes, teaser_chars, total_chars, \
-             percent_left_hundredths, word_count, published_at, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULLIF($9, -1.0), $10, $11, $12, $13, $14, $15, $16, $17, $18, $18) \
-             RETURNING {READER_ARTICLE_COLUMNS}"
-        );
+        let sql = format!("{} RETURNING {}", insert_sql(1), *READER_ARTICLE_COLUMNS);
         let id = uuid::Uuid::now_v7().to_string();
         self.write_article(&sql, &id, article, audit, now)
             .await?
@@ -360,20 +437,15 @@ impl Store {
         audit: Option<&AuditEntry>,
         now: i64,
     ) -> Result<Option<ArticleRow>, StoreError> {
-        let sql = format!(
-            "UPDATE articles SET slug = $2, title = $3, standfirst = $4, section = $5, author = $6, \
-             access = $7, status = $8, teaser_ratio = NULLIF($9, -1.0), teaser_ratio_used = $10, \
-             body = $11, teaser_bytes = $12, teaser_chars = $13, total_chars = $14, \
-             percent_left_hundredths = $15, word_count = $16, published_at = $17, updated_at = $18 \
-             WHERE id = $1 RETURNING {READER_ARTICLE_COLUMNS}"
-        );
+        let sql = format!("{} RETURNING {}", update_sql(), *READER_ARTICLE_COLUMNS);
         self.write_article(&sql, id, article, audit, now).await
     }
 
     pub async fn article_by_slug(&self, slug: &str) -> Result<Option<ArticleRow>, StoreError> {
         let sql = format!(
-            "SELECT {ARTICLE_COLUMNS} FROM articles \
-             JOIN article_sources ON article_sources.article_id = articles.id WHERE slug = $1"
+            "SELECT {} FROM articles \
+             JOIN article_sources ON article_sources.article_id = articles.id WHERE slug = $1",
+            *ARTICLE_COLUMNS
         );
         Ok(sqlx::query_as::<_, ArticleRow>(&sql)
             .bind(slug)
@@ -385,7 +457,10 @@ impl Store {
     /// read.
     pub async fn reader_article(&self, slug: &str) -> Result<Option<ArticleRow>, StoreError> {
         self.check_reachable()?;
-        let sql = format!("SELECT {READER_ARTICLE_COLUMNS} FROM articles WHERE slug = $1");
+        let sql = format!(
+            "SELECT {} FROM articles WHERE slug = $1",
+            *READER_ARTICLE_COLUMNS
+        );
         Ok(sqlx::query_as::<_, ArticleRow>(&sql)
             .bind(slug)
             .fetch_optional(&self.read)
@@ -452,10 +527,11 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<ArticleSummaryRow>, StoreError> {
         let sql = format!(
-            "SELECT {SUMMARY_COLUMNS} FROM articles \
+            "SELECT {} FROM articles \
              WHERE ($1 IS NULL OR status = $1) \
              AND ($2 IS NULL OR created_at < $2 OR (created_at = $2 AND id < $3)) \
-             ORDER BY created_at DESC, id DESC LIMIT $4"
+             ORDER BY created_at DESC, id DESC LIMIT $4",
+            *SUMMARY_COLUMNS
         );
         Ok(sqlx::query_as::<_, ArticleSummaryRow>(&sql)
             .bind(status)
@@ -479,8 +555,8 @@ mod tests {
             standfirst: standfirst.map(str::to_string),
             section: "culture".into(),
             author: None,
-            access: "subscribers".into(),
-            status: "published".into(),
+            access: AccessLevel::Subscribers,
+            status: ArticleStatus::Published,
             teaser_ratio,
             published_at: Some(1_790_000_000),
         };
@@ -562,6 +638,44 @@ mod tests {
         let mut expected = vec!["old-id".to_string(), bulk.meta.id];
         expected.sort();
         assert_eq!(left, expected, "a deleted article's source goes with it");
+    }
+
+    #[test]
+    fn the_rows_description_yields_statements_that_agree() {
+        for name in WRITTEN_NAMES {
+            assert!(
+                SUMMARY_NAMES.contains(name) || TEXT_NAMES.contains(name),
+                "{name} is written but never read"
+            );
+        }
+        assert!(!WRITTEN_NAMES.contains(&"id") && !WRITTEN_NAMES.contains(&"body_source"));
+        let two = insert_sql(2);
+        let numbers: Vec<usize> = two
+            .split('$')
+            .skip(1)
+            .map(|rest| {
+                let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+                digits.parse().unwrap()
+            })
+            .collect();
+        let mut distinct = numbers.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert_eq!(
+            distinct,
+            (1..=2 * INSERT_PARAMS).collect::<Vec<_>>(),
+            "every parameter of both rows, and no other: {two}"
+        );
+        let ratio = 2 + WRITTEN_NAMES
+            .iter()
+            .position(|n| *n == "teaser_ratio")
+            .unwrap();
+        assert!(two.contains(&format!("NULLIF(${ratio}, -1.0)")));
+        let update = update_sql();
+        assert!(update.contains(&format!("teaser_ratio = NULLIF(${ratio}, -1.0)")));
+        assert!(update.ends_with(&format!("updated_at = ${INSERT_PARAMS} WHERE id = $1")));
+        assert!(READER_ARTICLE_COLUMNS.contains("'' AS body_source"));
+        assert!(READER_ARTICLE_COLUMNS.starts_with(SUMMARY_COLUMNS.as_str()));
     }
 
     #[test]

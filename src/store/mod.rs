@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod articles;
 pub mod audit;
 pub mod backup;
+mod columns;
 pub mod copy;
 mod failures;
 pub mod gifts;

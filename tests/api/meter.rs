@@ -473,8 +473,8 @@ async fn sigkill_while_charging_loses_no_answered_charge() {
                 standfirst: None,
                 section: "s".into(),
                 author: None,
-                access: "metered".into(),
-                status: "published".into(),
+                access: paywall::domain::AccessLevel::Metered,
+                status: paywall::domain::ArticleStatus::Published,
                 teaser_ratio: None,
                 published_at: Some(now - 60),
             };
