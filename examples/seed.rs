@@ -94,7 +94,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 email: &email,
                 display_name: None,
                 password_hash: Some(&hash),
-                role: "reader",
+                role: paywall::domain::Role::Reader,
                 now,
             })
             .await?;

@@ -1,6 +1,7 @@
 //! What operators can watch at GET /metrics (Prometheus text format): requests by route
 //! pattern and status, their latency, sign-ins by outcome, paywall decisions by reason,
-//! meter charges, gift reads, article cache hits and misses, and database connections.
+//! meter charges, gift reads, article cache hits and misses, database connections and
+//! the waits for them.
 //! Route patterns only: never a slug, an id or a token in a label.
 
 use std::sync::OnceLock;
@@ -8,6 +9,15 @@ use std::sync::OnceLock;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::paywall::{Decision, Reason};
+
+/// One connection pool's use, for /metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolUse {
+    pub name: &'static str,
+    pub in_use: u32,
+    pub idle: u32,
+    pub max: u32,
+}
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -53,6 +63,12 @@ fn describe() {
         "paywall_db_connections",
         "Database connections of each pool: in use, idle, and the most allowed"
     );
+    describe_histogram!(
+        "paywall_db_pool_wait_seconds",
+        Unit::Seconds,
+        "Time a request waited for a database connection of each pool (for a write \
+         transaction, its connection and BEGIN together)"
+    );
     describe_gauge!(
         "paywall_build_info",
         "Always 1: the running build's version"
@@ -89,6 +105,12 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
             Some(handle)
         })
         .as_ref()
+}
+
+/// A wait for a connection of `pool` (`read`, `write`, or `shared`).
+pub fn pool_wait(pool: &'static str, waited: std::time::Duration) {
+    metrics::histogram!("paywall_db_pool_wait_seconds", "pool" => pool)
+        .record(waited.as_secs_f64());
 }
 
 /// A request's method as a label, from a closed set: any other method a client makes up
@@ -247,7 +269,7 @@ fn process_collector() -> &'static metrics_process::Collector {
 }
 
 /// Brings the gauges read at scrape time up to date: the pools and the process.
-pub fn before_scrape(pools: &[crate::store::PoolUse]) {
+pub fn before_scrape(pools: &[PoolUse]) {
     for pool in pools {
         for (state, value) in [
             ("in_use", pool.in_use),

@@ -305,8 +305,8 @@ pub fn export_row(account: &AccountRow, with_hash: bool) -> RawAccount {
     RawAccount {
         email: Some(account.email.clone()),
         display_name: account.display_name.clone(),
-        role: Some(account.role.clone()),
-        status: Some(account.status.clone()),
+        role: Some(account.role.as_str().to_string()),
+        status: Some(account.status.as_str().to_string()),
         subscription_plan: account.subscription_plan.clone(),
         subscription_started_at: account.subscription_started_at.map(rfc3339),
         subscription_expires_at: account.subscription_expires_at.map(rfc3339),

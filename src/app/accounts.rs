@@ -121,7 +121,7 @@ pub async fn create(
                 email: email.as_str(),
                 display_name: display_name.as_deref(),
                 password_hash: hash.as_deref(),
-                role: request.role.as_str(),
+                role: request.role,
                 now: request.now,
             },
             request.subscription.as_ref(),

@@ -4,8 +4,11 @@
 //! faces cannot decide the same thing differently.
 //!
 //! - `reading`: an article for a reader: the paywall decision, the meter, gift links.
-//! - `accounts`: creating an account, for registration, admins, `create-admin` and the
-//!   importer alike.
+//! - `accounts`: creating an account, for registration, admins, `create-admin` and
+//!   `PAYWALL_ADMIN_EMAIL` alike.
+//! - `sessions`: signing in, refreshing a token pair, signing out, checking a current
+//!   password.
 
 pub mod accounts;
 pub mod reading;
+pub mod sessions;

@@ -168,13 +168,12 @@ async fn resolve(state: web::Data<AppState>, token: String) -> Result<AuthAccoun
             "the session of this access token has ended",
         ));
     }
-    if AccountStatus::parse(&session.status) != Some(AccountStatus::Active) {
+    if session.status != AccountStatus::Active {
         return Err(ApiError::InvalidToken(
             "the account of this access token is suspended",
         ));
     }
-    let role =
-        Role::parse(&session.role).ok_or_else(|| ApiError::internal("unknown role in database"))?;
+    let role = session.role;
     let subscription = match (&session.subscription_plan, session.subscription_expires_at) {
         (None, _) => SubscriptionState::Never,
         (Some(_), Some(expires)) if expires <= now => SubscriptionState::Expired,

@@ -154,7 +154,7 @@ pub async fn seed(
                 email: login.email,
                 display_name: Some(login.label),
                 password_hash: Some(&hash),
-                role: login.role.as_str(),
+                role: login.role,
                 now,
             })
             .await?;

@@ -29,6 +29,13 @@ macro_rules! vocabulary {
             }
         }
 
+        /// Compared with its spelling, as the API and the database write it.
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.as_str() == *other
+            }
+        }
+
         /// A stored word, decoded once at the store's edge.
         impl TryFrom<String> for $name {
             type Error = UnknownWord;

@@ -332,24 +332,9 @@ fn cache_weight(article: &ArticleRow) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{ArticleFields, ArticleRecord};
+    use crate::store::ArticleRecord;
 
-    fn record(slug: &str, teaser_ratio: Option<f64>, standfirst: Option<&str>) -> ArticleRecord {
-        let body = "Première phrase, « guillemets » et \"échappements\".\n\nSecond paragraph.";
-        let fields = ArticleFields {
-            slug: slug.into(),
-            title: format!("Title of {slug}"),
-            standfirst: standfirst.map(str::to_string),
-            section: "culture".into(),
-            author: None,
-            access: crate::domain::AccessLevel::Subscribers,
-            status: crate::domain::ArticleStatus::Published,
-            teaser_ratio,
-            published_at: Some(1_790_000_000),
-        };
-        let prepared = crate::paywall::teaser::prepare(body, 0.4).unwrap();
-        ArticleRecord::new(fields, 0.4, prepared)
-    }
+    use crate::store::articles::sample_record as record;
 
     /// A migrated engine on a SQLite file of its own (kept while the directory lives).
     async fn file_engine(name: &str) -> (tempfile::TempDir, Engine) {

@@ -303,8 +303,8 @@ pub async fn patch(
     let changes = AccountChanges {
         email: email.flatten(),
         display_name,
-        role: body.role.map(|r| r.as_str().to_string()),
-        status: body.status.map(|s| s.as_str().to_string()),
+        role: body.role,
+        status: body.status,
     };
     let row = state
         .store

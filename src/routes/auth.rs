@@ -10,21 +10,20 @@ use super::views::{AccountView, TokenPair};
 use crate::app::accounts::NewAccountRequest;
 use crate::auth::client::client_address;
 use crate::auth::identity::SESSION_COOKIE;
-use crate::auth::password::Verified;
-use crate::auth::throttle::{self, Burst};
 use crate::auth::{tokens, Authenticated};
 use crate::domain::{AccountStatus, Email, Password, Role};
 use crate::error::{ApiError, ApiResult, FieldError};
 use crate::state::AppState;
-use crate::store::sessions::NewSession;
-use crate::store::{now_ts, AccountRow, AuditEntry, RefreshOutcome};
+use crate::store::{now_ts, AccountRow};
 
 pub use crate::domain::parse_display_name;
 const MAX_USER_AGENT: usize = 256;
-/// Reset links last an hour.
 pub use crate::app::accounts::{
     email_conflict, new_password, password_context, ResetLink, RESET_TTL_SECS,
 };
+use crate::app::sessions::{self, SignedIn};
+/// Reset links last an hour.
+pub use crate::app::sessions::{check_current_password, too_many};
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -45,12 +44,6 @@ pub async fn replacement_password(account: &AccountRow, raw: String) -> ApiResul
     new_password(raw, context)
         .await
         .map_err(|e| rename_field(e, "new_password"))
-}
-
-fn too_many(retry: crate::auth::throttle::RetryAfter) -> ApiError {
-    ApiError::RateLimited {
-        retry_after_secs: retry.secs(),
-    }
 }
 
 #[utoipa::path(post, operation_id = "auth_register", path = "/v1/auth/register", tag = "auth", request_body = RegisterBody,
@@ -107,89 +100,6 @@ fn user_agent(req: &HttpRequest) -> Option<String> {
         .map(|ua| ua.chars().take(MAX_USER_AGENT).collect())
 }
 
-/// Opens a session for `account` and answers with its first token pair.
-async fn start_session(
-    state: &AppState,
-    account: &AccountRow,
-    req: &HttpRequest,
-) -> ApiResult<TokenPair> {
-    let now = now_ts();
-    let (refresh_token, refresh_hash) = tokens::new_opaque_token();
-    let user_agent = user_agent(req);
-    let session_id = state
-        .store
-        .create_session(&NewSession {
-            account_id: &account.id,
-            user_agent: user_agent.as_deref(),
-            refresh_hash: &refresh_hash,
-            now,
-            expires_at: now + state.settings.refresh_token_ttl_secs,
-            idle_secs: state.settings.session_idle_secs,
-        })
-        .await?;
-    token_pair(state, account, &session_id, refresh_token, now)
-}
-
-fn token_pair(
-    state: &AppState,
-    account: &AccountRow,
-    session_id: &str,
-    refresh_token: String,
-    now: i64,
-) -> ApiResult<TokenPair> {
-    let role =
-        Role::parse(&account.role).ok_or_else(|| ApiError::internal("unknown role in database"))?;
-    let access_token = state
-        .keys
-        .issue(&account.id, session_id, role, now)
-        .map_err(ApiError::internal)?;
-    Ok(TokenPair {
-        access_token,
-        refresh_token,
-        token_type: "Bearer",
-        expires_in: state.keys.access_ttl_secs,
-        account: AccountView::new(account, now),
-    })
-}
-
-/// Checks a signed-in account's current password, the same way sign-in does, within
-/// the account's allowance of attempts: 401 `invalid_credentials` when wrong, 429 once
-/// the allowance is spent (before any hashing, so a flood never fills the queue).
-pub async fn check_current_password(
-    state: &AppState,
-    account: &AccountRow,
-    given: &str,
-) -> ApiResult<()> {
-    let key = throttle::password_check_key(&account.id);
-    let now = now_ts();
-    let counted = state
-        .store
-        .count_failure(&[&key], state.throttle.window_secs(), now)
-        .await?;
-    if let Some(counted) = counted.first() {
-        state
-            .throttle
-            .password_check(counted, now)
-            .map_err(too_many)?;
-    }
-    let verified = match Password::parse_given(given) {
-        Ok(password) => {
-            state
-                .hasher
-                .verify(password, account.password_hash.clone())
-                .await?
-        }
-        Err(_) => Verified::No,
-    };
-    match verified {
-        Verified::Yes { .. } => {
-            state.store.clear_failures(&key).await?;
-            Ok(())
-        }
-        Verified::No => Err(ApiError::InvalidCredentials),
-    }
-}
-
 #[utoipa::path(post, operation_id = "auth_login", path = "/v1/auth/login", tag = "auth", request_body = LoginBody,
     responses((status = 200, description = "Signed in; also sets the `paywall_session` cookie", body = TokenPair),
         (status = 401, description = "`invalid_credentials`: the same answer whatever was wrong", body = crate::error::Problem, content_type = "application/problem+json"),
@@ -202,126 +112,15 @@ pub async fn login(
     body: ApiJson<LoginBody>,
 ) -> ApiResult<HttpResponse> {
     let body = body.into_inner()?;
-    let address = client_address(&req, &state.settings.trusted_proxies);
-    let email = Email::parse(&body.email).ok();
-    let throttle_key = email.as_ref().map_or_else(
-        || body.email.trim().to_lowercase().chars().take(254).collect(),
-        |e| e.as_str().to_string(),
-    );
-    let keys = throttle::login_keys(&throttle_key, address);
-    let keys = [keys[0].as_str(), keys[1].as_str()];
-    let window = state.throttle.window_secs();
-    let counts = state.store.failure_counts(&keys, window, now_ts()).await?;
-    if let Some(retry) = state.throttle.login_blocked(&counts, now_ts()) {
-        crate::metrics::login(crate::metrics::Login::Throttled);
-        return Err(too_many(retry));
-    }
-    // Whatever is wrong (address, account, password), the same work is done and the
-    // same answer given, so the answer does not tell which accounts exist.
-    let account = match &email {
-        Some(email) => state.store.account_by_email(email.as_str()).await?,
-        None => None,
-    };
-    let stored = account.as_ref().and_then(|a| a.password_hash.clone());
-    let verified = match Password::parse_given(&body.password) {
-        Ok(password) => state.hasher.verify(password, stored.clone()).await?,
-        Err(_) => Verified::No,
-    };
-    let (rehash, account) = match (verified, account) {
-        (Verified::Yes { rehash }, Some(account)) => (rehash, account),
-        (_, account) => {
-            let counted = state.store.count_failure(&keys, window, now_ts()).await?;
-            let burst = state.throttle.login_burst(&counted);
-            if burst != Burst::None {
-                record_burst(&state, burst, &throttle_key, account.as_ref(), address).await?;
-            }
-            crate::metrics::login(crate::metrics::Login::InvalidCredentials);
-            return Err(ApiError::InvalidCredentials);
-        }
-    };
-    // A success clears the failures of that email from that address only, so an
-    // attacker elsewhere cannot lock the owner out and the owner cannot unlock an
-    // attacker. Without earlier failures there is nothing to clear and nothing written.
-    if counts[0].is_some() {
-        state.store.clear_failures(keys[0]).await?;
-    }
-    if AccountStatus::parse(&account.status) != Some(AccountStatus::Active) {
-        crate::metrics::login(crate::metrics::Login::Suspended);
-        return Err(ApiError::AccountSuspended);
-    }
-    crate::metrics::login(crate::metrics::Login::Success);
-    if rehash {
-        rehash_in_background(&state, &account, body.password, stored);
-    }
-    let pair = start_session(&state, &account, &req).await?;
-    Ok(signed_in(&state, pair))
-}
-
-/// The first failure over a limit is written to the audit log; the ones after it in
-/// the same window are the same burst.
-async fn record_burst(
-    state: &AppState,
-    burst: Burst,
-    email: &str,
-    account: Option<&AccountRow>,
-    address: std::net::IpAddr,
-) -> ApiResult<()> {
-    let (scope, limit) = match burst {
-        Burst::PerAddress => (
-            "client_address",
-            state.settings.login_max_failures_per_address,
-        ),
-        _ => (
-            "email_and_client_address",
-            state.settings.login_max_failures,
-        ),
-    };
-    let mut details = serde_json::json!({
-        "scope": scope,
-        "client_address": address.to_string(),
-        "failures": limit,
-        "window_secs": state.settings.login_window_secs,
-    });
-    if burst == Burst::PerEmailAndAddress {
-        details["email"] = serde_json::Value::String(email.to_string());
-    }
-    let entry = AuditEntry::new(
-        None,
-        "login.throttled",
-        "account",
-        account.map(|a| a.id.as_str()),
+    let signed = sessions::sign_in(
+        &state,
+        &body.email,
+        body.password,
+        client_address(&req, &state.settings.trusted_proxies),
+        user_agent(&req),
     )
-    .details(details);
-    state.store.record_audit(&entry, now_ts()).await?;
-    Ok(())
-}
-
-/// Re-makes a weaker (or imported bcrypt) hash at the configured cost after a
-/// successful sign-in, without making the reader wait for it.
-fn rehash_in_background(
-    state: &web::Data<AppState>,
-    account: &AccountRow,
-    password: String,
-    old: Option<String>,
-) {
-    let (Some(old), Ok(password)) = (old, Password::parse_given(&password)) else {
-        return;
-    };
-    let state = state.clone();
-    let account_id = account.id.clone();
-    actix_web::rt::spawn(async move {
-        let outcome = match state.hasher.hash(password).await {
-            Ok(new) => state
-                .store
-                .upgrade_password_hash(&account_id, &old, &new)
-                .await
-                .map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
-        };
-        if let Err(error) = outcome {
-            tracing::warn!(%error, "could not re-hash a password at the configured cost");
-        }
-    });
+    .await?;
+    Ok(signed_in(&state, signed))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -339,41 +138,8 @@ pub async fn refresh(
     body: ApiJson<RefreshBody>,
 ) -> ApiResult<HttpResponse> {
     let presented = body.into_inner()?.refresh_token;
-    if presented.is_empty() || presented.len() > 512 {
-        return Err(ApiError::InvalidToken("the refresh token is not valid"));
-    }
-    let now = now_ts();
-    let (next_token, next_hash) = tokens::new_opaque_token();
-    let outcome = state
-        .store
-        .rotate_refresh_token(
-            &tokens::opaque_token_digest(&presented),
-            &next_hash,
-            state.settings.session_idle_secs,
-            now,
-        )
-        .await?;
-    match outcome {
-        RefreshOutcome::Rotated {
-            session_id,
-            account,
-        } => {
-            if AccountStatus::parse(&account.status) != Some(AccountStatus::Active) {
-                state.store.revoke_session(&session_id, now).await?;
-                return Err(ApiError::InvalidToken(
-                    "the account of this refresh token is suspended",
-                ));
-            }
-            let pair = token_pair(&state, &account, &session_id, next_token, now)?;
-            Ok(signed_in(&state, pair))
-        }
-        RefreshOutcome::Reused => Err(ApiError::InvalidToken(
-            "this refresh token was already used; its session has been ended",
-        )),
-        RefreshOutcome::Invalid => Err(ApiError::InvalidToken(
-            "the refresh token is not valid or has expired",
-        )),
-    }
+    let signed = sessions::refresh(&state, &presented).await?;
+    Ok(signed_in(&state, signed))
 }
 
 /// The `paywall_session` cookie: the access token for the reader's pages, HttpOnly so
@@ -397,7 +163,14 @@ pub fn session_cookie(state: &AppState, access_token: String) -> Cookie<'static>
 }
 
 /// 200 with the token pair, and the same access token in the session cookie.
-fn signed_in(state: &AppState, pair: TokenPair) -> HttpResponse {
+fn signed_in(state: &AppState, signed: SignedIn) -> HttpResponse {
+    let pair = TokenPair {
+        access_token: signed.access_token,
+        refresh_token: signed.refresh_token,
+        token_type: "Bearer",
+        expires_in: state.keys.access_ttl_secs,
+        account: AccountView::new(&signed.account, signed.now),
+    };
     HttpResponse::Ok()
         .cookie(session_cookie(state, pair.access_token.clone()))
         .json(pair)
@@ -418,10 +191,7 @@ pub fn removed_session_cookie() -> Cookie<'static> {
     responses((status = 204, description = "This session's tokens stop working; the `paywall_session` cookie is expired")))]
 /// Sign out this session
 pub async fn logout(state: web::Data<AppState>, caller: Authenticated) -> ApiResult<HttpResponse> {
-    state
-        .store
-        .revoke_session(&caller.0.session_id, now_ts())
-        .await?;
+    sessions::sign_out(&state, &caller.0.session_id).await?;
     Ok(HttpResponse::NoContent()
         .cookie(removed_session_cookie())
         .finish())
@@ -470,7 +240,7 @@ async fn send_reset_mail(state: &AppState, email: &Email) -> Result<(), String> 
         .account_by_email(email.as_str())
         .await
         .map_err(|e| e.to_string())?;
-    let Some(account) = account.filter(|a| a.status == AccountStatus::Active.as_str()) else {
+    let Some(account) = account.filter(|a| a.status == AccountStatus::Active) else {
         return Ok(());
     };
     let now = now_ts();

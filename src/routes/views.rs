@@ -40,8 +40,8 @@ impl AccountView {
             id: row.id.clone(),
             email: row.email.clone(),
             display_name: row.display_name.clone(),
-            role: row.role.clone(),
-            status: row.status.clone(),
+            role: row.role.as_str().to_string(),
+            status: row.status.as_str().to_string(),
             created_at: rfc3339(row.created_at),
             subscription: row.subscription_plan.as_ref().map(|plan| SubscriptionView {
                 plan: plan.clone(),

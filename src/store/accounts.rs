@@ -32,8 +32,10 @@ pub struct AccountRow {
     pub email: String,
     pub display_name: Option<String>,
     pub password_hash: Option<String>,
-    pub role: String,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub role: Role,
+    #[sqlx(try_from = "String")]
+    pub status: AccountStatus,
     pub subscription_plan: Option<String>,
     pub subscription_started_at: Option<i64>,
     pub subscription_expires_at: Option<i64>,
@@ -44,7 +46,7 @@ pub struct AccountRow {
 
 impl AccountRow {
     pub fn is_active_admin(&self) -> bool {
-        self.role == "admin" && self.status == "active"
+        self.role == Role::Admin && self.status == AccountStatus::Active
     }
 }
 
@@ -52,7 +54,7 @@ pub struct NewAccount<'a> {
     pub email: &'a str,
     pub display_name: Option<&'a str>,
     pub password_hash: Option<&'a str>,
-    pub role: &'a str,
+    pub role: Role,
     pub now: i64,
 }
 
@@ -68,8 +70,8 @@ pub struct Subscription {
 pub struct AccountChanges {
     pub email: Option<String>,
     pub display_name: Option<Option<String>>,
-    pub role: Option<String>,
-    pub status: Option<String>,
+    pub role: Option<Role>,
+    pub status: Option<AccountStatus>,
 }
 
 #[derive(Debug, Default)]
@@ -164,7 +166,7 @@ impl Store {
             .bind(new.email)
             .bind(new.display_name)
             .bind(new.password_hash)
-            .bind(new.role)
+            .bind(new.role.as_str())
             .bind(subscription.map(|s| s.plan.as_str()))
             .bind(subscription.map(|_| new.now))
             .bind(subscription.and_then(|s| s.expires_at))
@@ -189,13 +191,13 @@ impl Store {
     /// (its write pool is one connection, which would queue sign-ins behind writes).
     pub async fn account_by_email(&self, email: &str) -> Result<Option<AccountRow>, StoreError> {
         let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE email = $1");
-        let pool = match self.backend {
-            super::Backend::Postgres => &self.write,
-            super::Backend::Sqlite => &self.read,
+        let mut conn = match self.backend {
+            super::Backend::Postgres => self.writer().await?,
+            super::Backend::Sqlite => self.reader().await?,
         };
         Ok(sqlx::query_as::<_, AccountRow>(&sql)
             .bind(email)
-            .fetch_optional(pool)
+            .fetch_optional(&mut *conn)
             .await?)
     }
 
@@ -203,7 +205,7 @@ impl Store {
         let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = $1");
         Ok(sqlx::query_as::<_, AccountRow>(&sql)
             .bind(id)
-            .fetch_optional(&self.read)
+            .fetch_optional(&mut *self.reader().await?)
             .await?)
     }
 
@@ -211,7 +213,7 @@ impl Store {
         let found: Option<i64> = sqlx::query_scalar(
             "SELECT 1 FROM accounts WHERE role = 'admin' AND status = 'active' LIMIT 1",
         )
-        .fetch_optional(&self.read)
+        .fetch_optional(&mut *self.reader().await?)
         .await?;
         Ok(found.is_some())
     }
@@ -250,7 +252,7 @@ impl Store {
             .bind(after.map(|c| c.key))
             .bind(after.map(|c| c.id.as_str()))
             .bind(i64::from(limit) + 1)
-            .fetch_all(&self.read)
+            .fetch_all(&mut *self.reader().await?)
             .await?)
     }
 
@@ -267,12 +269,14 @@ impl Store {
         let current = fetch_account(&mut tx, id)
             .await?
             .ok_or(StoreError::NotFound)?;
-        let role = changes.role.clone().unwrap_or_else(|| current.role.clone());
-        let status = changes
-            .status
-            .clone()
-            .unwrap_or_else(|| current.status.clone());
-        keep_an_admin(&mut tx, &current, role == "admin" && status == "active").await?;
+        let role = changes.role.unwrap_or(current.role);
+        let status = changes.status.unwrap_or(current.status);
+        keep_an_admin(
+            &mut tx,
+            &current,
+            role == Role::Admin && status == AccountStatus::Active,
+        )
+        .await?;
         let email = changes
             .email
             .clone()
@@ -289,13 +293,13 @@ impl Store {
             .bind(id)
             .bind(&email)
             .bind(&display_name)
-            .bind(&role)
-            .bind(&status)
+            .bind(role.as_str())
+            .bind(status.as_str())
             .bind(now)
             .fetch_one(&mut *tx)
             .await
             .map_err(conflict_or)?;
-        if status == "suspended" && current.status != "suspended" {
+        if status == AccountStatus::Suspended && current.status != AccountStatus::Suspended {
             revoke_all_sessions(&mut tx, id, None, now).await?;
         }
         if email != current.email {
@@ -437,7 +441,7 @@ impl Store {
         .bind(plan)
         .bind(started_at)
         .bind(expires_at)
-        .execute(&self.write)
+        .execute(&mut *self.writer().await?)
         .await?;
         self.sessions_changed().await?;
         Ok(done.rows_affected() == 1)
@@ -453,7 +457,7 @@ impl Store {
             .bind(account_id)
             .bind(role)
             .bind(now)
-            .execute(&self.write)
+            .execute(&mut *self.writer().await?)
             .await?;
         self.sessions_changed().await?;
         Ok(done.rows_affected() == 1)
@@ -469,7 +473,7 @@ impl Store {
             .bind(account_id)
             .bind(status)
             .bind(now)
-            .execute(&self.write)
+            .execute(&mut *self.writer().await?)
             .await?;
         self.sessions_changed().await?;
         Ok(done.rows_affected() == 1)
@@ -487,7 +491,7 @@ impl Store {
             .bind(account_id)
             .bind(display_name)
             .bind(now)
-            .fetch_optional(&self.write)
+            .fetch_optional(&mut *self.writer().await?)
             .await?
             .ok_or(StoreError::NotFound)
     }
@@ -532,7 +536,7 @@ impl Store {
             .bind(account_id)
             .bind(old)
             .bind(new)
-            .execute(&self.write)
+            .execute(&mut *self.writer().await?)
             .await?;
         Ok(())
     }
@@ -590,8 +594,8 @@ fn merge_import(current: Option<&AccountRow>, record: &ImportRecord, now: i64) -
         email: record.email.clone(),
         display_name: None,
         password_hash: None,
-        role: "reader".to_string(),
-        status: "active".to_string(),
+        role: Role::Reader,
+        status: AccountStatus::Active,
         subscription_plan: None,
         subscription_started_at: None,
         subscription_expires_at: None,
@@ -603,10 +607,10 @@ fn merge_import(current: Option<&AccountRow>, record: &ImportRecord, now: i64) -
         row.display_name = Some(name.clone());
     }
     if let Some(role) = record.role {
-        row.role = role.as_str().to_string();
+        row.role = role;
     }
     if let Some(status) = record.status {
-        row.status = status.as_str().to_string();
+        row.status = status;
     }
     if let Some(created_at) = record.created_at {
         row.created_at = created_at;
@@ -679,7 +683,9 @@ impl Store {
                 continue;
             }
             active_admins += i64::from(is_admin) - i64::from(was_admin);
-            if current.is_some_and(|c| c.status != "suspended") && merged.status == "suspended" {
+            if current.is_some_and(|c| c.status != AccountStatus::Suspended)
+                && merged.status == AccountStatus::Suspended
+            {
                 suspended.push(merged.id.clone());
             }
             outcomes.push(if current.is_some() {
@@ -723,8 +729,8 @@ impl Store {
                     .bind(&row.email)
                     .bind(&row.display_name)
                     .bind(&row.password_hash)
-                    .bind(&row.role)
-                    .bind(&row.status)
+                    .bind(row.role.as_str())
+                    .bind(row.status.as_str())
                     .bind(&row.subscription_plan)
                     .bind(row.subscription_started_at)
                     .bind(row.subscription_expires_at)
@@ -759,7 +765,7 @@ impl Store {
             .bind(after.map(|c| c.key))
             .bind(after.map(|c| c.id.as_str()))
             .bind(i64::from(limit))
-            .fetch_all(&self.read)
+            .fetch_all(&mut *self.reader().await?)
             .await?)
     }
 }

@@ -449,7 +449,7 @@ impl Store {
         );
         Ok(sqlx::query_as::<_, ArticleRow>(&sql)
             .bind(slug)
-            .fetch_optional(&self.read)
+            .fetch_optional(&mut *self.reader().await?)
             .await?)
     }
 
@@ -463,14 +463,14 @@ impl Store {
         );
         Ok(sqlx::query_as::<_, ArticleRow>(&sql)
             .bind(slug)
-            .fetch_optional(&self.read)
+            .fetch_optional(&mut *self.reader().await?)
             .await?)
     }
 
     pub async fn slug_exists(&self, slug: &str) -> Result<bool, StoreError> {
         let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM articles WHERE slug = $1")
             .bind(slug)
-            .fetch_optional(&self.read)
+            .fetch_optional(&mut *self.reader().await?)
             .await?;
         Ok(found.is_some())
     }
@@ -515,7 +515,7 @@ impl Store {
             .bind(page.after_key)
             .bind(page.after_id)
             .bind(page.rows)
-            .fetch_all(&self.read)
+            .fetch_all(&mut *self.reader().await?)
             .await?)
     }
 
@@ -538,31 +538,39 @@ impl Store {
             .bind(after.map(|c| c.key))
             .bind(after.map(|c| c.id.as_str()))
             .bind(i64::from(limit) + 1)
-            .fetch_all(&self.read)
+            .fetch_all(&mut *self.reader().await?)
             .await?)
     }
+}
+
+/// An article to write in unit tests: a short French body cut at 0.4.
+#[cfg(test)]
+pub(crate) fn sample_record(
+    slug: &str,
+    teaser_ratio: Option<f64>,
+    standfirst: Option<&str>,
+) -> ArticleRecord {
+    let body = "Première phrase, « guillemets » et \"échappements\".\n\nSecond paragraph.";
+    let fields = ArticleFields {
+        slug: slug.into(),
+        title: format!("Title of {slug}"),
+        standfirst: standfirst.map(str::to_string),
+        section: "culture".into(),
+        author: None,
+        access: AccessLevel::Subscribers,
+        status: ArticleStatus::Published,
+        teaser_ratio,
+        published_at: Some(1_790_000_000),
+    };
+    let prepared = crate::paywall::teaser::prepare(body, 0.4).unwrap();
+    ArticleRecord::new(fields, 0.4, prepared)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn record(slug: &str, teaser_ratio: Option<f64>, standfirst: Option<&str>) -> ArticleRecord {
-        let body = "Première phrase, « guillemets » et \"échappements\".\n\nSecond paragraph.";
-        let fields = ArticleFields {
-            slug: slug.into(),
-            title: format!("Title of {slug}"),
-            standfirst: standfirst.map(str::to_string),
-            section: "culture".into(),
-            author: None,
-            access: AccessLevel::Subscribers,
-            status: ArticleStatus::Published,
-            teaser_ratio,
-            published_at: Some(1_790_000_000),
-        };
-        let prepared = crate::paywall::teaser::prepare(body, 0.4).unwrap();
-        ArticleRecord::new(fields, 0.4, prepared)
-    }
+    use super::sample_record as record;
 
     #[tokio::test]
     async fn the_editors_source_lives_beside_the_article_and_moves_there_on_upgrade() {

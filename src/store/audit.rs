@@ -84,7 +84,7 @@ pub(crate) async fn record(
 impl Store {
     /// Records an entry on its own (for events that change nothing else).
     pub async fn record_audit(&self, entry: &AuditEntry, now: i64) -> Result<(), StoreError> {
-        let mut conn = self.write.acquire().await?;
+        let mut conn = self.writer().await?;
         record(&mut conn, entry, now).await?;
         Ok(())
     }
@@ -109,7 +109,7 @@ impl Store {
         .bind(after.map(|c| c.key))
         .bind(after.map(|c| c.id.as_str()))
         .bind(i64::from(limit) + 1)
-        .fetch_all(&self.read)
+        .fetch_all(&mut *self.reader().await?)
         .await?)
     }
 }

@@ -11,7 +11,7 @@ impl Store {
     pub async fn backup_to(&self, target: &str) -> Result<(), StoreError> {
         sqlx::query("VACUUM INTO $1")
             .bind(target)
-            .execute(&self.read)
+            .execute(&mut *self.reader().await?)
             .await?;
         Ok(())
     }

@@ -35,7 +35,7 @@ impl Store {
         for key in keys {
             query = query.bind(*key);
         }
-        let rows = query.fetch_all(&self.read).await?;
+        let rows = query.fetch_all(&mut *self.reader().await?).await?;
         Ok(keys
             .iter()
             .map(|key| {
@@ -82,7 +82,7 @@ impl Store {
     pub async fn clear_failures(&self, key: &str) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM failure_counts WHERE key = $1")
             .bind(key)
-            .execute(&self.write)
+            .execute(&mut *self.writer().await?)
             .await?;
         Ok(())
     }
@@ -91,7 +91,7 @@ impl Store {
     pub async fn prune_failures(&self, window_secs: i64, now: i64) -> Result<u64, StoreError> {
         let done = sqlx::query("DELETE FROM failure_counts WHERE window_start <= $1")
             .bind(now - window_secs)
-            .execute(&self.write)
+            .execute(&mut *self.writer().await?)
             .await?;
         Ok(done.rows_affected())
     }

@@ -43,7 +43,7 @@ impl Store {
         let done = sqlx::query("DELETE FROM gifts WHERE expires_at <= $1 AND created_at < $2")
             .bind(now)
             .bind(month_start)
-            .execute(&self.write)
+            .execute(&mut *self.writer().await?)
             .await?;
         Ok(done.rows_affected())
     }

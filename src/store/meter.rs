@@ -47,7 +47,7 @@ impl Store {
         let counted = if settle_first {
             let all: Vec<&ChargeRequest> = requests.iter().collect();
             Some(
-                self.counted_by_meter(&mut *self.write.acquire().await?, &all)
+                self.counted_by_meter(&mut *self.writer().await?, &all)
                     .await?,
             )
         } else {
@@ -59,9 +59,9 @@ impl Store {
             return Ok(merged(outcomes, Vec::new()));
         }
         let mut tx = match self.backend {
-            super::Backend::Sqlite => self.write.begin_with("BEGIN IMMEDIATE").await?,
+            super::Backend::Sqlite => self.begin_on_write(Some("BEGIN IMMEDIATE")).await?,
             super::Backend::Postgres => {
-                let mut tx = self.write.begin().await?;
+                let mut tx = self.begin_on_write(None).await?;
                 // Charges of other instances wait for this batch (reads do not): the
                 // counts read below stay true until the inserts commit.
                 sqlx::query("LOCK TABLE meter_reads IN SHARE ROW EXCLUSIVE MODE")
@@ -141,7 +141,7 @@ impl Store {
     pub async fn prune_meter(&self, now: i64) -> Result<u64, StoreError> {
         let done = sqlx::query("DELETE FROM meter_reads WHERE period_end <= $1")
             .bind(now)
-            .execute(&self.write)
+            .execute(&mut *self.writer().await?)
             .await?;
         Ok(done.rows_affected())
     }
@@ -153,7 +153,7 @@ impl Store {
         )
         .bind(&meter.key)
         .bind(meter.period_start)
-        .fetch_one(&self.read)
+        .fetch_one(&mut *self.reader().await?)
         .await?;
         Ok(u32::try_from(used).unwrap_or(u32::MAX))
     }

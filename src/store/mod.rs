@@ -16,6 +16,7 @@ pub mod sessions;
 use std::time::Duration;
 
 use sqlx::any::AnyPoolOptions;
+use sqlx::pool::PoolConnection;
 use sqlx::AnyPool;
 use sqlx::{Any, Transaction};
 
@@ -55,14 +56,7 @@ impl Backend {
     }
 }
 
-/// One connection pool's use, for /metrics.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PoolUse {
-    pub name: &'static str,
-    pub in_use: u32,
-    pub idle: u32,
-    pub max: u32,
-}
+pub use crate::metrics::PoolUse;
 
 /// Connection pool limits (`PAYWALL_DB_MAX_CONNECTIONS`, `PAYWALL_DB_ACQUIRE_TIMEOUT_SECS`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -276,10 +270,13 @@ impl Store {
     /// The version of the `sessions` cache row (the session fence reads it before each
     /// signed-in request), bounded like the poller's read.
     pub async fn sessions_version(&self) -> Result<i64, StoreError> {
-        let read = sqlx::query_scalar::<_, i64>(
-            "SELECT version FROM cache_versions WHERE name = 'sessions'",
-        )
-        .fetch_one(&self.read);
+        let read = async {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT version FROM cache_versions WHERE name = 'sessions'",
+            )
+            .fetch_one(&mut *self.reader().await?)
+            .await
+        };
         Ok(tokio::time::timeout(POLL_TIMEOUT, read)
             .await
             .map_err(|_| StoreError::Unreachable)??)
@@ -298,7 +295,7 @@ impl Store {
     /// whether it was kept from finishing.
     pub async fn passive_checkpoint(&self) -> Result<bool, StoreError> {
         let (busy, _, _) = sqlx::query_as::<_, (i64, i64, i64)>(PASSIVE)
-            .fetch_one(&self.write)
+            .fetch_one(&mut *self.writer().await?)
             .await?;
         Ok(busy != 0)
     }
@@ -332,6 +329,55 @@ impl Store {
     /// alone until it ends (an advisory lock), where a check and the write that depends
     /// on it must not interleave with another instance's; on SQLite every write
     /// transaction holds the database's write lock from its start (`BEGIN IMMEDIATE`).
+    /// The read pool's name in /metrics: `shared` for a SQLite database in memory,
+    /// whose one pool serves both.
+    fn read_pool_name(&self) -> &'static str {
+        if self.backend == Backend::Sqlite && self.sqlite_file.is_none() {
+            "shared"
+        } else {
+            "read"
+        }
+    }
+
+    fn write_pool_name(&self) -> &'static str {
+        if self.backend == Backend::Sqlite && self.sqlite_file.is_none() {
+            "shared"
+        } else {
+            "write"
+        }
+    }
+
+    /// A connection of the read pool; the wait for it is counted for /metrics.
+    pub(crate) async fn reader(&self) -> Result<PoolConnection<Any>, sqlx::Error> {
+        let started = std::time::Instant::now();
+        let conn = self.read.acquire().await;
+        crate::metrics::pool_wait(self.read_pool_name(), started.elapsed());
+        conn
+    }
+
+    /// A connection of the write pool; the wait for it is counted for /metrics.
+    pub(crate) async fn writer(&self) -> Result<PoolConnection<Any>, sqlx::Error> {
+        let started = std::time::Instant::now();
+        let conn = self.write.acquire().await;
+        crate::metrics::pool_wait(self.write_pool_name(), started.elapsed());
+        conn
+    }
+
+    /// A transaction on the write pool, begun with `statement` (else BEGIN); the wait
+    /// for it, connection and BEGIN together, is counted for /metrics.
+    pub(crate) async fn begin_on_write(
+        &self,
+        statement: Option<&'static str>,
+    ) -> Result<Transaction<'static, Any>, sqlx::Error> {
+        let started = std::time::Instant::now();
+        let begun = match statement {
+            Some(statement) => self.write.begin_with(statement).await,
+            None => self.write.begin().await,
+        };
+        crate::metrics::pool_wait(self.write_pool_name(), started.elapsed());
+        begun
+    }
+
     pub(crate) async fn begin_write(
         &self,
         lock: Option<&str>,
@@ -342,7 +388,7 @@ impl Store {
             // lock at the start, where SQLite waits for it, rather than at the first
             // write, where it could only fail.
             Backend::Sqlite => {
-                match self.write.begin_with("BEGIN IMMEDIATE").await {
+                match self.begin_on_write(Some("BEGIN IMMEDIATE")).await {
                     // A COMMIT that failed for want of space leaves sqlx's count of open
                     // transactions on the connection behind (SQLite had rolled back, so the
                     // ROLLBACK on drop failed too), and every later BEGIN is refused: that
@@ -350,12 +396,12 @@ impl Store {
                     Err(sqlx::Error::InvalidSavePointStatement | sqlx::Error::BeginFailed) => {
                         tracing::warn!("the write connection was left inside a failed transaction; reopening it");
                         self.write.acquire().await?.close().await?;
-                        self.write.begin_with("BEGIN IMMEDIATE").await?
+                        self.begin_on_write(Some("BEGIN IMMEDIATE")).await?
                     }
                     begun => begun?,
                 }
             }
-            Backend::Postgres => self.write.begin().await?,
+            Backend::Postgres => self.begin_on_write(None).await?,
         };
         if let (Backend::Postgres, Some(name)) = (self.backend, lock) {
             sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1)::bigint)::text")
@@ -424,7 +470,12 @@ impl Store {
 
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.check_reachable()?;
-        tokio::time::timeout(POLL_TIMEOUT, sqlx::query("SELECT 1").execute(&self.read))
+        let read = async {
+            sqlx::query("SELECT 1")
+                .execute(&mut *self.reader().await?)
+                .await
+        };
+        tokio::time::timeout(POLL_TIMEOUT, read)
             .await
             .map_err(|_| StoreError::Unreachable)??;
         Ok(())
@@ -447,7 +498,7 @@ impl Store {
     async fn bump_version(&self, name: &str) -> Result<(), StoreError> {
         sqlx::query("UPDATE cache_versions SET version = version + 1 WHERE name = $1")
             .bind(name)
-            .execute(&self.write)
+            .execute(&mut *self.writer().await?)
             .await?;
         Ok(())
     }

@@ -78,7 +78,7 @@ impl Store {
         Ok(sqlx::query_as::<_, super::AccountRow>(&sql)
             .bind(token_hash)
             .bind(now)
-            .fetch_optional(&self.read)
+            .fetch_optional(&mut *self.reader().await?)
             .await?)
     }
 }

@@ -1,6 +1,7 @@
 use super::accounts::revoke_all_sessions;
 use super::audit::{record, AuditEntry};
 use super::{AccountRow, Store, StoreError};
+use crate::domain::{AccountStatus, Role};
 
 /// A live session as its owner sees it.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -18,8 +19,10 @@ pub struct SessionState {
     pub account_id: String,
     pub revoked_at: Option<i64>,
     pub expires_at: i64,
-    pub role: String,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub role: Role,
+    #[sqlx(try_from = "String")]
+    pub status: AccountStatus,
     pub subscription_plan: Option<String>,
     pub subscription_expires_at: Option<i64>,
 }
@@ -103,7 +106,7 @@ impl Store {
              FROM sessions s JOIN accounts a ON a.id = s.account_id WHERE s.id = $1",
         )
         .bind(session_id)
-        .fetch_optional(&self.read)
+        .fetch_optional(&mut *self.reader().await?)
         .await?)
     }
 
@@ -188,7 +191,7 @@ impl Store {
         sqlx::query("UPDATE sessions SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1")
             .bind(session_id)
             .bind(now)
-            .execute(&self.write)
+            .execute(&mut *self.writer().await?)
             .await?;
         self.sessions_changed().await?;
         Ok(())
@@ -207,7 +210,7 @@ impl Store {
         )
         .bind(account_id)
         .bind(now)
-        .fetch_all(&self.read)
+        .fetch_all(&mut *self.reader().await?)
         .await?)
     }
 
@@ -217,7 +220,7 @@ impl Store {
         )
         .bind(account_id)
         .bind(now)
-        .fetch_one(&self.read)
+        .fetch_one(&mut *self.reader().await?)
         .await?)
     }
 

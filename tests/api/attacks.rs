@@ -586,7 +586,7 @@ async fn a_client_that_never_reads_is_held_to_one_round_of_answers_and_let_go() 
     // A client that reads slowly but steadily is not cut off, however long the whole
     // takes: the time limit runs from the last byte that went out.
     let address = app.base.trim_start_matches("http://").to_string();
-    let (answers, took) = tokio::task::spawn_blocking(move || {
+    let (answers, took, statuses, tail) = tokio::task::spawn_blocking(move || {
         let started = Instant::now();
         let mut stream = std::net::TcpStream::connect(&address).unwrap();
         let chunk = "GET /v1/articles/long HTTP/1.1\r\nHost: localhost\r\n\r\n".repeat(100);
@@ -611,11 +611,24 @@ async fn a_client_that_never_reads_is_held_to_one_round_of_answers_and_let_go() 
             .windows(15)
             .filter(|w| w == b"HTTP/1.1 200 OK")
             .count();
-        (answers, started.elapsed())
+        // Every status line, to say what came instead when an answer is missing.
+        let statuses: Vec<String> = received
+            .windows(12)
+            .filter(|w| w.starts_with(b"HTTP/1.1 "))
+            .map(|w| String::from_utf8_lossy(&w[9..]).to_string())
+            .collect();
+        let tail =
+            String::from_utf8_lossy(&received[received.len().saturating_sub(300)..]).to_string();
+        (answers, started.elapsed(), statuses, tail)
     })
     .await
     .unwrap();
-    assert_eq!(answers, 101, "every answer reaches a steady reader");
+    assert_eq!(
+        answers,
+        101,
+        "every answer reaches a steady reader (statuses: {:?}; the last bytes: {tail:?})",
+        statuses.iter().filter(|s| *s != "200").collect::<Vec<_>>()
+    );
     assert!(
         took > Duration::from_secs(3),
         "the steady read took {took:?}, under the timeout"

@@ -388,7 +388,7 @@ async fn hashes_below_the_configured_cost_are_remade_on_sign_in() {
             email: "weak@test.example",
             display_name: None,
             password_hash: Some(&weak),
-            role: "reader",
+            role: paywall::domain::Role::Reader,
             now: now(),
         })
         .await

@@ -72,6 +72,29 @@ async fn metrics_count_requests_decisions_logins_and_charges_without_ids_in_labe
 }
 
 #[tokio::test]
+async fn metrics_show_the_waits_for_database_connections_per_pool() {
+    let app = TestApp::spawn().await;
+    // A sign-in reads the account (the read pool) and opens a session (the write pool).
+    app.admin_token().await;
+    let text = app.get("/metrics", None).await.text().await.unwrap();
+    for pool in ["read", "write"] {
+        let count = format!(r#"paywall_db_pool_wait_seconds_count{{pool="{pool}"}} "#);
+        let line = text
+            .lines()
+            .find(|line| line.starts_with(&count))
+            .unwrap_or_else(|| panic!("no {count} in\n{text}"));
+        let waits: f64 = line[count.len()..].trim().parse().unwrap();
+        assert!(waits >= 1.0, "{line}");
+        let bucket = format!(r#"paywall_db_pool_wait_seconds_bucket{{pool="{pool}",le="0.001"}}"#);
+        assert!(text.contains(&bucket), "no {bucket} in\n{text}");
+        assert!(text.contains(&format!(
+            r#"paywall_db_pool_wait_seconds_sum{{pool="{pool}"}}"#
+        )));
+    }
+    assert!(text.contains("# HELP paywall_db_pool_wait_seconds "));
+}
+
+#[tokio::test]
 async fn metrics_count_article_cache_hits_and_misses() {
     let app = TestApp::spawn().await;
     let admin = app.admin_token().await;

@@ -372,6 +372,32 @@ async fn a_lock_held_elsewhere_times_writes_out_and_leaves_reads_alone() {
         assert_problem(response, 503, "unavailable").await;
         assert_eq!(status, 503);
     }
+    // /metrics shows where the time went: writers waited for connections of the
+    // write pool, which the lock held, while the read pool's waits stayed short.
+    let text = app.get("/metrics", None).await.text().await.unwrap();
+    let value = |series: String| -> f64 {
+        text.lines()
+            .find_map(|line| line.strip_prefix(&series))
+            .unwrap_or_else(|| panic!("no {series} in\n{text}"))
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let waits = |pool: &str| {
+        value(format!(
+            r#"paywall_db_pool_wait_seconds_count{{pool="{pool}"}} "#
+        ))
+    };
+    let within = |pool: &str, le: &str| {
+        value(format!(
+            r#"paywall_db_pool_wait_seconds_bucket{{pool="{pool}",le="{le}"}} "#
+        ))
+    };
+    assert!(
+        waits("write") - within("write", "0.5") >= 1.0,
+        "no write waited half a second for a connection:\n{text}"
+    );
+    assert_eq!(within("read", "1"), waits("read"), "{text}");
     holder.execute("ROLLBACK").await.unwrap();
     holder.close().await.unwrap();
     app.reader("after-lock@test.example").await;
