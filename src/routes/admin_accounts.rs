@@ -26,6 +26,35 @@ fn require_admin(caller: &AuthAccount) -> ApiResult<()> {
     caller.require(&[Role::Admin])
 }
 
+/// An admin acting on the account the path names: 401 without a token, 403 for a
+/// caller who is not an admin, then 404 for a path id that is no account id.
+pub struct AdminOnAccount {
+    pub admin: AuthAccount,
+    /// The account id, as the store spells it.
+    pub id: String,
+}
+
+impl actix_web::FromRequest for AdminOnAccount {
+    type Error = ApiError;
+    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(
+        req: &actix_web::HttpRequest,
+        payload: &mut actix_web::dev::Payload,
+    ) -> Self::Future {
+        let caller = Authenticated::from_request(req, payload);
+        let raw = req.match_info().get("id").unwrap_or_default().to_string();
+        Box::pin(async move {
+            let admin = caller.await?.0;
+            require_admin(&admin)?;
+            Ok(AdminOnAccount {
+                id: account_id(&raw)?,
+                admin,
+            })
+        })
+    }
+}
+
 /// Account ids are UUIDs; anything else names no account.
 fn account_id(raw: &str) -> ApiResult<String> {
     uuid::Uuid::parse_str(raw)
@@ -239,13 +268,8 @@ async fn admin_view(state: &AppState, row: &AccountRow) -> ApiResult<AdminAccoun
 #[utoipa::path(get, operation_id = "admin_accounts_get", path = "/v1/admin/accounts/{id}", tag = "admin accounts", security(("bearer" = []), ("session_cookie" = [])), params(("id" = String, Path, description = "The account id")),
     responses((status = 200, description = "The account with its sign-in activity", body = AdminAccountView)))]
 /// One account, with its last sign-in and live sessions
-pub async fn get(
-    state: web::Data<AppState>,
-    caller: Authenticated,
-    id: web::Path<String>,
-) -> ApiResult<HttpResponse> {
-    require_admin(&caller.0)?;
-    let id = account_id(&id)?;
+pub async fn get(state: web::Data<AppState>, on: AdminOnAccount) -> ApiResult<HttpResponse> {
+    let id = on.id;
     let row = state
         .store
         .account_by_id(&id)
@@ -275,12 +299,10 @@ pub struct PatchAccountBody {
 /// Change an account's email, name, role or status
 pub async fn patch(
     state: web::Data<AppState>,
-    caller: Authenticated,
-    id: web::Path<String>,
+    on: AdminOnAccount,
     body: ApiJson<PatchAccountBody>,
 ) -> ApiResult<HttpResponse> {
-    require_admin(&caller.0)?;
-    let id = account_id(&id)?;
+    let AdminOnAccount { admin, id } = on;
     let body = body.into_inner()?;
     let mut errors = Vec::new();
     let email = body
@@ -311,7 +333,7 @@ pub async fn patch(
         .update_account(
             &id,
             &changes,
-            &audit(&caller.0, "account.update", &id),
+            &audit(&admin, "account.update", &id),
             now_ts(),
         )
         .await
@@ -323,20 +345,11 @@ pub async fn patch(
     responses((status = 204, description = "Deleted, with its sessions"),
         (status = 409, description = "`last_admin`: the last active admin cannot be deleted", body = crate::error::Problem, content_type = "application/problem+json")))]
 /// Delete an account
-pub async fn delete(
-    state: web::Data<AppState>,
-    caller: Authenticated,
-    id: web::Path<String>,
-) -> ApiResult<HttpResponse> {
-    require_admin(&caller.0)?;
-    let id = account_id(&id)?;
+pub async fn delete(state: web::Data<AppState>, on: AdminOnAccount) -> ApiResult<HttpResponse> {
+    let AdminOnAccount { admin, id } = on;
     state
         .store
-        .delete_account(
-            &id,
-            Some(&audit(&caller.0, "account.delete", &id)),
-            now_ts(),
-        )
+        .delete_account(&id, Some(&audit(&admin, "account.delete", &id)), now_ts())
         .await
         .map_err(not_found)?;
     Ok(HttpResponse::NoContent().finish())
@@ -347,14 +360,12 @@ pub async fn delete(
 /// A one-time reset link for the admin to pass on to the reader.
 pub async fn password_reset(
     state: web::Data<AppState>,
-    caller: Authenticated,
-    id: web::Path<String>,
+    on: AdminOnAccount,
 ) -> ApiResult<HttpResponse> {
-    require_admin(&caller.0)?;
-    let id = account_id(&id)?;
+    let AdminOnAccount { admin, id } = on;
     let now = now_ts();
     let link = ResetLink::new(&state.public_base, now);
-    let entry = audit(&caller.0, "account.password_reset", &id)
+    let entry = audit(&admin, "account.password_reset", &id)
         .details(json!({"expires_at": rfc3339(link.expires_at)}));
     state
         .store
@@ -373,16 +384,14 @@ pub async fn password_reset(
 /// Set an account's subscription
 pub async fn put_subscription(
     state: web::Data<AppState>,
-    caller: Authenticated,
-    id: web::Path<String>,
+    on: AdminOnAccount,
     body: ApiJson<SubscriptionBody>,
 ) -> ApiResult<HttpResponse> {
-    require_admin(&caller.0)?;
-    let id = account_id(&id)?;
+    let AdminOnAccount { admin, id } = on;
     let mut errors = Vec::new();
     let subscription = parse_subscription(body.into_inner()?, "", &mut errors)
         .ok_or(ApiError::Validation(errors))?;
-    let entry = audit(&caller.0, "subscription.put", &id).details(json!({
+    let entry = audit(&admin, "subscription.put", &id).details(json!({
         "plan": subscription.plan,
         "expires_at": subscription.expires_at.map(rfc3339),
     }));
@@ -400,15 +409,13 @@ pub async fn put_subscription(
 /// Ends the subscription now; it stays on the account as expired.
 pub async fn delete_subscription(
     state: web::Data<AppState>,
-    caller: Authenticated,
-    id: web::Path<String>,
+    on: AdminOnAccount,
 ) -> ApiResult<HttpResponse> {
-    require_admin(&caller.0)?;
-    let id = account_id(&id)?;
+    let AdminOnAccount { admin, id } = on;
     let now = now_ts();
     let row = state
         .store
-        .end_subscription(&id, &audit(&caller.0, "subscription.delete", &id), now)
+        .end_subscription(&id, &audit(&admin, "subscription.delete", &id), now)
         .await
         .map_err(not_found)?;
     Ok(HttpResponse::Ok().json(AccountView::new(&row, now)))
@@ -419,18 +426,12 @@ pub async fn delete_subscription(
 /// Sign an account out everywhere
 pub async fn delete_sessions(
     state: web::Data<AppState>,
-    caller: Authenticated,
-    id: web::Path<String>,
+    on: AdminOnAccount,
 ) -> ApiResult<HttpResponse> {
-    require_admin(&caller.0)?;
-    let id = account_id(&id)?;
+    let AdminOnAccount { admin, id } = on;
     state
         .store
-        .revoke_account_sessions(
-            &id,
-            Some(&audit(&caller.0, "sessions.revoke", &id)),
-            now_ts(),
-        )
+        .revoke_account_sessions(&id, Some(&audit(&admin, "sessions.revoke", &id)), now_ts())
         .await
         .map_err(not_found)?;
     Ok(HttpResponse::NoContent().finish())
