@@ -5,6 +5,7 @@ pub mod client;
 pub mod identity;
 pub mod password;
 mod phpass;
+pub mod stripe;
 pub mod throttle;
 pub mod tokens;
 
