@@ -96,11 +96,15 @@ impl AsyncRead for GuardedStream {
         if let Some(timer) = &mut this.stalled {
             // Answers are waiting to leave: no new requests until they have. Wake when
             // the socket can take more (the dispatcher then writes) or the time is up.
-            if timer.as_mut().poll(cx).is_ready() {
-                return Poll::Ready(Err(timed_out()));
-            }
+            // Room to write means the client has been reading: that is never a
+            // timeout, however late this task runs (a busy machine may not run it for
+            // a while after the client read).
             if this.io.poll_write_ready(cx).is_ready() {
                 cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            if timer.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Err(timed_out()));
             }
             return Poll::Pending;
         }
