@@ -8,6 +8,7 @@
 use crate::auth::{tokens, PasswordHasher};
 use crate::domain::{parse_display_name, Email, Password, Role};
 use crate::error::{ApiError, ApiResult, FieldError};
+use crate::state::AppState;
 use crate::store::{AccountRow, AuditEntry, NewAccount, Store, StoreError, Subscription};
 
 /// How long a password-reset link lasts.
@@ -53,6 +54,42 @@ impl ResetLink {
             expires_at: now + RESET_TTL_SECS,
         }
     }
+}
+
+/// A reader registers themselves from `address`: 403 `registration_closed` when
+/// registration is closed, 429 once the address's hourly allowance is spent (both
+/// before the request's body is looked at, so a refused sign-up costs nothing), then
+/// `create` as a reader. `body` gives the email, display name and password as sent.
+pub async fn register(
+    state: &AppState,
+    address: std::net::IpAddr,
+    now: i64,
+    body: impl FnOnce() -> ApiResult<(String, Option<String>, String)>,
+) -> ApiResult<CreatedAccount> {
+    if !state.settings.registration_open {
+        return Err(ApiError::RegistrationClosed);
+    }
+    state
+        .throttle
+        .signup_or_reset(address)
+        .map_err(crate::app::sessions::too_many)?;
+    let (email, display_name, password) = body()?;
+    create(
+        &state.store,
+        &state.hasher,
+        NewAccountRequest {
+            email: &email,
+            display_name: display_name.as_deref(),
+            password: Some(password),
+            role: Role::Reader,
+            subscription: None,
+            reset_link_base: None,
+            audit: None,
+            now,
+        },
+        Vec::new(),
+    )
+    .await
 }
 
 /// Creates the account. `errors` holds what the face found wrong with its own fields

@@ -66,9 +66,8 @@ impl Engine {
     /// starts first, so that the pools' connections know to leave checkpoints to it).
     /// Migrations are the caller's business.
     pub async fn open(database_url: &str, pools: PoolSettings) -> Result<Engine, StoreError> {
-        let file = crate::store::sqlite_file_of(database_url).filter(|_| {
-            crate::store::Backend::of_url(database_url) == Some(crate::store::Backend::Sqlite)
-        });
+        // Some only for a `sqlite:` URL that names a file (not a database in memory).
+        let file = crate::store::sqlite_file_of(database_url);
         let checkpointer = file.as_ref().and_then(|path| {
             checkpoint::Checkpointer::start(path, checkpoint::RESTART_PAGES)
                 .map_err(|error| {

@@ -7,11 +7,10 @@ use serde::Deserialize;
 
 use super::extract::ApiJson;
 use super::views::{AccountView, TokenPair};
-use crate::app::accounts::NewAccountRequest;
 use crate::auth::client::client_address;
 use crate::auth::identity::SESSION_COOKIE;
 use crate::auth::{tokens, Authenticated};
-use crate::domain::{AccountStatus, Email, Password, Role};
+use crate::domain::{AccountStatus, Email, Password};
 use crate::error::{ApiError, ApiResult, FieldError};
 use crate::state::AppState;
 use crate::store::{now_ts, AccountRow};
@@ -57,30 +56,13 @@ pub async fn register(
     req: HttpRequest,
     body: ApiJson<RegisterBody>,
 ) -> ApiResult<HttpResponse> {
-    if !state.settings.registration_open {
-        return Err(ApiError::RegistrationClosed);
-    }
-    state
-        .throttle
-        .signup_or_reset(client_address(&req, &state.settings.trusted_proxies))
-        .map_err(too_many)?;
-    let body = body.into_inner()?;
+    let address = client_address(&req, &state.settings.trusted_proxies);
+    let body = body.into_inner();
     let now = now_ts();
-    let created = crate::app::accounts::create(
-        &state.store,
-        &state.hasher,
-        NewAccountRequest {
-            email: &body.email,
-            display_name: body.display_name.as_deref(),
-            password: Some(body.password),
-            role: Role::Reader,
-            subscription: None,
-            reset_link_base: None,
-            audit: None,
-            now,
-        },
-        Vec::new(),
-    )
+    let created = crate::app::accounts::register(&state, address, now, || {
+        let body = body?;
+        Ok((body.email, body.display_name, body.password))
+    })
     .await?;
     Ok(HttpResponse::Created().json(AccountView::new(&created.row, now)))
 }
