@@ -130,6 +130,21 @@ impl<'a> Raw<'a> {
     }
 }
 
+/// Whether `url` is an absolute https URL, or http on this machine (to try things out).
+pub fn https_or_local(url: &str) -> bool {
+    let Ok(parsed) = url::Url::parse(url) else {
+        return false;
+    };
+    match parsed.scheme() {
+        "https" => parsed.host().is_some(),
+        "http" => matches!(
+            parsed.host_str(),
+            Some("localhost" | "127.0.0.1" | "[::1]")
+        ),
+        _ => false,
+    }
+}
+
 /// Readers: each turns a variable into its field's value or a message naming it.
 mod read {
     use super::{ConfigError, LogFormat, Raw};
@@ -258,6 +273,30 @@ mod read {
             })?;
         }
         Ok(from)
+    }
+
+    pub fn stripe_webhook_secrets(raw: &Raw) -> Result<Vec<String>, ConfigError> {
+        let secrets = raw.list();
+        if secrets.iter().any(|s| !s.starts_with("whsec_") || s.len() < 16) {
+            return Err(raw.bad(
+                "every secret must be a webhook signing secret as Stripe shows it, starting \
+                 with whsec_ (Developers > Webhooks > the endpoint > Signing secret)",
+            ));
+        }
+        Ok(secrets)
+    }
+
+    /// An absolute https:// URL (http:// only for this machine, to try things out).
+    pub fn https_url(raw: &Raw) -> Result<Option<String>, ConfigError> {
+        let url = raw.value();
+        if let Some(url) = &url {
+            if !super::https_or_local(url) {
+                return Err(raw.bad(format!(
+                    "{url:?} must be an https:// URL, such as https://billing.stripe.com/p/login/..."
+                )));
+            }
+        }
+        Ok(url)
     }
 
     pub fn public_url(raw: &Raw) -> Result<Option<String>, ConfigError> {
@@ -476,6 +515,15 @@ settings! {
         smtp_url: Option<String> = "PAYWALL_SMTP_URL" ("") => read::smtp_url, show::optional_url;
         /// The From of reset mail; required with PAYWALL_SMTP_URL.
         mail_from: Option<String> = "PAYWALL_MAIL_FROM" ("") => read::mail_from, show::optional;
+    }
+    billing {
+        /// Stripe's webhook signing secrets (`whsec_...`), comma-separated: several while
+        /// one is rotated (unset: every delivery is refused).
+        stripe_webhook_secrets: Vec<String> = "PAYWALL_STRIPE_WEBHOOK_SECRETS" ("") => read::stripe_webhook_secrets, show::count, secret;
+        /// The Stripe customer portal's login link (unset: GET /v1/me/billing is 404).
+        stripe_portal_url: Option<String> = "PAYWALL_STRIPE_PORTAL_URL" ("") => read::https_url, show::optional;
+        /// Days a `past_due` subscription still reads after its period's end.
+        billing_grace_days: i64 = "PAYWALL_BILLING_GRACE_DAYS" ("3") => read::number(0, 365), show::plain;
     }
     web {
         /// The base of the links handed out (default: http://{PAYWALL_BIND}).
@@ -787,7 +835,8 @@ mod tests {
 
     #[test]
     fn no_secret_is_ever_shown() {
-        const MARK: &str = "a-secret-value-0123456789abcdefghijkl";
+        // Shaped to pass every secret's own check (Stripe's start with whsec_).
+        const MARK: &str = "whsec_a-secret-value-0123456789abcdefghijkl";
         let secrets: Vec<(&str, &str)> = SETTINGS
             .iter()
             .filter(|s| s.secret)

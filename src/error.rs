@@ -48,6 +48,13 @@ pub enum ApiError {
     SlugTaken,
     #[error("{0}")]
     LastAdmin(&'static str),
+    #[error("a plan with this id already exists")]
+    PlanTaken,
+    #[error("{0}")]
+    PlanInUse(&'static str),
+    /// A webhook delivery whose signature does not hold; the detail says which check failed.
+    #[error("{0}")]
+    InvalidSignature(String),
     #[error("the request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
     #[error("the request headers are larger than {0} bytes in all")]
@@ -96,6 +103,9 @@ impl ApiError {
             ApiError::EmailTaken => ProblemCode::EmailTaken,
             ApiError::SlugTaken => ProblemCode::SlugTaken,
             ApiError::LastAdmin(_) => ProblemCode::LastAdmin,
+            ApiError::PlanTaken => ProblemCode::PlanTaken,
+            ApiError::PlanInUse(_) => ProblemCode::PlanInUse,
+            ApiError::InvalidSignature(_) => ProblemCode::InvalidSignature,
             ApiError::PayloadTooLarge(_) => ProblemCode::PayloadTooLarge,
             ApiError::HeadersTooLarge(_) => ProblemCode::HeadersTooLarge,
             ApiError::UnsupportedMediaType => ProblemCode::UnsupportedMediaType,
@@ -125,6 +135,9 @@ pub enum ProblemCode {
     EmailTaken,
     SlugTaken,
     LastAdmin,
+    PlanTaken,
+    PlanInUse,
+    InvalidSignature,
     PayloadTooLarge,
     HeadersTooLarge,
     UnsupportedMediaType,
@@ -150,6 +163,9 @@ impl ProblemCode {
             ProblemCode::EmailTaken => "email_taken",
             ProblemCode::SlugTaken => "slug_taken",
             ProblemCode::LastAdmin => "last_admin",
+            ProblemCode::PlanTaken => "plan_taken",
+            ProblemCode::PlanInUse => "plan_in_use",
+            ProblemCode::InvalidSignature => "invalid_signature",
             ProblemCode::PayloadTooLarge => "payload_too_large",
             ProblemCode::HeadersTooLarge => "headers_too_large",
             ProblemCode::UnsupportedMediaType => "unsupported_media_type",
@@ -184,7 +200,7 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::BadRequest(_) | ApiError::InvalidSignature(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized | ApiError::InvalidToken(_) | ApiError::InvalidCredentials => {
                 StatusCode::UNAUTHORIZED
             }
@@ -193,9 +209,11 @@ impl ResponseError for ApiError {
             }
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::EmailTaken | ApiError::SlugTaken | ApiError::LastAdmin(_) => {
-                StatusCode::CONFLICT
-            }
+            ApiError::EmailTaken
+            | ApiError::SlugTaken
+            | ApiError::LastAdmin(_)
+            | ApiError::PlanTaken
+            | ApiError::PlanInUse(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::HeadersTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -297,6 +315,9 @@ mod tests {
             EmailTaken,
             SlugTaken,
             LastAdmin,
+            PlanTaken,
+            PlanInUse,
+            InvalidSignature,
             PayloadTooLarge,
             HeadersTooLarge,
             UnsupportedMediaType,

@@ -1,7 +1,7 @@
 //! What operators can watch at GET /metrics (Prometheus text format): requests by route
 //! pattern and status, their latency, sign-ins by outcome, paywall decisions by reason,
-//! meter charges, gift reads, article cache hits and misses, database connections and
-//! the waits for them.
+//! meter charges, gift reads, article cache hits and misses, Stripe events, database
+//! connections and the waits for them.
 //! Route patterns only: never a slug, an id or a token in a label.
 
 use std::sync::OnceLock;
@@ -59,6 +59,12 @@ fn describe() {
         "Reads opened in full by a gift link for a reader who could not read them otherwise"
     );
     describe_counter!("paywall_logins_total", "Sign-in attempts by outcome");
+    describe_counter!(
+        "paywall_stripe_events_total",
+        "Stripe webhook deliveries by event type (types Paywall does not act on are `other`) \
+         and outcome: applied, pending (kept for a customer not linked yet), stale, \
+         duplicate, ignored, or invalid_signature"
+    );
     describe_gauge!(
         "paywall_db_connections",
         "Database connections of each pool: in use, idle, and the most allowed"
@@ -111,6 +117,21 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
 pub fn pool_wait(pool: &'static str, waited: std::time::Duration) {
     metrics::histogram!("paywall_db_pool_wait_seconds", "pool" => pool)
         .record(waited.as_secs_f64());
+}
+
+/// A Stripe webhook delivery: its event type if Paywall acts on it (else `other`; one
+/// refused before its type was read is `unknown`), and what became of it.
+pub fn stripe_event(kind: Option<&str>, outcome: &'static str) {
+    let kind = match kind {
+        None => "unknown",
+        Some(kind) => crate::paywall::billing::HANDLED
+            .iter()
+            .find(|handled| **handled == kind)
+            .copied()
+            .unwrap_or("other"),
+    };
+    metrics::counter!("paywall_stripe_events_total", "type" => kind, "outcome" => outcome)
+        .increment(1);
 }
 
 /// A request's method as a label, from a closed set: any other method a client makes up

@@ -8,7 +8,9 @@
 //!   `PAYWALL_ADMIN_EMAIL` alike.
 //! - `sessions`: signing in, refreshing a token pair, signing out, checking a current
 //!   password.
+//! - `billing`: plans, checkout and portal links, and Stripe's events.
 
 pub mod accounts;
+pub mod billing;
 pub mod reading;
 pub mod sessions;

@@ -75,6 +75,22 @@ vocabulary!(
 
 vocabulary!(ArticleStatus { Draft => "draft", Published => "published" });
 
+vocabulary!(
+    /// Where an account's subscription comes from: granted by an admin, paid through
+    /// Stripe, or brought in by `import-accounts`.
+    SubscriptionSource { Admin => "admin", Stripe => "stripe", Import => "import" }
+);
+
+vocabulary!(
+    /// A subscription's billing status as the account shows it.
+    SubscriptionStatus {
+        Active => "active",
+        Trialing => "trialing",
+        PastDue => "past_due",
+        Canceled => "canceled",
+    }
+);
+
 impl Role {
     /// Editors and admins read everything and manage articles.
     pub fn is_staff(self) -> bool {

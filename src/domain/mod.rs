@@ -9,7 +9,10 @@ mod time;
 
 pub use display_name::{parse_display_name, MAX_DISPLAY_NAME};
 pub use email::Email;
-pub use enums::{AccessLevel, AccountStatus, ArticleStatus, Role, UnknownWord};
+pub use enums::{
+    AccessLevel, AccountStatus, ArticleStatus, Role, SubscriptionSource, SubscriptionStatus,
+    UnknownWord,
+};
 pub use password::Password;
 pub use slug::Slug;
 pub use time::{parse_rfc3339, rfc3339};

@@ -2,6 +2,7 @@
 //! function that turns an article and a decision into the text a reader receives.
 
 pub mod access;
+pub mod billing;
 pub mod gifts;
 pub mod meter;
 pub mod teaser;

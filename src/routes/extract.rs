@@ -97,6 +97,45 @@ fn read_json<T: DeserializeOwned + 'static>(
     }
 }
 
+/// A request body as sent, byte for byte (a signed webhook is checked over exactly
+/// these bytes), read within the route's limit. Like `ApiJson`, taking it fails only in
+/// the handler.
+pub struct RawBody(Result<actix_web::web::Bytes, ApiError>);
+
+impl RawBody {
+    pub fn into_inner(self) -> ApiResult<actix_web::web::Bytes> {
+        self.0
+    }
+}
+
+impl FromRequest for RawBody {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let limit = req
+            .app_data::<BodyLimit>()
+            .map_or(DEFAULT_BODY_LIMIT, |limit| limit.0);
+        let mut payload = payload.take();
+        Box::pin(async move {
+            let read = async {
+                let mut body = BytesMut::new();
+                while let Some(chunk) = payload.next().await {
+                    let chunk = chunk.map_err(|_| {
+                        ApiError::BadRequest("the request body could not be read".into())
+                    })?;
+                    if body.len() + chunk.len() > limit {
+                        return Err(ApiError::PayloadTooLarge(limit));
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                Ok(body.freeze())
+            };
+            Ok(RawBody(read.await))
+        })
+    }
+}
+
 /// 400 for text that is not JSON at all; 422, naming the field, for JSON that does not
 /// fit `T` (missing, unknown, wrongly typed or out-of-range fields).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {

@@ -4,6 +4,7 @@ pub mod admin_accounts;
 pub mod admin_articles;
 pub mod articles;
 pub mod auth;
+pub mod billing;
 pub mod extract;
 pub mod health;
 pub mod me;
@@ -311,7 +312,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             face => {
                 let inner = path.strip_prefix("/v1").unwrap_or(path);
                 let mut served = resource(inner, &declared.allow);
-                if face == table::Face::ArticleWrites {
+                if matches!(face, table::Face::ArticleWrites | table::Face::Webhooks) {
                     served = served.app_data(BodyLimit(ARTICLE_BODY_LIMIT));
                 }
                 for route in declared.routes() {

@@ -9,7 +9,7 @@ use actix_web::http::Method;
 use actix_web::Route;
 use utoipa::openapi::OpenApi;
 
-use super::{admin_accounts, admin_articles, articles, auth, health, me};
+use super::{admin_accounts, admin_articles, articles, auth, billing, health, me};
 
 /// What serves an endpoint besides its handler.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,6 +21,9 @@ pub enum Face {
     Api,
     /// `/v1` routes that take an article's body (a larger body limit).
     ArticleWrites,
+    /// `/v1` routes that take another service's events, signed over their raw body
+    /// (the larger body limit too: an invoice with many lines is long).
+    Webhooks,
 }
 
 /// One endpoint: its face, its own one-operation document, and its handler.
@@ -87,6 +90,15 @@ pub fn endpoints() -> Vec<Endpoint> {
         Api admin_accounts::audit_log,
         Api articles::list,
         Api articles::create_gift,
+        Api billing::public_plans,
+        Api billing::list_plans,
+        Api billing::create_plan,
+        Api billing::get_plan,
+        Api billing::patch_plan,
+        Api billing::delete_plan,
+        Api billing::checkout,
+        Api billing::billing_portal,
+        Webhooks billing::stripe_webhook,
         ArticleWrites admin_articles::list,
         ArticleWrites admin_articles::create,
         ArticleWrites admin_articles::get,

@@ -4,6 +4,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::paywall::{teaser, PaywallNotice, Visible};
+use crate::domain::{SubscriptionSource, SubscriptionStatus};
+use crate::store::billing::PlanRow;
 use crate::store::{AccountRow, ArticleRow, ArticleSummaryRow};
 
 pub use crate::domain::{parse_rfc3339, rfc3339};
@@ -17,6 +19,13 @@ pub struct SubscriptionView {
     #[schema(format = DateTime)]
     pub expires_at: Option<String>,
     pub active: bool,
+    /// Where it comes from: granted by an admin, paid through Stripe, or imported.
+    #[schema(value_type = crate::domain::SubscriptionSource)]
+    pub source: &'static str,
+    /// Stripe's billing status for a paid subscription; `active` or `canceled`
+    /// (ended) for the others.
+    #[schema(value_type = crate::domain::SubscriptionStatus)]
+    pub status: &'static str,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -48,9 +57,82 @@ impl AccountView {
                 started_at: row.subscription_started_at.map(rfc3339),
                 expires_at: row.subscription_expires_at.map(rfc3339),
                 active: row.subscription_expires_at.is_none_or(|at| at > now),
+                source: row
+                    .subscription_source()
+                    .map_or("admin", SubscriptionSource::as_str),
+                status: row
+                    .subscription_status(now)
+                    .map_or("active", SubscriptionStatus::as_str),
             }),
         }
     }
+}
+
+/// A plan as admins see it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PlanView {
+    /// A slug, such as `digital` or `famille`; a subscription's `plan`.
+    pub id: String,
+    pub name: String,
+    /// Devices that may read at once; 0 for unlimited.
+    pub seats: i64,
+    /// The Stripe prices that buy this plan (a price buys one plan).
+    pub stripe_price_ids: Vec<String>,
+    /// Where a reader pays: a Stripe Payment Link.
+    pub checkout_url: Option<String>,
+    /// On sale: listed at /v1/plans and open to checkout.
+    pub active: bool,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    #[schema(format = DateTime)]
+    pub updated_at: String,
+}
+
+impl PlanView {
+    pub fn new(row: &PlanRow) -> Self {
+        PlanView {
+            id: row.id.clone(),
+            name: row.name.clone(),
+            seats: row.seats,
+            stripe_price_ids: row.price_ids.clone(),
+            checkout_url: row.checkout_url.clone(),
+            active: row.active,
+            created_at: rfc3339(row.created_at),
+            updated_at: rfc3339(row.updated_at),
+        }
+    }
+}
+
+/// A plan on sale, as anyone sees it (without its prices).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PublicPlanView {
+    pub id: String,
+    pub name: String,
+    /// Devices that may read at once; 0 for unlimited.
+    pub seats: i64,
+    /// Where a reader pays; signed-in readers get it with their account filled in from
+    /// `POST /v1/me/checkout`.
+    pub checkout_url: Option<String>,
+    /// Always true here.
+    pub active: bool,
+}
+
+impl PublicPlanView {
+    pub fn new(row: &PlanRow) -> Self {
+        PublicPlanView {
+            id: row.id.clone(),
+            name: row.name.clone(),
+            seats: row.seats,
+            checkout_url: row.checkout_url.clone(),
+            active: row.active,
+        }
+    }
+}
+
+/// A list that is never paged.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Items<T> {
+    pub items: Vec<T>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -2,7 +2,7 @@ use sqlx::AnyConnection;
 
 use super::audit::{record, AuditEntry};
 use super::{conflict_or, Cursor, Store, StoreError};
-use crate::domain::{AccountStatus, Role};
+use crate::domain::{AccountStatus, Role, SubscriptionSource, SubscriptionStatus};
 
 /// A subscription as a line sets it.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,12 +39,46 @@ pub struct AccountRow {
     pub subscription_plan: Option<String>,
     pub subscription_started_at: Option<i64>,
     pub subscription_expires_at: Option<i64>,
+    /// `admin`, `stripe` or `import` (see `SubscriptionSource`); None before payments.
+    pub subscription_source: Option<String>,
+    /// Stripe's status as the account shows it (see `SubscriptionStatus`).
+    pub subscription_status: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
     pub last_login_at: Option<i64>,
 }
 
 impl AccountRow {
+    /// Where the subscription comes from: subscriptions granted before payments
+    /// existed were an admin's.
+    pub fn subscription_source(&self) -> Option<SubscriptionSource> {
+        self.subscription_plan.as_ref()?;
+        Some(
+            self.subscription_source
+                .as_deref()
+                .and_then(SubscriptionSource::parse)
+                .unwrap_or(SubscriptionSource::Admin),
+        )
+    }
+
+    /// The subscription's status: as Stripe last said, or, for one granted here,
+    /// `active` until it ends and `canceled` after.
+    pub fn subscription_status(&self, now: i64) -> Option<SubscriptionStatus> {
+        self.subscription_plan.as_ref()?;
+        let running = self.subscription_expires_at.is_none_or(|at| at > now);
+        Some(
+            match self
+                .subscription_status
+                .as_deref()
+                .and_then(SubscriptionStatus::parse)
+            {
+                Some(status) if running || status == SubscriptionStatus::Canceled => status,
+                _ if running => SubscriptionStatus::Active,
+                _ => SubscriptionStatus::Canceled,
+            },
+        )
+    }
+
     pub fn is_active_admin(&self) -> bool {
         self.role == Role::Admin && self.status == AccountStatus::Active
     }
@@ -85,9 +119,9 @@ pub struct AccountFilter<'a> {
 
 pub(crate) const ACCOUNT_COLUMNS: &str = "id, email, display_name, password_hash, role, status, \
     subscription_plan, subscription_started_at, subscription_expires_at, \
-    created_at, updated_at, last_login_at";
+    subscription_source, subscription_status, created_at, updated_at, last_login_at";
 
-async fn fetch_account(
+pub(crate) async fn fetch_account(
     conn: &mut AnyConnection,
     id: &str,
 ) -> Result<Option<AccountRow>, sqlx::Error> {
@@ -158,8 +192,9 @@ impl Store {
         let mut tx = self.begin_write(None).await?;
         let sql = format!(
             "INSERT INTO accounts (id, email, display_name, password_hash, role, status, \
-             subscription_plan, subscription_started_at, subscription_expires_at, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, 'active', $6, $7, $8, $9, $9) RETURNING {ACCOUNT_COLUMNS}"
+             subscription_plan, subscription_started_at, subscription_expires_at, subscription_source, \
+             subscription_status, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, 'active', $6, $7, $8, $10, $11, $9, $9) RETURNING {ACCOUNT_COLUMNS}"
         );
         let row = sqlx::query_as::<_, AccountRow>(&sql)
             .bind(&id)
@@ -171,6 +206,8 @@ impl Store {
             .bind(subscription.map(|_| new.now))
             .bind(subscription.and_then(|s| s.expires_at))
             .bind(new.now)
+            .bind(subscription.map(|_| SubscriptionSource::Admin.as_str()))
+            .bind(subscription.map(|_| SubscriptionStatus::Active.as_str()))
             .fetch_one(&mut *tx)
             .await
             .map_err(conflict_or)?;
@@ -376,7 +413,8 @@ impl Store {
         let mut tx = self.begin_write(None).await?;
         let sql = format!(
             "UPDATE accounts SET subscription_plan = $2, subscription_started_at = $3, \
-             subscription_expires_at = $4, updated_at = $3 WHERE id = $1 RETURNING {ACCOUNT_COLUMNS}"
+             subscription_expires_at = $4, subscription_source = 'admin', \
+             subscription_status = 'active', updated_at = $3 WHERE id = $1 RETURNING {ACCOUNT_COLUMNS}"
         );
         let row = sqlx::query_as::<_, AccountRow>(&sql)
             .bind(account_id)
@@ -412,7 +450,8 @@ impl Store {
             return Ok(current);
         }
         let sql = format!(
-            "UPDATE accounts SET subscription_expires_at = $2, updated_at = $2 WHERE id = $1 RETURNING {ACCOUNT_COLUMNS}"
+            "UPDATE accounts SET subscription_expires_at = $2, subscription_source = 'admin', \
+             subscription_status = 'canceled', updated_at = $2 WHERE id = $1 RETURNING {ACCOUNT_COLUMNS}"
         );
         let row = sqlx::query_as::<_, AccountRow>(&sql)
             .bind(account_id)
@@ -435,7 +474,8 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let done = sqlx::query(
             "UPDATE accounts SET subscription_plan = $2, subscription_started_at = $3, \
-             subscription_expires_at = $4, updated_at = $3 WHERE id = $1",
+             subscription_expires_at = $4, subscription_source = 'admin', \
+             subscription_status = 'active', updated_at = $3 WHERE id = $1",
         )
         .bind(account_id)
         .bind(plan)
@@ -599,6 +639,8 @@ fn merge_import(current: Option<&AccountRow>, record: &ImportRecord, now: i64) -
         subscription_plan: None,
         subscription_started_at: None,
         subscription_expires_at: None,
+        subscription_source: None,
+        subscription_status: None,
         created_at: now,
         updated_at: now,
         last_login_at: None,
@@ -625,6 +667,8 @@ fn merge_import(current: Option<&AccountRow>, record: &ImportRecord, now: i64) -
             .or(Some(now));
         row.subscription_plan = Some(subscription.plan.clone());
         row.subscription_expires_at = subscription.expires_at;
+        row.subscription_source = Some(SubscriptionSource::Import.as_str().to_string());
+        row.subscription_status = Some(SubscriptionStatus::Active.as_str().to_string());
     }
     row.updated_at = now;
     row
@@ -705,13 +749,14 @@ impl Store {
         for chunk in rows.chunks(IMPORT_ROWS_PER_STATEMENT) {
             let values: Vec<String> = (0..chunk.len())
                 .map(|i| {
-                    let p: Vec<String> = (1..=12).map(|k| format!("${}", i * 12 + k)).collect();
+                    let p: Vec<String> = (1..=14).map(|k| format!("${}", i * 14 + k)).collect();
                     format!("({})", p.join(", "))
                 })
                 .collect();
             let sql = format!(
                 "INSERT INTO accounts (id, email, display_name, password_hash, role, status, \
                  subscription_plan, subscription_started_at, subscription_expires_at, \
+                 subscription_source, subscription_status, \
                  created_at, updated_at, last_login_at) VALUES {} \
                  ON CONFLICT (email) DO UPDATE SET display_name = excluded.display_name, \
                  password_hash = excluded.password_hash, role = excluded.role, \
@@ -719,6 +764,8 @@ impl Store {
                  subscription_plan = excluded.subscription_plan, \
                  subscription_started_at = excluded.subscription_started_at, \
                  subscription_expires_at = excluded.subscription_expires_at, \
+                 subscription_source = excluded.subscription_source, \
+                 subscription_status = excluded.subscription_status, \
                  updated_at = excluded.updated_at",
                 values.join(", ")
             );
@@ -734,6 +781,8 @@ impl Store {
                     .bind(&row.subscription_plan)
                     .bind(row.subscription_started_at)
                     .bind(row.subscription_expires_at)
+                    .bind(&row.subscription_source)
+                    .bind(&row.subscription_status)
                     .bind(row.created_at)
                     .bind(row.updated_at)
                     .bind(row.last_login_at);

@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod articles;
 pub mod audit;
 pub mod backup;
+pub mod billing;
 mod columns;
 pub mod copy;
 mod failures;

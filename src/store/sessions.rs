@@ -173,7 +173,7 @@ impl Store {
         let account = sqlx::query_as::<_, AccountRow>(
             "SELECT a.id, a.email, a.display_name, a.password_hash, a.role, a.status, \
              a.subscription_plan, a.subscription_started_at, a.subscription_expires_at, \
-             a.created_at, a.updated_at, a.last_login_at \
+             a.subscription_source, a.subscription_status, a.created_at, a.updated_at, a.last_login_at \
              FROM accounts a JOIN sessions s ON s.account_id = a.id WHERE s.id = $1",
         )
         .bind(&session_id)
