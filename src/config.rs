@@ -137,10 +137,7 @@ pub fn https_or_local(url: &str) -> bool {
     };
     match parsed.scheme() {
         "https" => parsed.host().is_some(),
-        "http" => matches!(
-            parsed.host_str(),
-            Some("localhost" | "127.0.0.1" | "[::1]")
-        ),
+        "http" => matches!(parsed.host_str(), Some("localhost" | "127.0.0.1" | "[::1]")),
         _ => false,
     }
 }
@@ -277,7 +274,10 @@ mod read {
 
     pub fn stripe_webhook_secrets(raw: &Raw) -> Result<Vec<String>, ConfigError> {
         let secrets = raw.list();
-        if secrets.iter().any(|s| !s.starts_with("whsec_") || s.len() < 16) {
+        if secrets
+            .iter()
+            .any(|s| !s.starts_with("whsec_") || s.len() < 16)
+        {
             return Err(raw.bad(
                 "every secret must be a webhook signing secret as Stripe shows it, starting \
                  with whsec_ (Developers > Webhooks > the endpoint > Signing secret)",

@@ -271,7 +271,10 @@ pub async fn checkout(state: &AppState, account: &AccountRow, plan_id: &str) -> 
         .filter(|plan| plan.active)
         .ok_or_else(|| ApiError::validation("plan", "no plan on sale has this id"))?;
     let link = plan.checkout_url.ok_or_else(|| {
-        ApiError::validation("plan", "this plan has no checkout_url: it is not sold online")
+        ApiError::validation(
+            "plan",
+            "this plan has no checkout_url: it is not sold online",
+        )
     })?;
     with_query(
         &link,
@@ -331,7 +334,9 @@ pub async fn receive_stripe(
         Fact::Link { .. } if outcome == EventOutcome::Ignored => {
             "the checkout's client_reference_id names no account"
         }
-        Fact::State(_) if outcome == EventOutcome::Ignored => "no plan has the subscription's price",
+        Fact::State(_) if outcome == EventOutcome::Ignored => {
+            "no plan has the subscription's price"
+        }
         _ => "",
     };
     tracing::info!(

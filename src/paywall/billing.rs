@@ -213,9 +213,7 @@ pub fn facts(event: &Envelope) -> Fact {
             let items = list(object.get("items"));
             let price_ids = items
                 .iter()
-                .filter_map(|item| {
-                    id_of(item.get("price")).or_else(|| id_of(item.get("plan")))
-                })
+                .filter_map(|item| id_of(item.get("price")).or_else(|| id_of(item.get("plan"))))
                 .collect();
             let period_end = object
                 .get("current_period_end")
@@ -389,7 +387,13 @@ mod tests {
 
     #[test]
     fn reads_both_api_versions_of_a_subscription() {
-        let old = facts(&subscription("evt_1", "customer.subscription.updated", 10, "active", 500));
+        let old = facts(&subscription(
+            "evt_1",
+            "customer.subscription.updated",
+            10,
+            "active",
+            500,
+        ));
         let Fact::State(old) = old else { panic!() };
         assert_eq!(old.price_ids, vec!["price_digital"]);
         assert_eq!(old.state.period_end, Some(500));
@@ -410,8 +414,13 @@ mod tests {
 
     #[test]
     fn reads_both_api_versions_of_an_invoice() {
-        let Fact::State(old) = facts(&invoice("evt_1", "invoice.paid", 5, "subscription_cycle", 800))
-        else {
+        let Fact::State(old) = facts(&invoice(
+            "evt_1",
+            "invoice.paid",
+            5,
+            "subscription_cycle",
+            800,
+        )) else {
             panic!()
         };
         assert_eq!(old.subscription_id, "sub_1");
@@ -444,11 +453,21 @@ mod tests {
 
     #[test]
     fn what_is_not_acted_on_says_why() {
-        let one_off = event("evt_1", "invoice.paid", 1, json!({"customer": "cus_1", "lines": {"data": []}}));
+        let one_off = event(
+            "evt_1",
+            "invoice.paid",
+            1,
+            json!({"customer": "cus_1", "lines": {"data": []}}),
+        );
         assert!(matches!(facts(&one_off), Fact::Ignored(_)));
         let other = event("evt_2", "charge.refunded", 1, json!({"id": "ch_1"}));
         assert!(matches!(facts(&other), Fact::Ignored(_)));
-        let anonymous = event("evt_3", "checkout.session.completed", 1, json!({"customer": "cus_1"}));
+        let anonymous = event(
+            "evt_3",
+            "checkout.session.completed",
+            1,
+            json!({"customer": "cus_1"}),
+        );
         assert!(matches!(facts(&anonymous), Fact::Ignored(_)));
         let linked = event(
             "evt_4",
@@ -464,7 +483,10 @@ mod tests {
             }
         );
         assert!(envelope(&json!({"type": "x", "created": 1, "data": {"object": {}}})).is_err());
-        assert!(envelope(&json!({"id": "e", "type": "x", "created": "1", "data": {"object": {}}})).is_err());
+        assert!(
+            envelope(&json!({"id": "e", "type": "x", "created": "1", "data": {"object": {}}}))
+                .is_err()
+        );
         assert!(envelope(&json!({"id": "e", "type": "x", "created": 1, "data": {}})).is_err());
     }
 
@@ -485,8 +507,18 @@ mod tests {
         assert_eq!(of("active"), Some((SubscriptionStatus::Active, 1_000)));
         assert_eq!(of("trialing"), Some((SubscriptionStatus::Trialing, 1_000)));
         assert_eq!(of("past_due"), Some((SubscriptionStatus::PastDue, 1_050)));
-        for ended in ["canceled", "unpaid", "incomplete_expired", "paused", DELETED] {
-            assert_eq!(of(ended), Some((SubscriptionStatus::Canceled, 400)), "{ended}");
+        for ended in [
+            "canceled",
+            "unpaid",
+            "incomplete_expired",
+            "paused",
+            DELETED,
+        ] {
+            assert_eq!(
+                of(ended),
+                Some((SubscriptionStatus::Canceled, 400)),
+                "{ended}"
+            );
         }
         assert_eq!(of("incomplete"), None);
         assert_eq!(of("something_new"), None);
@@ -500,16 +532,40 @@ mod tests {
 
     #[test]
     fn deleted_is_final_and_newer_wins() {
-        let active = state(facts(&subscription("evt_a", "customer.subscription.updated", 10, "active", 100)));
-        let older = state(facts(&subscription("evt_b", "customer.subscription.updated", 5, "past_due", 100)));
-        let deleted = state(facts(&subscription("evt_c", "customer.subscription.deleted", 1, "canceled", 100)));
+        let active = state(facts(&subscription(
+            "evt_a",
+            "customer.subscription.updated",
+            10,
+            "active",
+            100,
+        )));
+        let older = state(facts(&subscription(
+            "evt_b",
+            "customer.subscription.updated",
+            5,
+            "past_due",
+            100,
+        )));
+        let deleted = state(facts(&subscription(
+            "evt_c",
+            "customer.subscription.deleted",
+            1,
+            "canceled",
+            100,
+        )));
         assert!(supersedes(None, &older));
         assert!(!supersedes(Some(&active), &older));
         assert!(supersedes(Some(&older), &active));
         assert!(supersedes(Some(&active), &deleted));
         assert!(!supersedes(Some(&deleted), &active));
         // Within a second, the subscription's own word beats an invoice's.
-        let paid = state(facts(&invoice("evt_0", "invoice.paid", 10, "subscription_cycle", 100)));
+        let paid = state(facts(&invoice(
+            "evt_0",
+            "invoice.paid",
+            10,
+            "subscription_cycle",
+            100,
+        )));
         assert!(!supersedes(Some(&active), &paid));
         assert!(supersedes(Some(&paid), &active));
     }
@@ -517,16 +573,56 @@ mod tests {
     /// A subscription's whole life as Stripe reports it.
     fn life() -> Vec<Envelope> {
         vec![
-            event("evt_01", "checkout.session.completed", 100,
-                  json!({"customer": "cus_1", "client_reference_id": "acct", "subscription": "sub_1"})),
-            subscription("evt_02", "customer.subscription.created", 100, "incomplete", 2_000),
+            event(
+                "evt_01",
+                "checkout.session.completed",
+                100,
+                json!({"customer": "cus_1", "client_reference_id": "acct", "subscription": "sub_1"}),
+            ),
+            subscription(
+                "evt_02",
+                "customer.subscription.created",
+                100,
+                "incomplete",
+                2_000,
+            ),
             invoice("evt_03", "invoice.paid", 101, "subscription_create", 2_000),
-            subscription("evt_04", "customer.subscription.updated", 101, "active", 2_000),
-            invoice("evt_05", "invoice.payment_failed", 2_000, "subscription_cycle", 4_000),
-            subscription("evt_06", "customer.subscription.updated", 2_000, "past_due", 4_000),
+            subscription(
+                "evt_04",
+                "customer.subscription.updated",
+                101,
+                "active",
+                2_000,
+            ),
+            invoice(
+                "evt_05",
+                "invoice.payment_failed",
+                2_000,
+                "subscription_cycle",
+                4_000,
+            ),
+            subscription(
+                "evt_06",
+                "customer.subscription.updated",
+                2_000,
+                "past_due",
+                4_000,
+            ),
             invoice("evt_07", "invoice.paid", 2_500, "subscription_cycle", 4_000),
-            subscription("evt_08", "customer.subscription.updated", 2_500, "active", 4_000),
-            subscription("evt_09", "customer.subscription.deleted", 3_000, "canceled", 4_000),
+            subscription(
+                "evt_08",
+                "customer.subscription.updated",
+                2_500,
+                "active",
+                4_000,
+            ),
+            subscription(
+                "evt_09",
+                "customer.subscription.deleted",
+                3_000,
+                "canceled",
+                4_000,
+            ),
         ]
     }
 

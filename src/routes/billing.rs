@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::extract::{nullable, ApiJson, RawBody};
 use super::views::{Items, PlanView, PublicPlanView};
 use crate::app::billing::{self, PlanInput};
-use crate::auth::{AuthAccount, Authenticated};
+use crate::auth::{AuthAccount, Authenticated, Caller};
 use crate::domain::Role;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -25,7 +25,11 @@ fn plan_id(req: &HttpRequest) -> ApiResult<String> {
 #[utoipa::path(get, operation_id = "billing_public_plans", path = "/v1/plans", tag = "billing",
     responses((status = 200, description = "The plans on sale, by id (without their Stripe prices)", body = Items<PublicPlanView>)))]
 /// The plans on sale
-pub async fn public_plans(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
+pub async fn public_plans(
+    state: web::Data<AppState>,
+    // A token sent is checked, as on every public route.
+    _caller: Caller,
+) -> ApiResult<HttpResponse> {
     let plans = state.store.plans(true).await?;
     Ok(HttpResponse::Ok().json(Items {
         items: plans.iter().map(PublicPlanView::new).collect(),

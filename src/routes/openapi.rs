@@ -162,6 +162,9 @@ impl Modify for CommonAnswers {
         }
         for (path, item) in openapi.paths.paths.iter_mut() {
             let api = path.starts_with("/v1/");
+            // Another service's signed events: read as raw bytes of any type, and
+            // authenticated by their signature, not by a token.
+            let webhook = path.starts_with("/v1/webhooks/");
             let has_path_parameter = path.contains('{');
             let operations = [
                 &mut item.get,
@@ -187,8 +190,10 @@ impl Modify for CommonAnswers {
                     add(
                         operation,
                         "413",
-                        "`payload_too_large`: 16 KiB at most (1 MiB for articles)",
+                        "`payload_too_large`: 16 KiB at most (1 MiB for articles and webhooks)",
                     );
+                }
+                if operation.request_body.is_some() && !webhook {
                     add(
                         operation,
                         "415",
@@ -207,7 +212,7 @@ impl Modify for CommonAnswers {
                         "`invalid_request`: a bad query parameter or cursor",
                     );
                 }
-                if api {
+                if api && !webhook {
                     add(
                         operation,
                         "401",

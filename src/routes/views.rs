@@ -3,8 +3,8 @@
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::paywall::{teaser, PaywallNotice, Visible};
 use crate::domain::{SubscriptionSource, SubscriptionStatus};
+use crate::paywall::{teaser, PaywallNotice, Visible};
 use crate::store::billing::PlanRow;
 use crate::store::{AccountRow, ArticleRow, ArticleSummaryRow};
 

@@ -61,22 +61,21 @@ impl AccountRow {
         )
     }
 
-    /// The subscription's status: as Stripe last said, or, for one granted here,
-    /// `active` until it ends and `canceled` after.
+    /// The subscription's status: as Stripe last said for a paid one; for one granted
+    /// here, `active` until it ends and `canceled` after.
     pub fn subscription_status(&self, now: i64) -> Option<SubscriptionStatus> {
-        self.subscription_plan.as_ref()?;
+        let source = self.subscription_source()?;
+        let stored = self
+            .subscription_status
+            .as_deref()
+            .and_then(SubscriptionStatus::parse);
         let running = self.subscription_expires_at.is_none_or(|at| at > now);
-        Some(
-            match self
-                .subscription_status
-                .as_deref()
-                .and_then(SubscriptionStatus::parse)
-            {
-                Some(status) if running || status == SubscriptionStatus::Canceled => status,
-                _ if running => SubscriptionStatus::Active,
-                _ => SubscriptionStatus::Canceled,
-            },
-        )
+        Some(match (source, stored) {
+            (SubscriptionSource::Stripe, Some(status)) => status,
+            (_, Some(SubscriptionStatus::Canceled)) => SubscriptionStatus::Canceled,
+            _ if running => SubscriptionStatus::Active,
+            _ => SubscriptionStatus::Canceled,
+        })
     }
 
     pub fn is_active_admin(&self) -> bool {

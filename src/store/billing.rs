@@ -284,7 +284,12 @@ impl Store {
     }
 
     /// Removes a plan no running subscription is to (a retired plan is made inactive).
-    pub async fn delete_plan(&self, id: &str, audit: &AuditEntry, now: i64) -> Result<(), PlanError> {
+    pub async fn delete_plan(
+        &self,
+        id: &str,
+        audit: &AuditEntry,
+        now: i64,
+    ) -> Result<(), PlanError> {
         let mut tx = self.begin_write(Some("plans")).await?;
         fetch_plan(&mut tx, id).await?.ok_or(PlanError::NotFound)?;
         let accounts: i64 = sqlx::query_scalar(
@@ -431,7 +436,10 @@ impl Store {
 }
 
 /// The plan the first of the fact's prices buys, if any does.
-async fn plan_of(conn: &mut AnyConnection, fact: &StateFact) -> Result<Option<String>, sqlx::Error> {
+async fn plan_of(
+    conn: &mut AnyConnection,
+    fact: &StateFact,
+) -> Result<Option<String>, sqlx::Error> {
     for price in &fact.price_ids {
         let plan: Option<String> =
             sqlx::query_scalar("SELECT plan_id FROM plan_prices WHERE price_id = $1")
@@ -499,9 +507,7 @@ async fn project(
         .await?;
     let Some((entitlement, from)) = rows
         .iter()
-        .filter_map(|row| {
-            billing::entitlement(&row.tracked(), grace_secs).map(|e| (e, row))
-        })
+        .filter_map(|row| billing::entitlement(&row.tracked(), grace_secs).map(|e| (e, row)))
         .max_by_key(|(e, _)| (e.expires_at, e.started_at, e.status as u8))
     else {
         return Ok(false);

@@ -9,6 +9,7 @@ mod accounts;
 mod admin_accounts;
 mod admin_articles;
 mod attacks;
+mod billing;
 mod browsers;
 mod cli;
 mod deploy;

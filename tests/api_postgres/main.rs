@@ -23,6 +23,11 @@ mod admin_articles;
 #[path = "../api/attacks.rs"]
 mod attacks;
 #[cfg(postgres_tests)]
+#[path = "../api/billing.rs"]
+mod billing;
+#[cfg(postgres_tests)]
+mod billing_instances;
+#[cfg(postgres_tests)]
 #[path = "../api/browsers.rs"]
 mod browsers;
 #[cfg(postgres_tests)]
