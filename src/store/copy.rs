@@ -21,6 +21,11 @@ pub const TABLES: &[&str] = &[
     "meter_reads",
     "gifts",
     "failure_counts",
+    "plans",
+    "plan_prices",
+    "stripe_customers",
+    "stripe_subscriptions",
+    "stripe_events",
 ];
 
 /// Rows per INSERT statement.
