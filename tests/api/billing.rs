@@ -680,6 +680,7 @@ async fn every_signature_fault_is_refused_and_changes_nothing() {
     ];
     for (fault, header, body) in &faults {
         let response = deliver_with(&app, body, header.as_deref()).await;
+        assert_eq!(response.status(), 400, "{fault}");
         let problem = assert_problem(response, 400, "invalid_signature").await;
         assert!(!problem["detail"].as_str().unwrap().is_empty(), "{fault}");
     }
