@@ -4,13 +4,14 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 
 use super::extract::{nullable, ApiJson, RawBody};
+use super::me::own_account;
 use super::views::{Items, PlanView, PublicPlanView};
 use crate::app::billing::{self, PlanInput};
 use crate::auth::{AuthAccount, Authenticated, Caller};
 use crate::domain::Role;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
-use crate::store::{now_ts, AccountRow};
+use crate::store::now_ts;
 
 fn require_admin(caller: &AuthAccount) -> ApiResult<()> {
     caller.require(&[Role::Admin])
@@ -174,16 +175,6 @@ pub struct CheckoutBody {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Link {
     pub url: String,
-}
-
-async fn own_account(state: &AppState, caller: &AuthAccount) -> ApiResult<AccountRow> {
-    state
-        .store
-        .account_by_id(&caller.account_id)
-        .await?
-        .ok_or(ApiError::InvalidToken(
-            "the account of this access token no longer exists",
-        ))
 }
 
 #[utoipa::path(post, operation_id = "billing_checkout", path = "/v1/me/checkout", tag = "billing", security(("bearer" = []), ("session_cookie" = [])), request_body = CheckoutBody,

@@ -82,19 +82,24 @@ fn read_json<T: DeserializeOwned + 'static>(
             if !json {
                 return Err(ApiError::UnsupportedMediaType);
             }
-            let mut body = BytesMut::with_capacity(declared.unwrap_or(0).min(limit));
-            while let Some(chunk) = payload.next().await {
-                let chunk = chunk.map_err(|_| {
-                    ApiError::BadRequest("the request body could not be read".into())
-                })?;
-                if body.len() + chunk.len() > limit {
-                    return Err(ApiError::PayloadTooLarge(limit));
-                }
-                body.extend_from_slice(&chunk);
-            }
+            let body = read_within(&mut payload, limit, declared.unwrap_or(0)).await?;
             parse_json(&body)
         })
     }
+}
+
+/// The whole body, refused with 413 once it passes `limit` bytes.
+async fn read_within(payload: &mut Payload, limit: usize, expected: usize) -> ApiResult<BytesMut> {
+    let mut body = BytesMut::with_capacity(expected.min(limit));
+    while let Some(chunk) = payload.next().await {
+        let chunk =
+            chunk.map_err(|_| ApiError::BadRequest("the request body could not be read".into()))?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::PayloadTooLarge(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// A request body as sent, byte for byte (a signed webhook is checked over exactly
@@ -118,20 +123,8 @@ impl FromRequest for RawBody {
             .map_or(DEFAULT_BODY_LIMIT, |limit| limit.0);
         let mut payload = payload.take();
         Box::pin(async move {
-            let read = async {
-                let mut body = BytesMut::new();
-                while let Some(chunk) = payload.next().await {
-                    let chunk = chunk.map_err(|_| {
-                        ApiError::BadRequest("the request body could not be read".into())
-                    })?;
-                    if body.len() + chunk.len() > limit {
-                        return Err(ApiError::PayloadTooLarge(limit));
-                    }
-                    body.extend_from_slice(&chunk);
-                }
-                Ok(body.freeze())
-            };
-            Ok(RawBody(read.await))
+            let read = read_within(&mut payload, limit, 0).await;
+            Ok(RawBody(read.map(BytesMut::freeze)))
         })
     }
 }

@@ -12,7 +12,7 @@ use crate::state::AppState;
 use crate::store::StoreError;
 use crate::store::{now_ts, AccountRow};
 
-async fn own_account(state: &AppState, caller: &AuthAccount) -> ApiResult<AccountRow> {
+pub(super) async fn own_account(state: &AppState, caller: &AuthAccount) -> ApiResult<AccountRow> {
     state
         .store
         .account_by_id(&caller.account_id)

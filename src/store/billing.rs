@@ -137,6 +137,21 @@ async fn put_prices(
     Ok(())
 }
 
+/// The rest of a plan's write: its prices and audit entry, then the plan as written.
+async fn finish_plan(
+    mut tx: sqlx::Transaction<'static, sqlx::Any>,
+    id: &str,
+    fields: &PlanFields,
+    audit: &AuditEntry,
+    now: i64,
+) -> Result<PlanRow, PlanError> {
+    put_prices(&mut tx, id, &fields.price_ids).await?;
+    record(&mut tx, audit, now).await?;
+    let row = fetch_plan(&mut tx, id).await?.ok_or(PlanError::NotFound)?;
+    tx.commit().await?;
+    Ok(row)
+}
+
 /// What applying one Stripe event did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventOutcome {
@@ -246,11 +261,7 @@ impl Store {
             StoreError::Conflict => PlanError::Taken,
             other => PlanError::Store(other),
         })?;
-        put_prices(&mut tx, id, &fields.price_ids).await?;
-        record(&mut tx, audit, now).await?;
-        let row = fetch_plan(&mut tx, id).await?.ok_or(PlanError::NotFound)?;
-        tx.commit().await?;
-        Ok(row)
+        finish_plan(tx, id, fields, audit, now).await
     }
 
     /// Replaces a plan's fields with `change(current)`.
@@ -263,7 +274,7 @@ impl Store {
     ) -> Result<PlanRow, PlanError> {
         let mut tx = self.begin_write(Some("plans")).await?;
         let current = fetch_plan(&mut tx, id).await?.ok_or(PlanError::NotFound)?;
-        let fields = change(&current);
+        let fields = &change(&current);
         sqlx::query(
             "UPDATE plans SET name = $2, seats = $3, checkout_url = $4, active = $5, updated_at = $6 \
              WHERE id = $1",
@@ -276,11 +287,7 @@ impl Store {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        put_prices(&mut tx, id, &fields.price_ids).await?;
-        record(&mut tx, audit, now).await?;
-        let row = fetch_plan(&mut tx, id).await?.ok_or(PlanError::NotFound)?;
-        tx.commit().await?;
-        Ok(row)
+        finish_plan(tx, id, fields, audit, now).await
     }
 
     /// Removes a plan no running subscription is to (a retired plan is made inactive).

@@ -280,7 +280,7 @@ fn rfc3339(at: i64) -> String {
         .unwrap()
 }
 
-async fn reads_in_full(app: &TestApp, token: &str, slug: &str) -> bool {
+pub async fn reads_in_full(app: &TestApp, token: &str, slug: &str) -> bool {
     let response = app.get(&format!("/v1/articles/{slug}"), Some(token)).await;
     assert_eq!(response.status(), 200);
     let view: Value = response.json().await.unwrap();

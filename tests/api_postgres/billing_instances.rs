@@ -5,7 +5,7 @@
 //! request.
 
 use rand::SeedableRng;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::billing::*;
 use crate::helpers::*;
@@ -49,25 +49,7 @@ async fn a_life_delivered_in_any_order_to_two_instances_at_once_ends_the_same() 
             .collect();
         futures_util::future::join_all(deliveries).await;
         let got = entitlement(&subscription_of(&b, &admin, &id).await);
-        let reads = |app: &TestApp| {
-            let (client, url, token) = (
-                app.client.clone(),
-                app.url(&format!("/v1/articles/{slug}")),
-                token.clone(),
-            );
-            async move {
-                let view: Value = client
-                    .get(url)
-                    .bearer_auth(token)
-                    .send()
-                    .await
-                    .unwrap()
-                    .json()
-                    .await
-                    .unwrap();
-                view["truncated"] == false
-            }
-        };
+        let reads = |app| reads_in_full(app, &token, slug);
         if end {
             assert_eq!(
                 (got["status"].clone(), got["active"].clone()),
