@@ -272,6 +272,12 @@ mod read {
         Ok(from)
     }
 
+    pub fn language(raw: &Raw) -> Result<crate::domain::Language, ConfigError> {
+        let text = raw.text().to_ascii_lowercase();
+        crate::domain::Language::parse(&text)
+            .ok_or_else(|| raw.bad(format!("{text:?} is neither \"en\" nor \"fr\"")))
+    }
+
     pub fn stripe_webhook_secrets(raw: &Raw) -> Result<Vec<String>, ConfigError> {
         let secrets = raw.list();
         if secrets
@@ -428,6 +434,10 @@ mod show {
         }
     }
 
+    pub fn on_or_off(on: &bool) -> String {
+        if *on { "on" } else { "off" }.to_string()
+    }
+
     pub fn open_or_closed(open: &bool) -> String {
         if *open { "open" } else { "closed" }.to_string()
     }
@@ -524,6 +534,13 @@ settings! {
         stripe_portal_url: Option<String> = "PAYWALL_STRIPE_PORTAL_URL" ("") => read::https_url, show::optional;
         /// Days a `past_due` subscription still reads after its period's end.
         billing_grace_days: i64 = "PAYWALL_BILLING_GRACE_DAYS" ("3") => read::number(0, 365), show::plain;
+    }
+    site {
+        /// `on`: serve the reader's website (pages at /, /articles/{slug}, /signin ...).
+        site: bool = "PAYWALL_SITE" ("off") => read::either("on", "off"), show::on_or_off;
+        /// `en` or `fr`: pages for readers whose browser asks for neither, and the API's
+        /// paywall messages.
+        language: crate::domain::Language = "PAYWALL_LANGUAGE" ("en") => read::language, show::plain;
     }
     web {
         /// The base of the links handed out (default: http://{PAYWALL_BIND}).

@@ -76,6 +76,11 @@ vocabulary!(
 vocabulary!(ArticleStatus { Draft => "draft", Published => "published" });
 
 vocabulary!(
+    /// The languages readers are spoken to in: pages, mail and the API's messages.
+    Language { En => "en", Fr => "fr" }
+);
+
+vocabulary!(
     /// Where an account's subscription comes from: granted by an admin, paid through
     /// Stripe, or brought in by `import-accounts`.
     SubscriptionSource { Admin => "admin", Stripe => "stripe", Import => "import" }

@@ -10,8 +10,8 @@ mod time;
 pub use display_name::{parse_display_name, MAX_DISPLAY_NAME};
 pub use email::Email;
 pub use enums::{
-    AccessLevel, AccountStatus, ArticleStatus, Role, SubscriptionSource, SubscriptionStatus,
-    UnknownWord,
+    AccessLevel, AccountStatus, ArticleStatus, Language, Role, SubscriptionSource,
+    SubscriptionStatus, UnknownWord,
 };
 pub use password::Password;
 pub use slug::Slug;

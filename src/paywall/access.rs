@@ -1,5 +1,6 @@
 //! Who may read what: the contract's access table as one pure function.
 
+use crate::domain::Language;
 use crate::domain::{AccessLevel, Role};
 use serde::Serialize;
 
@@ -53,16 +54,28 @@ impl Reason {
         }
     }
 
-    /// The sentence shown above the gated part, with the percent to two decimals.
-    pub fn message(self, percent_left_hundredths: u32) -> String {
-        let audience = match self {
-            Reason::LoginRequired => "registered readers",
-            _ => "subscribers",
-        };
-        format!(
-            "You have {}% of this article left to read. The following is for {audience} only.",
-            super::teaser::format_percent(percent_left_hundredths)
-        )
+    /// The sentence shown above the gated part, with the percent to two decimals, as
+    /// each language writes it (French: a decimal comma and a no-break space before %).
+    pub fn message(self, percent_left_hundredths: u32, language: Language) -> String {
+        let percent = super::teaser::format_percent(percent_left_hundredths);
+        let registered = self == Reason::LoginRequired;
+        match language {
+            Language::En => {
+                format!(
+                "You have {percent}% of this article left to read. The following is for {} only.",
+                if registered { "registered readers" } else { "subscribers" }
+            )
+            }
+            Language::Fr => format!(
+                "Il vous reste {}\u{a0}% de cet article à lire. La suite est réservée aux {}.",
+                percent.replace('.', ","),
+                if registered {
+                    "lecteurs inscrits"
+                } else {
+                    "abonnés"
+                }
+            ),
+        }
     }
 }
 

@@ -11,6 +11,8 @@ pub use access::{decide, Decision, ReaderKind, Reason, SubscriptionState};
 
 use serde::Serialize;
 
+use crate::domain::Language;
+
 /// The stored, precomputed text of an article.
 pub trait ArticleText {
     /// The full text (marker removed).
@@ -38,7 +40,11 @@ pub struct Visible<'a> {
 
 /// The only way article text leaves the service: the full text when the decision says
 /// so, otherwise the stored teaser with its notice.
-pub fn visible_text<A: ArticleText + ?Sized>(article: &A, decision: Decision) -> Visible<'_> {
+pub fn visible_text<A: ArticleText + ?Sized>(
+    article: &A,
+    decision: Decision,
+    language: Language,
+) -> Visible<'_> {
     match decision {
         Decision::Full => Visible {
             body: article.full_text(),
@@ -58,7 +64,7 @@ pub fn visible_text<A: ArticleText + ?Sized>(article: &A, decision: Decision) ->
                 percent_left: teaser::percent_value(hundredths),
                 paywall: Some(PaywallNotice {
                     reason,
-                    message: reason.message(hundredths),
+                    message: reason.message(hundredths, language),
                 }),
             }
         }
@@ -103,7 +109,7 @@ mod tests {
     #[test]
     fn full_text_has_no_notice() {
         let a = stored();
-        let v = visible_text(&a, Decision::Full);
+        let v = visible_text(&a, Decision::Full, Language::En);
         assert_eq!(v.body, "Premier paragraphe.\n\nLa suite, réservée.");
         assert!(!v.truncated);
         assert_eq!(v.percent_left, 0.0);
@@ -111,9 +117,29 @@ mod tests {
     }
 
     #[test]
+    fn french_readers_get_the_french_sentence() {
+        let a = stored();
+        let v = visible_text(&a, Decision::Teaser(Reason::MeterExhausted), Language::Fr);
+        assert_eq!(
+            v.paywall.unwrap().message,
+            "Il vous reste 52,50\u{a0}% de cet article à lire. La suite est réservée aux abonnés."
+        );
+        let v = visible_text(&a, Decision::Teaser(Reason::LoginRequired), Language::Fr);
+        assert!(v
+            .paywall
+            .unwrap()
+            .message
+            .ends_with("réservée aux lecteurs inscrits."));
+    }
+
+    #[test]
     fn teaser_carries_the_message() {
         let a = stored();
-        let v = visible_text(&a, Decision::Teaser(Reason::SubscriptionRequired));
+        let v = visible_text(
+            &a,
+            Decision::Teaser(Reason::SubscriptionRequired),
+            Language::En,
+        );
         assert_eq!(v.body, "Premier paragraphe.");
         assert!(v.truncated);
         assert_eq!(v.percent_left, 52.5);
@@ -122,7 +148,7 @@ mod tests {
             notice.message,
             "You have 52.50% of this article left to read. The following is for subscribers only."
         );
-        let v = visible_text(&a, Decision::Teaser(Reason::LoginRequired));
+        let v = visible_text(&a, Decision::Teaser(Reason::LoginRequired), Language::En);
         assert_eq!(
             v.paywall.unwrap().message,
             "You have 52.50% of this article left to read. The following is for registered readers only."
@@ -133,7 +159,7 @@ mod tests {
     fn a_corrupt_offset_shows_nothing() {
         let mut a = stored();
         a.teaser_bytes = 10_000;
-        let v = visible_text(&a, Decision::Teaser(Reason::MeterExhausted));
+        let v = visible_text(&a, Decision::Teaser(Reason::MeterExhausted), Language::En);
         assert_eq!(v.body, "");
     }
 }

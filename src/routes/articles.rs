@@ -137,7 +137,7 @@ pub async fn read(
     }
     // The same bytes for every reader with this decision; the meter, which is the
     // reader's own, goes in place of the final `null`.
-    let ready = ready_answer(&reading.article, reading.decision)?;
+    let ready = ready_answer(&reading.article, reading.decision, state.settings.language)?;
     response.content_type("application/json");
     Ok(match reading.meter {
         None => response.body(ready),
@@ -188,9 +188,13 @@ impl actix_web::body::MessageBody for Spliced {
 
 /// The answer for `decision` without a meter, made once per cached version of the
 /// article (and through `visible_text`, like every other answer).
-fn ready_answer(article: &CachedArticle, decision: paywall::Decision) -> ApiResult<Bytes> {
+fn ready_answer(
+    article: &CachedArticle,
+    decision: paywall::Decision,
+    language: crate::domain::Language,
+) -> ApiResult<Bytes> {
     article.answers.get_or_make(decision, Renderer::Json, || {
-        let visible = paywall::visible_text(&article.row, decision);
+        let visible = paywall::visible_text(&article.row, decision, language);
         ArticleView::new(&article.row, visible, None)
             .to_json()
             .map_err(ApiError::internal)
