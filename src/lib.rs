@@ -13,6 +13,7 @@ pub mod mail;
 pub mod metrics;
 pub mod paywall;
 pub mod routes;
+pub mod site;
 pub mod startup;
 pub mod state;
 pub mod store;

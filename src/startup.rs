@@ -334,6 +334,7 @@ impl Application {
                 let state = state.clone();
                 let query_config = query_config.clone();
                 let path_config = path_config.clone();
+                let site = state.settings.site;
                 let app = App::new()
                     .app_data(state)
                     .app_data(query_config)
@@ -345,7 +346,12 @@ impl Application {
                     .wrap(routes::security_headers())
                     .wrap(actix_web::middleware::from_fn(routes::observe))
                     .configure(routes::configure)
-                    .default_service(web::to(routes::not_found))
+                    .configure(|cfg| {
+                        if site {
+                            crate::site::configure(cfg)
+                        }
+                    })
+                    .default_service(web::to(crate::site::fallback))
                     .into_factory()
                     .map_err(|error| error.error_response());
                 let signal = shutdown_signal.clone();

@@ -152,7 +152,8 @@ fn cookie_request_allowed(req: &HttpRequest, state: &AppState) -> Result<(), Api
     }
 }
 
-async fn resolve(state: web::Data<AppState>, token: String) -> Result<AuthAccount, ApiError> {
+/// The account an access token reads as, if its session is live and its account active.
+pub async fn resolve(state: web::Data<AppState>, token: String) -> Result<AuthAccount, ApiError> {
     let claims = state.keys.verify(&token).map_err(ApiError::InvalidToken)?;
     let session = state
         .engine

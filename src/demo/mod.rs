@@ -198,6 +198,8 @@ pub async fn prepare(mut settings: Settings) -> Result<(Settings, DemoFolder), S
     let folder = DemoFolder(path);
     let db = folder.path().join("paywall.db");
     settings.database_url = format!("sqlite://{}", db.display());
+    // The demo shows the reader's website too.
+    settings.site = true;
     // The demo's own logins replace any configured bootstrap admin.
     settings.admin_email = None;
     settings.admin_password = None;
@@ -216,6 +218,10 @@ pub async fn prepare(mut settings: Settings) -> Result<(Settings, DemoFolder), S
     }
     println!(
         "Try: curl -s http://{}/v1/articles/budget-2027-where-the-money-goes",
+        settings.bind
+    );
+    println!(
+        "The reader's website: http://{}/ (sign in with a sample login)",
         settings.bind
     );
     println!("The demo folder is removed when the demo stops (Ctrl-C).");

@@ -70,7 +70,7 @@ pub struct ReadQuery {
 }
 
 /// The meter id the reader sent: the header wins over the cookie.
-fn presented_meter_id(req: &HttpRequest) -> Option<String> {
+pub fn presented_meter_id(req: &HttpRequest) -> Option<String> {
     let from_header = req
         .headers()
         .get(METER_HEADER)
@@ -83,7 +83,7 @@ fn presented_meter_id(req: &HttpRequest) -> Option<String> {
     }
 }
 
-fn meter_cookie(value: String, secure: bool) -> Cookie<'static> {
+pub fn meter_cookie(value: String, secure: bool) -> Cookie<'static> {
     Cookie::build(METER_COOKIE, value)
         .path("/")
         .http_only(true)

@@ -75,7 +75,7 @@ pub struct LoginBody {
     password: String,
 }
 
-fn user_agent(req: &HttpRequest) -> Option<String> {
+pub fn user_agent(req: &HttpRequest) -> Option<String> {
     req.headers()
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
