@@ -25,6 +25,7 @@ mod meter;
 mod openapi;
 mod operations;
 mod resets;
+mod site;
 mod smtp;
 mod sqlite_only;
 mod tokens;

@@ -77,6 +77,9 @@ mod resets;
 #[cfg(postgres_tests)]
 mod schema;
 #[cfg(postgres_tests)]
+#[path = "../api/site.rs"]
+mod site;
+#[cfg(postgres_tests)]
 #[path = "../api/smtp.rs"]
 mod smtp;
 #[cfg(postgres_tests)]

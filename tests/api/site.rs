@@ -1,0 +1,626 @@
+//! The reader's website through the real binary: pages parsed as HTML documents (never
+//! grepped as templates), for every access level and reader; no gated text anywhere in
+//! a page that should not hold it; JSON-LD that parses and says the right thing; forms
+//! with CSRF tokens, sign-in, registration and sign-out; English and French.
+
+use std::collections::HashMap;
+
+use reqwest::header::{HeaderMap, ACCEPT_LANGUAGE, COOKIE, LOCATION, ORIGIN, SET_COOKIE};
+use reqwest::{Response, StatusCode};
+use scraper::{Html, Selector};
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+/// The sentence that ends every test article: it is in the gated part, never in a teaser.
+const GATED: &str = "This closing sentence is for those who may read it all.";
+
+fn body_with_gated_end() -> String {
+    format!("{}\n\n{GATED}", long_body(8))
+}
+
+async fn site() -> (TestApp, String) {
+    let app = TestApp::spawn_with(&[("PAYWALL_SITE", "on")]).await;
+    let admin = app.admin_token().await;
+    for (slug, access) in [
+        ("free-one", "free"),
+        ("registered-one", "registered"),
+        ("metered-one", "metered"),
+        ("subscribers-one", "subscribers"),
+    ] {
+        app.article(
+            &admin,
+            json!({"title": format!("Title of {slug}"), "slug": slug, "section": "politics",
+                   "access": access, "status": "published", "author": "A. Writer",
+                   "standfirst": format!("Standfirst of {slug}."), "body": body_with_gated_end()}),
+        )
+        .await;
+    }
+    (app, admin)
+}
+
+/// A browser's cookie jar, by hand: what `Set-Cookie` sets and removes.
+#[derive(Default, Clone)]
+struct Jar(HashMap<String, String>);
+
+impl Jar {
+    fn take(&mut self, headers: &HeaderMap) {
+        for value in headers.get_all(SET_COOKIE) {
+            let text = value.to_str().unwrap();
+            let pair = text.split(';').next().unwrap();
+            let (name, value) = pair.split_once('=').unwrap();
+            let removed = text.contains("Max-Age=0") || value.is_empty();
+            if removed {
+                self.0.remove(name);
+            } else {
+                self.0.insert(name.to_string(), value.to_string());
+            }
+        }
+    }
+
+    fn header(&self) -> String {
+        self.0
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+async fn get(
+    app: &TestApp,
+    path: &str,
+    jar: &mut Jar,
+    language: Option<&str>,
+) -> (StatusCode, HeaderMap, String) {
+    let mut request = app.client.get(app.url(path));
+    if !jar.0.is_empty() {
+        request = request.header(COOKIE, jar.header());
+    }
+    if let Some(language) = language {
+        request = request.header(ACCEPT_LANGUAGE, language);
+    }
+    let response = request.send().await.unwrap();
+    finish(response, jar).await
+}
+
+async fn finish(response: Response, jar: &mut Jar) -> (StatusCode, HeaderMap, String) {
+    let status = response.status();
+    let headers = response.headers().clone();
+    jar.take(&headers);
+    (status, headers, response.text().await.unwrap())
+}
+
+async fn post_form(
+    app: &TestApp,
+    path: &str,
+    jar: &mut Jar,
+    fields: &[(&str, &str)],
+    origin: Option<&str>,
+) -> (StatusCode, HeaderMap, String) {
+    let body: String = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(fields)
+        .finish();
+    let mut request = app
+        .client
+        .post(app.url(path))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body);
+    if !jar.0.is_empty() {
+        request = request.header(COOKIE, jar.header());
+    }
+    if let Some(origin) = origin {
+        request = request.header(ORIGIN, origin);
+    }
+    finish(request.send().await.unwrap(), jar).await
+}
+
+fn select<'a>(doc: &'a Html, css: &str) -> Vec<scraper::ElementRef<'a>> {
+    doc.select(&Selector::parse(css).unwrap()).collect()
+}
+
+fn text_of(doc: &Html, css: &str) -> Option<String> {
+    select(doc, css)
+        .first()
+        .map(|e| e.text().collect::<String>().trim().to_string())
+}
+
+fn json_ld(doc: &Html) -> Value {
+    let scripts = select(doc, r#"script[type="application/ld+json"]"#);
+    assert_eq!(scripts.len(), 1, "one JSON-LD block");
+    serde_json::from_str(&scripts[0].inner_html()).expect("JSON-LD parses")
+}
+
+/// The CSRF token a page's forms carry.
+fn csrf(doc: &Html) -> String {
+    select(doc, r#"input[name="csrf"]"#)[0]
+        .value()
+        .attr("value")
+        .unwrap()
+        .to_string()
+}
+
+/// Signs a browser in through the sign-in form.
+async fn sign_in(app: &TestApp, email: &str, password: &str) -> Jar {
+    let mut jar = Jar::default();
+    let (_, _, html) = get(app, "/signin?next=/", &mut jar, None).await;
+    let token = csrf(&Html::parse_document(&html));
+    let (status, headers, _) = post_form(
+        app,
+        "/signin",
+        &mut jar,
+        &[
+            ("csrf", &token),
+            ("email", email),
+            ("password", password),
+            ("next", "/"),
+        ],
+        Some(&app.base),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(headers[LOCATION], "/");
+    assert!(jar.0.contains_key("paywall_session") && jar.0.contains_key("paywall_refresh"));
+    jar
+}
+
+#[tokio::test]
+async fn without_the_site_setting_there_are_no_pages() {
+    let app = TestApp::spawn().await;
+    assert_problem(app.get("/", None).await, 404, "not_found").await;
+    assert_problem(app.get("/articles/x", None).await, 404, "not_found").await;
+}
+
+#[tokio::test]
+async fn article_pages_show_exactly_what_the_api_gives_each_reader() {
+    let (app, admin) = site().await;
+    let (reader_id, _) = app.reader("site-reader@test.example").await;
+    let (subscriber_id, _) = app.reader("site-subscriber@test.example").await;
+    app.store()
+        .await
+        .set_subscription(&subscriber_id, "digital", now() - 60, Some(now() + 86_400))
+        .await
+        .unwrap();
+    let _ = (reader_id, admin);
+    let anonymous = Jar::default();
+    let reader = sign_in(&app, "site-reader@test.example", PASSWORD).await;
+    let subscriber = sign_in(&app, "site-subscriber@test.example", PASSWORD).await;
+    for (who, jar) in [
+        ("anonymous", anonymous),
+        ("reader", reader),
+        ("subscriber", subscriber),
+    ] {
+        for (slug, access) in [
+            ("free-one", "free"),
+            ("registered-one", "registered"),
+            ("metered-one", "metered"),
+            ("subscribers-one", "subscribers"),
+        ] {
+            let mut jar = jar.clone();
+            let api = {
+                let mut request = app.client.get(app.url(&format!("/v1/articles/{slug}")));
+                if let Some(token) = jar.0.get("paywall_session") {
+                    request = request.bearer_auth(token);
+                }
+                request.send().await.unwrap().json::<Value>().await.unwrap()
+            };
+            let (status, headers, html) =
+                get(&app, &format!("/articles/{slug}"), &mut jar, None).await;
+            assert_eq!(status, 200, "{who} {slug}");
+            assert_eq!(headers["cache-control"], "private, no-store");
+            assert!(headers["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .contains("default-src 'none'"));
+            let doc = Html::parse_document(&html);
+            assert_eq!(text_of(&doc, "h1").unwrap(), format!("Title of {slug}"));
+            let truncated = api["truncated"] == true;
+            let ld = json_ld(&doc);
+            assert_eq!(ld["@type"], "NewsArticle");
+            assert_eq!(ld["isAccessibleForFree"], access == "free", "{who} {slug}");
+            if truncated {
+                // Nowhere in the answer: not in markup, attributes, meta, JSON-LD or comments.
+                assert!(
+                    !html.contains(GATED),
+                    "{who} {slug}: gated text in the page"
+                );
+                let message = text_of(&doc, ".paywall .message").expect("the paywall box");
+                assert_eq!(
+                    message,
+                    api["paywall"]["message"].as_str().unwrap(),
+                    "{who} {slug}"
+                );
+                assert!(select(&doc, ".gated").is_empty());
+                assert!(ld.get("hasPart").is_none());
+                let links: Vec<&str> = select(&doc, ".paywall a")
+                    .iter()
+                    .filter_map(|a| a.value().attr("href"))
+                    .collect();
+                assert!(
+                    links
+                        .iter()
+                        .any(|l| l.starts_with("/subscribe") || l.starts_with("/register")),
+                    "{links:?}"
+                );
+            } else {
+                assert!(select(&doc, ".paywall").is_empty(), "{who} {slug}");
+                let all: String = select(&doc, "article p")
+                    .iter()
+                    .map(|p| p.text().collect::<String>())
+                    .collect();
+                assert!(all.contains(GATED), "{who} {slug}: the whole text");
+                if access != "free" {
+                    assert_eq!(ld["hasPart"]["cssSelector"], ".gated");
+                    assert_eq!(ld["hasPart"]["isAccessibleForFree"], false);
+                    let gated = text_of(&doc, ".gated").unwrap();
+                    assert!(gated.contains(GATED));
+                }
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn pages_speak_french_when_the_browser_asks() {
+    let (app, _) = site().await;
+    let mut jar = Jar::default();
+    let (_, _, html) = get(
+        &app,
+        "/articles/subscribers-one",
+        &mut jar,
+        Some("fr-FR,fr;q=0.9,en;q=0.5"),
+    )
+    .await;
+    let doc = Html::parse_document(&html);
+    assert_eq!(select(&doc, "html")[0].value().attr("lang"), Some("fr"));
+    let message = text_of(&doc, ".paywall .message").unwrap();
+    assert!(message.starts_with("Il vous reste "), "{message}");
+    assert!(
+        message.contains("\u{a0}% de cet article à lire. La suite est réservée aux abonnés."),
+        "{message}"
+    );
+    assert_eq!(
+        text_of(&doc, ".kicker .label").unwrap(),
+        "Article réservé à nos abonnés"
+    );
+    // The API's message follows PAYWALL_LANGUAGE, not the browser.
+    let api: Value = app
+        .get("/v1/articles/subscribers-one", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(api["paywall"]["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("You have "));
+    let app = TestApp::spawn_with(&[("PAYWALL_SITE", "on"), ("PAYWALL_LANGUAGE", "fr")]).await;
+    let admin = app.admin_token().await;
+    app.article(
+        &admin,
+        json!({"title": "T", "slug": "t", "section": "s", "access": "subscribers",
+                               "status": "published", "body": long_body(6)}),
+    )
+    .await;
+    let api: Value = app.get("/v1/articles/t", None).await.json().await.unwrap();
+    assert!(api["paywall"]["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("Il vous reste "));
+    let (_, _, html) = get(&app, "/articles/t", &mut Jar::default(), Some("de")).await;
+    assert_eq!(
+        select(&Html::parse_document(&html), "html")[0]
+            .value()
+            .attr("lang"),
+        Some("fr")
+    );
+}
+
+#[tokio::test]
+async fn the_front_and_section_pages_list_articles_with_their_labels() {
+    let (app, _) = site().await;
+    let mut jar = Jar::default();
+    let (status, _, html) = get(&app, "/", &mut jar, None).await;
+    assert_eq!(status, 200);
+    let doc = Html::parse_document(&html);
+    let titles: Vec<String> = select(&doc, ".teaser h3 a")
+        .iter()
+        .map(|a| a.text().collect())
+        .collect();
+    assert_eq!(titles.len(), 4, "{titles:?}");
+    let subscribers = select(&doc, ".teaser")
+        .into_iter()
+        .find(|t| {
+            t.text()
+                .collect::<String>()
+                .contains("Title of subscribers-one")
+        })
+        .unwrap();
+    assert!(subscribers
+        .text()
+        .collect::<String>()
+        .contains("Article reserved for our subscribers"));
+    assert!(!html.contains(GATED));
+    let (status, _, html) = get(&app, "/sections/politics", &mut jar, None).await;
+    assert_eq!(status, 200);
+    assert_eq!(select(&Html::parse_document(&html), ".teaser").len(), 4);
+    let (status, _, html) = get(&app, "/sections/nothing-here", &mut jar, None).await;
+    assert_eq!(status, 404);
+    assert!(
+        text_of(&Html::parse_document(&html), "h1").is_some(),
+        "a page, not JSON"
+    );
+    let (status, _, _) = get(&app, "/sections/politics?cursor=garbage", &mut jar, None).await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn unknown_pages_are_pages_and_the_api_stays_json() {
+    let (app, _) = site().await;
+    let mut jar = Jar::default();
+    let (status, headers, html) = get(&app, "/no/such/page", &mut jar, None).await;
+    assert_eq!(status, 404);
+    assert!(headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    assert_eq!(
+        text_of(&Html::parse_document(&html), "h1").unwrap(),
+        "Page not found"
+    );
+    let (status, _, _) = get(&app, "/articles/no-such-article", &mut jar, None).await;
+    assert_eq!(status, 404);
+    assert_problem(app.get("/v1/no-such-route", None).await, 404, "not_found").await;
+    let css = app.get("/assets/site.css", None).await;
+    assert_eq!(css.status(), 200);
+    assert!(css.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/css"));
+}
+
+#[tokio::test]
+async fn sign_in_works_through_the_form_and_refuses_forgeries() {
+    let (app, _) = site().await;
+    app.reader("form@test.example").await;
+    let mut jar = Jar::default();
+    let (_, _, html) = get(
+        &app,
+        "/signin?next=/articles/registered-one",
+        &mut jar,
+        None,
+    )
+    .await;
+    let doc = Html::parse_document(&html);
+    let token = csrf(&doc);
+    assert_eq!(
+        select(&doc, r#"input[name="next"]"#)[0]
+            .value()
+            .attr("value"),
+        Some("/articles/registered-one")
+    );
+    // A wrong password: the form again, with the error, 401.
+    let (status, _, html) = post_form(
+        &app,
+        "/signin",
+        &mut jar,
+        &[
+            ("csrf", &token),
+            ("email", "form@test.example"),
+            ("password", "wrong-password-1234"),
+            ("next", "/"),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(status, 401);
+    let doc = Html::parse_document(&html);
+    assert_eq!(
+        text_of(&doc, ".error").unwrap(),
+        "The email or password is not correct."
+    );
+    assert_eq!(
+        select(&doc, "#email")[0].value().attr("value"),
+        Some("form@test.example")
+    );
+    // No token, another token, another site: refused, not signed in.
+    for (fields, origin) in [
+        (
+            vec![("email", "form@test.example"), ("password", PASSWORD)],
+            None,
+        ),
+        (
+            vec![
+                ("csrf", "x".repeat(43).as_str()),
+                ("email", "form@test.example"),
+                ("password", PASSWORD),
+            ],
+            None,
+        ),
+        (
+            vec![
+                ("csrf", token.as_str()),
+                ("email", "form@test.example"),
+                ("password", PASSWORD),
+            ],
+            Some("https://evil.example"),
+        ),
+    ] {
+        let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, *v)).collect();
+        let (status, _, _) = post_form(&app, "/signin", &mut jar, &fields, origin).await;
+        assert_eq!(status, 403);
+        assert!(!jar.0.contains_key("paywall_session"));
+    }
+    // An outside `next` is not followed.
+    let (status, headers, _) = post_form(
+        &app,
+        "/signin",
+        &mut jar,
+        &[
+            ("csrf", &token),
+            ("email", "form@test.example"),
+            ("password", PASSWORD),
+            ("next", "//evil.example/x"),
+        ],
+        Some(&app.base),
+    )
+    .await;
+    assert_eq!(status, 303);
+    assert_eq!(headers[LOCATION], "/");
+    let cookie = headers
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("paywall_session="))
+        .unwrap();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+    let (_, _, html) = get(&app, "/articles/registered-one", &mut jar, None).await;
+    let doc = Html::parse_document(&html);
+    assert!(
+        select(&doc, ".paywall").is_empty(),
+        "signed in, a registered article reads"
+    );
+    assert!(select(&doc, r#"form[action="/signout"]"#).len() == 1);
+}
+
+#[tokio::test]
+async fn a_browser_stays_signed_in_past_its_access_token_and_signs_out() {
+    let (app, _) = site().await;
+    app.reader("stay@test.example").await;
+    let mut jar = sign_in(&app, "stay@test.example", PASSWORD).await;
+    let refresh = jar.0["paywall_refresh"].clone();
+    // The access token gone (as when it runs out): the refresh cookie renews it, and is
+    // itself rotated.
+    jar.0.remove("paywall_session");
+    let (_, _, html) = get(&app, "/articles/registered-one", &mut jar, None).await;
+    assert!(select(&Html::parse_document(&html), ".paywall").is_empty());
+    assert!(jar.0.contains_key("paywall_session"));
+    assert_ne!(jar.0["paywall_refresh"], refresh);
+    // A dead session cookie is dropped, not an error page.
+    jar.0.insert("paywall_session".into(), "not-a-token".into());
+    let (status, _, _) = get(&app, "/", &mut jar, None).await;
+    assert_eq!(status, 200);
+    // Sign out: the form's token is needed, the session ends, the cookies go.
+    let (_, _, html) = get(&app, "/", &mut jar, None).await;
+    let token = csrf(&Html::parse_document(&html));
+    let session = jar.0["paywall_session"].clone();
+    let (status, _, _) = post_form(&app, "/signout", &mut jar, &[("csrf", "forged")], None).await;
+    assert_eq!(status, 403);
+    let (status, headers, _) = post_form(
+        &app,
+        "/signout",
+        &mut jar,
+        &[("csrf", &token)],
+        Some(&app.base),
+    )
+    .await;
+    assert_eq!(status, 303);
+    assert_eq!(headers[LOCATION], "/");
+    assert!(!jar.0.contains_key("paywall_session") && !jar.0.contains_key("paywall_refresh"));
+    assert_problem(
+        app.get("/v1/me", Some(&session)).await,
+        401,
+        "invalid_token",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn registration_through_the_form_shows_errors_beside_their_fields() {
+    let (app, _) = site().await;
+    app.reader("taken@test.example").await;
+    let mut jar = Jar::default();
+    let (_, _, html) = get(&app, "/register", &mut jar, None).await;
+    let token = csrf(&Html::parse_document(&html));
+    let (status, _, html) = post_form(
+        &app,
+        "/register",
+        &mut jar,
+        &[
+            ("csrf", &token),
+            ("email", "not-an-email"),
+            ("password", "short"),
+            ("display_name", ""),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(status, 422);
+    let doc = Html::parse_document(&html);
+    assert!(text_of(&doc, "#email-error").is_some(), "{html}");
+    assert!(text_of(&doc, "#password-error").is_some());
+    assert_eq!(
+        select(&doc, "#email")[0].value().attr("aria-invalid"),
+        Some("true")
+    );
+    let (status, _, html) = post_form(
+        &app,
+        "/register",
+        &mut jar,
+        &[
+            ("csrf", &token),
+            ("email", "taken@test.example"),
+            ("password", PASSWORD),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(status, 409);
+    assert!(text_of(&Html::parse_document(&html), "#email-error")
+        .unwrap()
+        .contains("already exists"));
+    let (status, headers, _) = post_form(
+        &app,
+        "/register",
+        &mut jar,
+        &[
+            ("csrf", &token),
+            ("email", "new-reader@test.example"),
+            ("password", PASSWORD),
+            ("display_name", "New Reader"),
+            ("next", "/articles/registered-one"),
+        ],
+        Some(&app.base),
+    )
+    .await;
+    assert_eq!(status, 303);
+    assert_eq!(headers[LOCATION], "/articles/registered-one");
+    let me: Value = app
+        .get("/v1/me", Some(&jar.0["paywall_session"]))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["email"], "new-reader@test.example");
+    assert_eq!(me["display_name"], "New Reader");
+}
+
+#[tokio::test]
+async fn article_markdown_is_sanitized_on_the_page() {
+    let (app, admin) = site().await;
+    app.article(&admin, json!({"title": "Unsafe <b>title</b>", "slug": "unsafe", "section": "s", "access": "free",
+        "status": "published", "body": "Hello, [a link](javascript:alert(3)) and ![x](javascript:alert(2)).\n\n<javascript:alert(1)>"})).await;
+    let (_, _, html) = get(&app, "/articles/unsafe", &mut Jar::default(), None).await;
+    let doc = Html::parse_document(&html);
+    assert!(select(&doc, "article script").is_empty());
+    for element in select(&doc, "*") {
+        for (name, value) in element.value().attrs() {
+            assert!(!value.contains("javascript:"), "{name}={value}");
+            assert!(!name.starts_with("on"), "{name}");
+        }
+    }
+    assert_eq!(
+        select(&doc, ".body a").len(),
+        2,
+        "the links stay, without their targets"
+    );
+    assert_eq!(
+        text_of(&doc, "h1").unwrap(),
+        "Unsafe <b>title</b>",
+        "the title is text, escaped"
+    );
+    assert_eq!(json_ld(&doc)["headline"], "Unsafe <b>title</b>");
+}
