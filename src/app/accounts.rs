@@ -23,7 +23,7 @@ pub struct NewAccountRequest<'a> {
     pub role: Role,
     pub subscription: Option<Subscription>,
     /// Make a first password-reset link under this base (only without a password).
-    pub reset_link_base: Option<&'a str>,
+    pub reset_link_base: Option<(&'a str, bool)>,
     /// Who is making it, for the audit log; none for registration and start-up.
     pub audit: Option<AuditEntry>,
     pub now: i64,
@@ -43,12 +43,17 @@ pub struct ResetLink {
 }
 
 impl ResetLink {
-    /// The link points at the publisher's reset page, which posts the token and the new
-    /// password to `POST /v1/auth/password-reset`.
-    pub fn new(public_base: &str, now: i64) -> Self {
+    /// The link points at the reset page: the site's own (`/reset-password/{token}`)
+    /// when it is on, else the publisher's (`/reset-password?token=`), which posts the
+    /// token and the new password to `POST /v1/auth/password-reset`.
+    pub fn new(public_base: &str, site: bool, now: i64) -> Self {
         let (token, digest) = tokens::new_opaque_token();
         ResetLink {
-            url: format!("{public_base}/reset-password?token={token}"),
+            url: if site {
+                format!("{public_base}/reset-password/{token}")
+            } else {
+                format!("{public_base}/reset-password?token={token}")
+            },
             token,
             digest,
             expires_at: now + RESET_TTL_SECS,
@@ -140,7 +145,7 @@ pub async fn create(
     let reset_link = request
         .reset_link_base
         .filter(|_| hash.is_none())
-        .map(|base| ResetLink::new(base, request.now));
+        .map(|(base, site)| ResetLink::new(base, site, request.now));
     let audit = request.audit.map(|entry| {
         entry.details(serde_json::json!({
             "email": email.as_str(),

@@ -6,7 +6,7 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::auth::{email_conflict, parse_display_name, ResetLink};
+use super::auth::{email_conflict, parse_display_name};
 use super::extract::{nullable, page_cursor, page_limit, query_choice, query_value, ApiJson};
 use super::views::{
     parse_rfc3339, rfc3339, AccountView, AdminAccountView, CreatedAccountView, Page, ResetLinkView,
@@ -230,7 +230,7 @@ pub async fn create(
             password: body.password,
             role: body.role.unwrap_or(Role::Reader),
             subscription,
-            reset_link_base: Some(&state.public_base),
+            reset_link_base: Some((&state.public_base, state.settings.site)),
             audit: Some(AuditEntry::new(
                 Some(&caller.0.account_id),
                 "account.create",
@@ -364,7 +364,7 @@ pub async fn password_reset(
 ) -> ApiResult<HttpResponse> {
     let AdminOnAccount { admin, id } = on;
     let now = now_ts();
-    let link = ResetLink::new(&state.public_base, now);
+    let link = crate::app::resets::link(&state, now);
     let entry = audit(&admin, "account.password_reset", &id)
         .details(json!({"expires_at": rfc3339(link.expires_at)}));
     state

@@ -9,19 +9,15 @@ use super::extract::ApiJson;
 use super::views::{AccountView, TokenPair};
 use crate::auth::client::client_address;
 use crate::auth::identity::SESSION_COOKIE;
-use crate::auth::{tokens, Authenticated};
-use crate::domain::{AccountStatus, Email, Password};
-use crate::error::{ApiError, ApiResult, FieldError};
+use crate::auth::Authenticated;
+use crate::error::ApiResult;
 use crate::state::AppState;
-use crate::store::{now_ts, AccountRow};
+use crate::store::now_ts;
 
 pub use crate::domain::parse_display_name;
 const MAX_USER_AGENT: usize = 256;
-pub use crate::app::accounts::{
-    email_conflict, new_password, password_context, ResetLink, RESET_TTL_SECS,
-};
+pub use crate::app::accounts::{email_conflict, new_password, password_context, ResetLink};
 use crate::app::sessions::{self, SignedIn};
-/// Reset links last an hour.
 pub use crate::app::sessions::{check_current_password, too_many};
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -34,15 +30,6 @@ pub struct RegisterBody {
     #[schema(max_length = 100)]
     #[serde(default)]
     display_name: Option<String>,
-}
-
-/// A replacement password for an existing account (change or reset), reported under
-/// the request's field `new_password`.
-pub async fn replacement_password(account: &AccountRow, raw: String) -> ApiResult<Password> {
-    let context = password_context(&account.email, account.display_name.as_deref());
-    new_password(raw, context)
-        .await
-        .map_err(|e| rename_field(e, "new_password"))
 }
 
 #[utoipa::path(post, operation_id = "auth_register", path = "/v1/auth/register", tag = "auth", request_body = RegisterBody,
@@ -196,45 +183,9 @@ pub async fn request_password_reset(
     req: HttpRequest,
     body: ApiJson<ResetRequestBody>,
 ) -> ApiResult<HttpResponse> {
-    state
-        .throttle
-        .signup_or_reset(client_address(&req, &state.settings.trusted_proxies))
-        .map_err(too_many)?;
-    let email =
-        Email::parse(&body.into_inner()?.email).map_err(|m| ApiError::validation("email", m))?;
-    if state.mailer.is_some() && state.throttle.reset_mail_allowed(email.as_str()) {
-        let state = state.clone();
-        actix_web::rt::spawn(async move {
-            if let Err(error) = send_reset_mail(&state, &email).await {
-                tracing::warn!(%error, "could not send a password reset mail");
-            }
-        });
-    }
+    let address = client_address(&req, &state.settings.trusted_proxies);
+    crate::app::resets::request(&state, address, || Ok(body.into_inner()?.email))?;
     Ok(HttpResponse::Accepted().finish())
-}
-
-async fn send_reset_mail(state: &AppState, email: &Email) -> Result<(), String> {
-    let Some(mailer) = &state.mailer else {
-        return Ok(());
-    };
-    let account = state
-        .store
-        .account_by_email(email.as_str())
-        .await
-        .map_err(|e| e.to_string())?;
-    let Some(account) = account.filter(|a| a.status == AccountStatus::Active) else {
-        return Ok(());
-    };
-    let now = now_ts();
-    let link = ResetLink::new(&state.public_base, now);
-    state
-        .store
-        .create_password_reset(&account.id, &link.digest, link.expires_at, None, now)
-        .await
-        .map_err(|e| e.to_string())?;
-    mailer
-        .send_password_reset(&account.email, &link.url, RESET_TTL_SECS / 60)
-        .await
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -244,9 +195,6 @@ pub struct ResetBody {
     #[schema(min_length = 8, max_length = 128)]
     new_password: String,
 }
-
-const INVALID_RESET: ApiError =
-    ApiError::InvalidToken("this reset link is not valid, was already used or has expired");
 
 #[utoipa::path(post, operation_id = "auth_reset_password", path = "/v1/auth/password-reset", tag = "auth", request_body = ResetBody,
     responses((status = 204, description = "Password replaced; every session of the account is revoked"),
@@ -261,39 +209,11 @@ pub async fn reset_password(
         token,
         new_password: raw,
     } = body.into_inner()?;
-    if token.is_empty() || token.len() > 512 {
-        return Err(INVALID_RESET);
-    }
-    let digest = tokens::opaque_token_digest(&token);
-    let now = now_ts();
-    let account = state
-        .store
-        .password_reset_account(&digest, now)
-        .await?
-        .ok_or(INVALID_RESET)?;
-    let password = replacement_password(&account, raw).await?;
-    let hash = state.hasher.hash(password).await?;
-    // Spent atomically: of two requests with one token, only one succeeds.
-    state
-        .store
-        .consume_password_reset(&digest, &hash, now_ts())
-        .await?
-        .ok_or(INVALID_RESET)?;
+    crate::app::resets::reset(&state, &token, raw).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// The same validation error reported under the request's own field name.
-pub fn rename_field(error: ApiError, field: &str) -> ApiError {
-    match error {
-        ApiError::Validation(errors) => ApiError::Validation(
-            errors
-                .into_iter()
-                .map(|e| FieldError::new(field, e.message))
-                .collect(),
-        ),
-        other => other,
-    }
-}
+pub use crate::app::resets::{rename_field, replacement_password};
 
 #[cfg(test)]
 mod tests {
@@ -321,12 +241,15 @@ mod tests {
 
     #[test]
     fn reset_links_carry_the_token_and_an_hour() {
-        let link = ResetLink::new("https://news.example", 1_000);
+        let link = ResetLink::new("https://news.example", false, 1_000);
         assert_eq!(
             link.url,
             format!("https://news.example/reset-password?token={}", link.token)
         );
         assert_eq!(link.expires_at, 4_600);
-        assert_eq!(tokens::opaque_token_digest(&link.token), link.digest);
+        assert_eq!(
+            crate::auth::tokens::opaque_token_digest(&link.token),
+            link.digest
+        );
     }
 }
