@@ -8,11 +8,13 @@
 //!   `PAYWALL_ADMIN_EMAIL` alike.
 //! - `sessions`: signing in, refreshing a token pair, signing out, checking a current
 //!   password.
+//! - `gifts`: gift links a subscriber makes.
 //! - `resets`: password-reset links asked for by mail, and spent.
 //! - `billing`: plans, checkout and portal links, and Stripe's events.
 
 pub mod accounts;
 pub mod billing;
+pub mod gifts;
 pub mod reading;
 pub mod resets;
 pub mod sessions;

@@ -16,9 +16,7 @@ use crate::engine::answers::Renderer;
 use crate::engine::CachedArticle;
 use crate::error::{ApiError, ApiResult};
 use crate::paywall;
-use crate::paywall::meter;
 use crate::state::AppState;
-use crate::store::gifts::NewGift;
 use crate::store::now_ts;
 
 pub const METER_COOKIE: &str = "paywall_meter";
@@ -221,49 +219,13 @@ pub async fn create_gift(
     caller: Authenticated,
     slug: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let account = caller.0;
-    if !account.reader_kind().reads_everything() {
-        return Err(ApiError::Forbidden("only subscribers can gift articles"));
-    }
     let now = time::OffsetDateTime::now_utc();
-    let article = &reading::published(&state, &slug, now.unix_timestamp())
-        .await?
-        .row;
-    let expires_at = now.unix_timestamp() + state.settings.gift_ttl_secs;
-    let gift = state
-        .gift_keys
-        .issue(&article.meta.id, expires_at)
-        .ok_or_else(|| ApiError::internal("article id is not a UUID"))?;
-    let month_start = meter::period_starts_at(now).unix_timestamp();
-    let created = state
-        .store
-        .create_gift(&NewGift {
-            gift_id: &gift.gift_id,
-            account_id: &account.account_id,
-            article_id: &article.meta.id,
-            now: now.unix_timestamp(),
-            expires_at,
-            month_start,
-            limit: state.settings.gifts_per_month,
-        })
-        .await?;
-    if !created {
-        let resets = meter::period_resets_at(now).unix_timestamp();
-        return Err(ApiError::RateLimited {
-            retry_after_secs: u64::try_from(resets - now.unix_timestamp())
-                .unwrap_or(1)
-                .max(1),
-        });
-    }
-    let url = format!(
-        "{}/v1/articles/{}?gift={}",
-        state.public_base, article.meta.slug, gift.token
-    );
+    let gift = crate::app::gifts::give(&state, &caller.0, &slug, now).await?;
     Ok(HttpResponse::Created().json(GiftView {
         token: gift.token,
-        url,
-        article: article.meta.slug.clone(),
-        expires_at: rfc3339(expires_at),
+        url: gift.url,
+        article: gift.slug,
+        expires_at: rfc3339(gift.expires_at),
     }))
 }
 

@@ -8,6 +8,7 @@
 //! has run out). Forms carry a CSRF token that must match the `paywall_csrf` cookie,
 //! and must come from this site (`Origin`, `Sec-Fetch-Site`).
 
+mod account;
 pub mod i18n;
 mod pages;
 pub mod render;
@@ -35,11 +36,26 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(pages::front))
         .route("/sections/{section}", web::get().to(pages::section))
         .route("/articles/{slug}", web::get().to(pages::article))
+        .route("/articles/{slug}/gift", web::post().to(pages::gift))
         .route("/signin", web::get().to(pages::signin_form))
         .route("/signin", web::post().to(pages::signin))
         .route("/register", web::get().to(pages::register_form))
         .route("/register", web::post().to(pages::register))
         .route("/signout", web::post().to(pages::signout))
+        .route("/reset-password", web::get().to(account::forgot_form))
+        .route("/reset-password", web::post().to(account::forgot))
+        .route(
+            "/reset-password/{token}",
+            web::get().to(account::reset_form),
+        )
+        .route("/reset-password/{token}", web::post().to(account::reset))
+        .route("/subscribe", web::get().to(account::subscribe_page))
+        .route("/subscribe", web::post().to(account::subscribe))
+        .route("/account", web::get().to(account::account_page))
+        .route(
+            "/account/sessions",
+            web::post().to(account::sign_out_everywhere),
+        )
         .route("/assets/site.css", web::get().to(stylesheet));
 }
 

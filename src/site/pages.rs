@@ -48,7 +48,7 @@ fn item(t: &Texts, row: &ArticleSummaryRow) -> Item {
     }
 }
 
-fn rendered(template: &impl Template) -> Result<String, ApiError> {
+pub(super) fn rendered(template: &impl Template) -> Result<String, ApiError> {
     template.render().map_err(ApiError::internal)
 }
 
@@ -208,6 +208,9 @@ struct ArticlePage {
     read_also: Vec<Item>,
     next: String,
     json_ld: String,
+    slug: String,
+    /// A subscriber (or staff) sees the gift button.
+    can_gift: bool,
 }
 
 #[derive(serde::Deserialize)]
@@ -303,6 +306,10 @@ pub async fn article(
         read_also,
         next: req.uri().path().to_string(),
         json_ld,
+        slug: row.meta.slug.clone(),
+        can_gift: visit
+            .account()
+            .is_some_and(|a| a.reader_kind().reads_everything()),
     };
     match rendered(&page) {
         Ok(html) => visit.page(StatusCode::OK, html),
@@ -350,8 +357,71 @@ fn json_ld(state: &AppState, row: &crate::store::ArticleRow, holds_gated: bool) 
     render::json_in_script(&value)
 }
 
+#[derive(Template)]
+#[template(path = "gift.html")]
+struct GiftPage {
+    chrome: Chrome,
+    title: String,
+    slug: String,
+    url: String,
+    until: String,
+}
+
+/// `POST /articles/{slug}/gift`: a gift link, as `POST /v1/articles/{slug}/gifts` makes it.
+pub async fn gift(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    slug: web::Path<String>,
+    payload: web::Payload,
+) -> HttpResponse {
+    let visit = Visit::of(&state, &req).await;
+    let fields = match form_fields(payload).await {
+        Ok(fields) => fields,
+        Err(error) => return visit.error(&error),
+    };
+    let t = visit.t;
+    let csrf = fields.get("csrf").cloned().unwrap_or_default();
+    if !visit.form_allowed(&req, &state, &csrf) {
+        return message(visit, StatusCode::FORBIDDEN, t.error_title, t.form_expired);
+    }
+    let Some(account) = visit.account().cloned() else {
+        return visit.redirect(&format!("/signin?next=/articles/{slug}"));
+    };
+    let now = time::OffsetDateTime::now_utc();
+    match crate::app::gifts::give(&state, &account, &slug, now).await {
+        Ok(link) => {
+            let title = match reading::published(&state, &link.slug, now.unix_timestamp()).await {
+                Ok(article) => article.row.meta.title.clone(),
+                Err(_) => link.slug.clone(),
+            };
+            let page = GiftPage {
+                chrome: visit.chrome(t.gift_title),
+                title,
+                slug: link.slug,
+                url: link.url,
+                until: i18n::date(link.expires_at, visit.language),
+            };
+            match rendered(&page) {
+                Ok(html) => visit.page(StatusCode::CREATED, html),
+                Err(error) => visit.error(&error),
+            }
+        }
+        Err(error @ ApiError::RateLimited { .. }) => {
+            let mut response = message(
+                visit,
+                StatusCode::TOO_MANY_REQUESTS,
+                t.gift_title,
+                t.gift_limit,
+            );
+            retry_after(&mut response, &error);
+            response
+        }
+        Err(error) => visit.error(&error),
+    }
+}
+
 /// A form's fields, read within `FORM_LIMIT`.
-async fn form_fields(
+pub(super) async fn form_fields(
     mut payload: web::Payload,
 ) -> Result<std::collections::HashMap<String, String>, ApiError> {
     use futures_util::StreamExt;
@@ -462,7 +532,7 @@ pub async fn signin(
     }
 }
 
-fn retry_after(response: &mut HttpResponse, error: &ApiError) {
+pub(super) fn retry_after(response: &mut HttpResponse, error: &ApiError) {
     if let ApiError::RateLimited { retry_after_secs } = error {
         if let Ok(value) =
             actix_web::http::header::HeaderValue::from_str(&retry_after_secs.to_string())

@@ -38,6 +38,23 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    /// The gifts an account made that still open their article, newest first, with
+    /// the article's slug and title.
+    pub async fn live_gifts(
+        &self,
+        account_id: &str,
+        now: i64,
+    ) -> Result<Vec<(String, String, i64)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT a.slug, a.title, g.expires_at FROM gifts g JOIN articles a ON a.id = g.article_id \
+             WHERE g.account_id = $1 AND g.expires_at > $2 ORDER BY g.created_at DESC LIMIT 50",
+        )
+        .bind(account_id)
+        .bind(now)
+        .fetch_all(&mut *self.reader().await?)
+        .await?)
+    }
+
     /// Deletes gifts that have expired and no longer count towards this month's quota.
     pub async fn prune_gifts(&self, now: i64, month_start: i64) -> Result<u64, StoreError> {
         let done = sqlx::query("DELETE FROM gifts WHERE expires_at <= $1 AND created_at < $2")

@@ -624,3 +624,280 @@ async fn article_markdown_is_sanitized_on_the_page() {
     );
     assert_eq!(json_ld(&doc)["headline"], "Unsafe <b>title</b>");
 }
+
+/// The site's reset link in a mail.
+fn site_reset_token(mail: &str) -> String {
+    let start = mail
+        .find("/reset-password/")
+        .expect("a reset link to the site's page")
+        + "/reset-password/".len();
+    mail[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect()
+}
+
+#[tokio::test]
+async fn a_forgotten_password_is_reset_through_the_pages_and_the_mail() {
+    let sink = crate::smtp::SmtpSink::start();
+    let app = TestApp::spawn_with(&[
+        ("PAYWALL_SITE", "on"),
+        ("PAYWALL_SMTP_URL", &sink.url),
+        ("PAYWALL_MAIL_FROM", "Newsroom <news@test.example>"),
+    ])
+    .await;
+    let (_, old_session) = app.reader("forgetful@test.example").await;
+    let mut jar = Jar::default();
+    let (_, _, html) = get(&app, "/signin", &mut jar, None).await;
+    let doc = Html::parse_document(&html);
+    assert!(
+        select(&doc, r#"a[href="/reset-password"]"#).len() == 1,
+        "the sign-in page offers a reset"
+    );
+    let (status, _, html) = get(&app, "/reset-password", &mut jar, None).await;
+    assert_eq!(status, 200);
+    let token = csrf(&Html::parse_document(&html));
+    let (status, _, html) = post_form(
+        &app,
+        "/reset-password",
+        &mut jar,
+        &[("csrf", &token), ("email", "forgetful@test.example")],
+        Some(&app.base),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(text_of(&Html::parse_document(&html), ".notice")
+        .unwrap()
+        .contains("on its way"));
+    let mail = sink.wait_for(0);
+    assert!(
+        mail.contains(&format!("{}/reset-password/", app.base)),
+        "{mail}"
+    );
+    let link = site_reset_token(&mail);
+    let path = format!("/reset-password/{link}");
+    let (status, _, html) = get(&app, &path, &mut jar, None).await;
+    assert_eq!(status, 200);
+    let doc = Html::parse_document(&html);
+    let form_token = csrf(&doc);
+    assert_eq!(select(&doc, &format!(r#"form[action="{path}"]"#)).len(), 1);
+    let (status, _, html) = post_form(
+        &app,
+        &path,
+        &mut jar,
+        &[("csrf", &form_token), ("new_password", "short")],
+        None,
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert!(text_of(&Html::parse_document(&html), ".error").is_some());
+    let (status, _, _) = post_form(
+        &app,
+        &path,
+        &mut jar,
+        &[
+            ("csrf", &form_token),
+            ("new_password", "a-brand-new-passphrase-Fauré-1845"),
+        ],
+        Some(&app.base),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_problem(
+        app.get("/v1/me", Some(&old_session)).await,
+        401,
+        "invalid_token",
+    )
+    .await;
+    app.login(
+        "forgetful@test.example",
+        "a-brand-new-passphrase-Fauré-1845",
+    )
+    .await;
+    // Spent: the link now says so, and offers a new one.
+    let (status, _, html) = get(&app, &path, &mut jar, None).await;
+    assert_eq!(status, 401);
+    assert!(text_of(&Html::parse_document(&html), ".error")
+        .unwrap()
+        .contains("not valid"));
+    let (status, _, _) = get(&app, "/reset-password/garbage", &mut jar, None).await;
+    assert_eq!(status, 401);
+}
+
+#[tokio::test]
+async fn the_subscribe_page_leads_to_the_plans_checkout() {
+    let (app, admin) = site().await;
+    app.post(
+        "/v1/admin/plans",
+        Some(&admin),
+        json!({"id": "digital", "name": "Digital", "seats": 1,
+        "checkout_url": "https://buy.stripe.com/test_digital"}),
+    )
+    .await;
+    app.post(
+        "/v1/admin/plans",
+        Some(&admin),
+        json!({"id": "famille", "name": "Famille", "seats": 4,
+        "checkout_url": "https://buy.stripe.com/test_famille"}),
+    )
+    .await;
+    let mut anonymous = Jar::default();
+    let (status, headers, html) = get(&app, "/subscribe", &mut anonymous, None).await;
+    assert_eq!(status, 200);
+    assert!(headers["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("form-action 'self' https://buy.stripe.com"));
+    let doc = Html::parse_document(&html);
+    let names: Vec<String> = select(&doc, ".plan h2")
+        .iter()
+        .map(|h| h.text().collect())
+        .collect();
+    assert_eq!(names, ["Digital", "Famille"]);
+    assert!(text_of(&doc, ".plan")
+        .unwrap()
+        .contains("one device at a time"));
+    assert_eq!(
+        select(&doc, r#".plan a[href="/signin?next=/subscribe"]"#).len(),
+        2
+    );
+    let (id, _) = app.reader("buyer@test.example").await;
+    let mut jar = sign_in(&app, "buyer@test.example", PASSWORD).await;
+    let (_, _, html) = get(&app, "/subscribe", &mut jar, None).await;
+    let token = csrf(&Html::parse_document(&html));
+    let (status, headers, _) = post_form(
+        &app,
+        "/subscribe",
+        &mut jar,
+        &[("csrf", &token), ("plan", "famille")],
+        Some(&app.base),
+    )
+    .await;
+    assert_eq!(status, 303);
+    let to = url::Url::parse(headers[LOCATION].to_str().unwrap()).unwrap();
+    assert_eq!(to.path(), "/test_famille");
+    let query: HashMap<String, String> = to.query_pairs().into_owned().collect();
+    assert_eq!(query["client_reference_id"], id);
+    assert_eq!(query["prefilled_email"], "buyer@test.example");
+    let (status, _, _) = post_form(
+        &app,
+        "/subscribe",
+        &mut jar,
+        &[("csrf", &token), ("plan", "nope")],
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn the_account_page_shows_the_subscription_devices_and_signs_out_everywhere() {
+    let app = TestApp::spawn_with(&[
+        ("PAYWALL_SITE", "on"),
+        (
+            "PAYWALL_STRIPE_PORTAL_URL",
+            "https://billing.stripe.com/p/login/test_x",
+        ),
+    ])
+    .await;
+    let mut anonymous = Jar::default();
+    let (status, headers, _) = get(&app, "/account", &mut anonymous, None).await;
+    assert_eq!(status, 303);
+    assert_eq!(headers[LOCATION], "/signin?next=/account");
+    let (id, other_device) = app.reader("owner@test.example").await;
+    app.store()
+        .await
+        .set_subscription(&id, "digital", now() - 60, Some(1_900_000_000))
+        .await
+        .unwrap();
+    let mut jar = sign_in(&app, "owner@test.example", PASSWORD).await;
+    let (status, _, html) = get(&app, "/account", &mut jar, None).await;
+    assert_eq!(status, 200);
+    let doc = Html::parse_document(&html);
+    let text: String = doc.root_element().text().collect();
+    assert!(text.contains("owner@test.example"));
+    assert!(
+        text.contains("digital: reads until 17 March 2030"),
+        "{text}"
+    );
+    assert_eq!(
+        select(&doc, ".sessions li").len(),
+        2,
+        "the API's session and this one"
+    );
+    assert!(text.contains("(this device)"));
+    let billing = select(
+        &doc,
+        r#"a[href^="https://billing.stripe.com/p/login/test_x"]"#,
+    );
+    assert_eq!(billing.len(), 1);
+    let token = csrf(&doc);
+    let (status, _, _) = post_form(
+        &app,
+        "/account/sessions",
+        &mut jar,
+        &[("csrf", &token)],
+        Some(&app.base),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(!jar.0.contains_key("paywall_session"));
+    assert_problem(
+        app.get("/v1/me", Some(&other_device)).await,
+        401,
+        "invalid_token",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_subscriber_gifts_an_article_and_the_link_opens_it_in_another_browser() {
+    let (app, _) = site().await;
+    let (id, _) = app.reader("giver@test.example").await;
+    app.store()
+        .await
+        .set_subscription(&id, "digital", now() - 60, None)
+        .await
+        .unwrap();
+    let mut jar = sign_in(&app, "giver@test.example", PASSWORD).await;
+    let (_, _, html) = get(&app, "/articles/subscribers-one", &mut jar, None).await;
+    let doc = Html::parse_document(&html);
+    let forms = select(&doc, r#"form[action="/articles/subscribers-one/gift"]"#);
+    assert_eq!(forms.len(), 1, "a gift button");
+    let token = csrf(&doc);
+    let (status, _, html) = post_form(
+        &app,
+        "/articles/subscribers-one/gift",
+        &mut jar,
+        &[("csrf", &token)],
+        Some(&app.base),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let doc = Html::parse_document(&html);
+    let link = select(&doc, "#gift-link")[0]
+        .value()
+        .attr("value")
+        .unwrap()
+        .to_string();
+    assert!(
+        link.starts_with(&format!("{}/articles/subscribers-one?gift=", app.base)),
+        "{link}"
+    );
+    // A fresh browser, signed out, reads it in full.
+    let path = link.strip_prefix(&app.base).unwrap();
+    let mut fresh = Jar::default();
+    let (_, _, html) = get(&app, path, &mut fresh, None).await;
+    let doc = Html::parse_document(&html);
+    assert!(select(&doc, ".paywall").is_empty());
+    assert!(html.contains(GATED));
+    // Nobody without a subscription sees the button, and the account lists the gift.
+    let (_, _, html) = get(&app, "/articles/subscribers-one", &mut Jar::default(), None).await;
+    assert!(select(&Html::parse_document(&html), "form.gift").is_empty());
+    let (_, _, html) = get(&app, "/account", &mut jar, None).await;
+    let doc = Html::parse_document(&html);
+    assert_eq!(
+        select(&doc, r#".gifts a[href="/articles/subscribers-one"]"#).len(),
+        1
+    );
+}
