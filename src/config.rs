@@ -272,6 +272,39 @@ mod read {
         Ok(from)
     }
 
+    /// Every prefix of every file, in the format search engines publish.
+    pub fn crawler_ranges(raw: &Raw) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+        let mut ranges = Vec::new();
+        for path in raw.list() {
+            let text =
+                std::fs::read_to_string(&path).map_err(|e| raw.bad(format!("{path}: {e}")))?;
+            let document: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| raw.bad(format!("{path} is not JSON: {e}")))?;
+            let prefixes = document
+                .get("prefixes")
+                .and_then(serde_json::Value::as_array)
+                .ok_or_else(|| {
+                    raw.bad(format!(
+                        "{path} has no \"prefixes\" list, as in {{\"prefixes\": [{{\"ipv4Prefix\": \"66.249.64.0/27\"}}]}}"
+                    ))
+                })?;
+            for prefix in prefixes {
+                let value = prefix
+                    .get("ipv4Prefix")
+                    .or_else(|| prefix.get("ipv6Prefix"))
+                    .and_then(serde_json::Value::as_str)
+                    .and_then(super::parse_net)
+                    .ok_or_else(|| {
+                        raw.bad(format!(
+                            "{path}: {prefix} is not an ipv4Prefix or ipv6Prefix"
+                        ))
+                    })?;
+                ranges.push(value);
+            }
+        }
+        Ok(ranges)
+    }
+
     pub fn language(raw: &Raw) -> Result<crate::domain::Language, ConfigError> {
         let text = raw.text().to_ascii_lowercase();
         crate::domain::Language::parse(&text)
@@ -434,6 +467,13 @@ mod show {
         }
     }
 
+    pub fn ranges(ranges: &[ipnet::IpNet]) -> String {
+        match ranges.len() {
+            0 => "<none>".to_string(),
+            n => format!("<{n} ranges>"),
+        }
+    }
+
     pub fn on_or_off(on: &bool) -> String {
         if *on { "on" } else { "off" }.to_string()
     }
@@ -541,6 +581,10 @@ settings! {
         /// `en` or `fr`: pages for readers whose browser asks for neither, and the API's
         /// paywall messages.
         language: crate::domain::Language = "PAYWALL_LANGUAGE" ("en") => read::language, show::plain;
+        /// Files of search engines' published crawler address ranges (JSON with
+        /// `prefixes` of `ipv4Prefix`/`ipv6Prefix`), comma-separated: those addresses
+        /// read full text, marked for them. Never recognised by user agent.
+        crawler_ranges: Vec<ipnet::IpNet> = "PAYWALL_CRAWLER_RANGES" ("") => read::crawler_ranges, show::ranges;
     }
     web {
         /// The base of the links handed out (default: http://{PAYWALL_BIND}).

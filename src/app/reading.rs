@@ -7,6 +7,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::auth::Caller;
+use crate::domain::AccessLevel;
 use crate::engine::meter::ChargeError;
 use crate::engine::CachedArticle;
 use crate::error::{ApiError, ApiResult};
@@ -88,13 +89,32 @@ pub async fn read<M: Fn() -> Option<String>, A: Fn() -> IpAddr>(
             .gift_keys
             .opens(token, &article.row.meta.id, request.now)
     });
-    let (verdict, meter, meter_id) = if access::needs_meter(reader, access_level, gift) {
+    // A search engine's crawler, known by its published address ranges (through trusted
+    // proxies only, never by its user agent), reads the whole text as a subscriber does;
+    // the article page marks the subscribers' part for it.
+    let crawler = matches!(request.caller, Caller::Anonymous)
+        && access_level != AccessLevel::Free
+        && !state.settings.crawler_ranges.is_empty()
+        && {
+            let address = (request.address)();
+            state
+                .settings
+                .crawler_ranges
+                .iter()
+                .any(|range| range.contains(&address))
+        };
+    let (verdict, meter, meter_id) = if !crawler && access::needs_meter(reader, access_level, gift)
+    {
         let consulted = consult_meter(state, &request, &article.row.meta.id).await?;
         (Some(consulted.0), Some(consulted.1), consulted.2)
     } else {
         (None, None, None)
     };
-    let decision = access::decide(reader, access_level, gift, verdict);
+    let decision = if crawler {
+        Decision::Full
+    } else {
+        access::decide(reader, access_level, gift, verdict)
+    };
     crate::metrics::decision(decision);
     if gift && decision == Decision::Full && !reader.reads_everything() {
         crate::metrics::gift_read();

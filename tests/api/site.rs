@@ -901,3 +901,77 @@ async fn a_subscriber_gifts_an_article_and_the_link_opens_it_in_another_browser(
         1
     );
 }
+
+#[tokio::test]
+async fn crawlers_are_known_by_their_published_ranges_never_by_their_user_agent() {
+    let dir = tempfile::tempdir().unwrap();
+    let ranges = dir.path().join("crawlers.json");
+    std::fs::write(
+        &ranges,
+        r#"{"creationTime": "2026-12-01T00:00:00", "prefixes": [{"ipv4Prefix": "10.20.0.0/16"}, {"ipv6Prefix": "2001:db8:1::/48"}]}"#,
+    )
+    .unwrap();
+    let app = TestApp::spawn_with(&[
+        ("PAYWALL_SITE", "on"),
+        ("PAYWALL_CRAWLER_RANGES", ranges.to_str().unwrap()),
+        ("PAYWALL_TRUSTED_PROXIES", "127.0.0.1"),
+    ])
+    .await;
+    let admin = app.admin_token().await;
+    app.article(
+        &admin,
+        json!({"title": "Gated", "slug": "gated", "section": "s", "access": "subscribers",
+        "status": "published", "body": body_with_gated_end()}),
+    )
+    .await;
+    let fetch = |forwarded: &'static str, agent: &'static str, path: &'static str| {
+        let request = app
+            .client
+            .get(app.url(path))
+            .header("x-forwarded-for", forwarded)
+            .header("user-agent", agent);
+        async move { request.send().await.unwrap().text().await.unwrap() }
+    };
+    let googlebot = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)";
+    // From a published range: the whole text, with the subscribers' part marked.
+    let html = fetch("10.20.3.4", googlebot, "/articles/gated").await;
+    let doc = Html::parse_document(&html);
+    assert!(select(&doc, ".paywall").is_empty());
+    assert!(text_of(&doc, ".gated").unwrap().contains(GATED));
+    let ld = json_ld(&doc);
+    assert_eq!(ld["isAccessibleForFree"], false);
+    assert_eq!(ld["hasPart"]["cssSelector"], ".gated");
+    let api: Value =
+        serde_json::from_str(&fetch("2001:db8:1::7", "any", "/v1/articles/gated").await).unwrap();
+    assert_eq!(api["truncated"], false);
+    // The same user agent from elsewhere is a reader like any other.
+    let html = fetch("192.0.2.10", googlebot, "/articles/gated").await;
+    assert!(!html.contains(GATED));
+    let api: Value =
+        serde_json::from_str(&fetch("192.0.2.10", googlebot, "/v1/articles/gated").await).unwrap();
+    assert_eq!(api["truncated"], true);
+}
+
+#[test]
+fn a_crawler_ranges_file_that_does_not_parse_stops_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, r#"{"prefixes": [{"ipv4Prefix": "not-a-range"}]}"#).unwrap();
+    let output = paywall_command(dir.path())
+        .env("PAYWALL_CRAWLER_RANGES", &bad)
+        .arg("check-config")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("PAYWALL_CRAWLER_RANGES") && stderr.contains("not-a-range"),
+        "{stderr}"
+    );
+    let missing = paywall_command(dir.path())
+        .env("PAYWALL_CRAWLER_RANGES", dir.path().join("nope.json"))
+        .arg("check-config")
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+}
