@@ -264,7 +264,9 @@ pub async fn article(
         }
         _ => (render::markdown(visible.body), None),
     };
-    let meter = reading.meter.map(|meter| meter_line(t, meter.remaining()));
+    let meter = reading
+        .meter
+        .map(|meter| meter_line(t, meter.remaining(), reading.decision));
     let read_also = match state
         .engine
         .public_page(Some(&row.meta.section), None, READ_ALSO as u32 + 1, now)
@@ -317,11 +319,13 @@ pub async fn article(
     }
 }
 
-fn meter_line(t: &Texts, remaining: u32) -> String {
-    match remaining {
-        0 => t.meter_none.to_string(),
-        1 => t.meter_last.to_string(),
-        n => format!("{} {}", n - 1, t.meter_left),
+/// The meter after this read: how many free articles are left, or that none are.
+fn meter_line(t: &Texts, remaining: u32, decision: Decision) -> String {
+    match (decision, remaining) {
+        (Decision::Teaser(Reason::MeterExhausted), _) => t.meter_none.to_string(),
+        (_, 0) => t.meter_last.to_string(),
+        (_, 1) => t.meter_left_one.to_string(),
+        (_, n) => format!("{n} {}", t.meter_left),
     }
 }
 

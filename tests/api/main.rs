@@ -11,6 +11,7 @@ mod admin_articles;
 mod attacks;
 mod billing;
 mod browsers;
+mod chromium;
 mod cli;
 mod deploy;
 mod errors;
