@@ -14,7 +14,8 @@
 # (and dropped after); INSTANCES=2 starts two servers on that one database and splits
 # the connections between them (their requests/s are added; p50 and p99 are the worse).
 #
-# Scenarios: healthz, teaser (anonymous, subscribers articles), subscriber (full read),
+# Scenarios: healthz, teaser (anonymous, subscribers articles), page (the same reads as
+# the site's HTML article pages, signed out), subscriber (full read),
 # reader (signed-in reader, teaser), list, metered (charged reads, new readers' ids),
 # returning (charged reads, ids in random order), reread (64 readers re-reading the 3
 # articles their meters counted), login, flood (teasers while sign-ins flood).
@@ -104,7 +105,7 @@ if [ "$BACKEND" = sqlite ]; then cat "$work/bench.db" >/dev/null; fi
 bases=()
 for i in $(seq 0 $((INSTANCES - 1))); do
   port=$((PORT + i))
-  PAYWALL_BIND=127.0.0.1:$port PAYWALL_WORKERS=${WORKERS:-$(nproc)} DATABASE_URL=$db PAYWALL_JWT_SECRET=$secret PAYWALL_LOG=warn \
+  PAYWALL_SITE=on PAYWALL_BIND=127.0.0.1:$port PAYWALL_WORKERS=${WORKERS:-$(nproc)} DATABASE_URL=$db PAYWALL_JWT_SECRET=$secret PAYWALL_LOG=warn \
     PAYWALL_LOGIN_MAX_FAILURES=10000 PAYWALL_LOGIN_MAX_FAILURES_PER_ADDRESS=1000000 \
     ./target/release/paywall serve >"$work/server-$i.log" 2>&1 &
   servers+=($!)
@@ -143,6 +144,7 @@ scenario() {
   case $1 in
     healthz) run_wrk healthz "@BASE@/healthz" ;;
     teaser) SLUGS=$work/reads.txt run_wrk teaser -s bench/lua/paths.lua "@BASE@" ;;
+    page) SLUGS=$work/reads.txt PREFIX=/articles/ run_wrk page -s bench/lua/paths.lua "@BASE@" ;;
     subscriber) SLUGS=$work/reads.txt TOKEN=$subscriber_token run_wrk subscriber -s bench/lua/paths.lua "@BASE@" ;;
     reader) SLUGS=$work/reads.txt TOKEN=$reader_token run_wrk reader -s bench/lua/paths.lua "@BASE@" ;;
     list) run_wrk list "@BASE@/v1/articles?limit=20" ;;

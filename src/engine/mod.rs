@@ -324,8 +324,12 @@ impl Engine {
 /// with the article's fields around it.
 fn cache_weight(article: &ArticleRow) -> usize {
     const FIELDS: usize = 512;
+    /// A page's markup around the article (head, masthead, "Read also", JSON-LD).
+    const PAGE: usize = 4096;
     let teaser = usize::try_from(article.teaser_bytes).unwrap_or(0);
-    article.body.len() + (article.body.len() + FIELDS) + (teaser + FIELDS)
+    // The row, its two JSON answers (full and teaser), and a signed-out reader's page
+    // (HTML is about a third longer than its Markdown).
+    article.body.len() + (article.body.len() + FIELDS) + (teaser + FIELDS) + (teaser * 4 / 3 + PAGE)
 }
 
 #[cfg(test)]

@@ -23,14 +23,14 @@ struct ForgotPage {
 }
 
 fn forgot_page(
-    visit: Visit,
+    mut visit: Visit,
     status: StatusCode,
     notice: Option<&'static str>,
     error: Option<String>,
     email: String,
 ) -> HttpResponse {
     let page = ForgotPage {
-        chrome: visit.chrome(visit.t.reset_title),
+        chrome: visit.form_chrome(visit.t.reset_title),
         notice,
         error,
         email,
@@ -114,13 +114,13 @@ struct ResetPage {
 }
 
 fn reset_page(
-    visit: Visit,
+    mut visit: Visit,
     status: StatusCode,
     token: &str,
     error: Option<String>,
 ) -> HttpResponse {
     let page = ResetPage {
-        chrome: visit.chrome(visit.t.new_password_title),
+        chrome: visit.form_chrome(visit.t.new_password_title),
         token: url::form_urlencoded::byte_serialize(token.as_bytes()).collect(),
         error,
     };
@@ -224,7 +224,7 @@ struct SubscribePage {
 
 /// `GET /subscribe`: the plans on sale.
 pub async fn subscribe_page(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
-    let visit = Visit::of(&state, &req).await;
+    let mut visit = Visit::of(&state, &req).await;
     let plans = match state.store.plans(true).await {
         Ok(plans) => plans,
         Err(error) => return visit.error(&error.into()),
@@ -344,7 +344,7 @@ fn subscription_line(
 
 /// `GET /account`: profile, subscription, billing, signed-in devices.
 pub async fn account_page(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
-    let visit = Visit::of(&state, &req).await;
+    let mut visit = Visit::of(&state, &req).await;
     let account = match own_account(&state, &visit).await {
         Ok(Some(account)) => account,
         Ok(None) => return visit.redirect("/signin?next=/account"),

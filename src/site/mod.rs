@@ -81,8 +81,8 @@ pub struct Visit {
     pub caller: Caller,
     pub language: Language,
     pub t: &'static Texts,
-    /// The CSRF token forms on this page carry.
-    pub csrf: String,
+    /// The CSRF token this browser holds, if it has a valid one (see `csrf_token`).
+    csrf: Option<String>,
     cookies: Vec<Cookie<'static>>,
     secure: bool,
 }
@@ -133,21 +133,10 @@ impl Visit {
                 }
             }
         }
-        let csrf = match req.cookie(CSRF_COOKIE).map(|c| c.value().to_string()) {
-            Some(token) if token.len() == 43 => token,
-            _ => {
-                let token = new_csrf_token();
-                cookies.push(
-                    Cookie::build(CSRF_COOKIE, token.clone())
-                        .path("/")
-                        .http_only(true)
-                        .same_site(SameSite::Strict)
-                        .secure(secure)
-                        .finish(),
-                );
-                token
-            }
-        };
+        let csrf = req
+            .cookie(CSRF_COOKIE)
+            .map(|c| c.value().to_string())
+            .filter(|token| token.len() == 43);
         Visit {
             caller,
             language,
@@ -165,12 +154,46 @@ impl Visit {
         }
     }
 
-    pub fn chrome(&self, title: impl Into<String>) -> Chrome {
+    /// The token this page's forms carry: the browser's, else a new one (and its
+    /// cookie). Only pages with forms ask, so a reader who only reads gets no cookie.
+    pub fn csrf_token(&mut self) -> String {
+        if let Some(token) = &self.csrf {
+            return token.clone();
+        }
+        let token = new_csrf_token();
+        self.cookies.push(
+            Cookie::build(CSRF_COOKIE, token.clone())
+                .path("/")
+                .http_only(true)
+                .same_site(SameSite::Strict)
+                .secure(self.secure)
+                .finish(),
+        );
+        self.csrf = Some(token.clone());
+        token
+    }
+
+    /// The chrome of a page whose only form is the signed-in reader's sign-out.
+    pub fn chrome(&mut self, title: impl Into<String>) -> Chrome {
+        let signed_in = self.account().is_some();
         Chrome {
             t: self.t,
             title: title.into(),
-            signed_in: self.account().is_some(),
-            csrf: self.csrf.clone(),
+            signed_in,
+            csrf: if signed_in {
+                self.csrf_token()
+            } else {
+                String::new()
+            },
+        }
+    }
+
+    /// The chrome of a page with a form of its own.
+    pub fn form_chrome(&mut self, title: impl Into<String>) -> Chrome {
+        let csrf = self.csrf_token();
+        Chrome {
+            csrf,
+            ..self.chrome(title)
         }
     }
 
@@ -182,12 +205,21 @@ impl Visit {
     /// An HTML answer with the page's headers: private (a page shows the reader's own
     /// meter and account), a policy that loads nothing from elsewhere and runs no
     /// script, and a referrer kept to this site (its forms' `Origin` is checked).
-    pub fn page(self, status: StatusCode, html: String) -> HttpResponse {
+    pub fn page(
+        self,
+        status: StatusCode,
+        html: impl actix_web::body::MessageBody + 'static,
+    ) -> HttpResponse {
         self.page_with(status, html, "")
     }
 
     /// `page`, with more form targets allowed (the subscribe page's checkout links).
-    pub fn page_with(self, status: StatusCode, html: String, form_targets: &str) -> HttpResponse {
+    pub fn page_with(
+        self,
+        status: StatusCode,
+        html: impl actix_web::body::MessageBody + 'static,
+        form_targets: &str,
+    ) -> HttpResponse {
         let mut response = HttpResponse::build(status);
         response
             .content_type("text/html; charset=utf-8")

@@ -3,6 +3,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
+use bytes::Bytes;
 
 use super::i18n::{self, Texts};
 use super::render;
@@ -11,6 +12,7 @@ use crate::app::reading::{self, ReadRequest};
 use crate::app::{accounts, sessions};
 use crate::auth::client::client_address;
 use crate::domain::AccessLevel;
+use crate::engine::answers::Renderer;
 use crate::error::ApiError;
 use crate::paywall::{self, Decision, Reason};
 use crate::state::AppState;
@@ -61,7 +63,7 @@ struct MessagePage<'a> {
 }
 
 /// A page that only says something (not found, an error).
-pub fn message(visit: Visit, status: StatusCode, heading: &str, text: &str) -> HttpResponse {
+pub fn message(mut visit: Visit, status: StatusCode, heading: &str, text: &str) -> HttpResponse {
     let page = MessagePage {
         chrome: visit.chrome(heading),
         heading,
@@ -93,7 +95,7 @@ struct FrontPage {
 
 /// `/`: the newest articles, by section in the order of their newest article.
 pub async fn front(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
-    let visit = Visit::of(&state, &req).await;
+    let mut visit = Visit::of(&state, &req).await;
     let rows = match state
         .engine
         .public_page(None, None, FRONT_ARTICLES, now_ts())
@@ -138,7 +140,7 @@ pub async fn section(
     section: web::Path<String>,
     query: web::Query<PageQuery>,
 ) -> HttpResponse {
-    let visit = Visit::of(&state, &req).await;
+    let mut visit = Visit::of(&state, &req).await;
     let cursor = match query.cursor.as_deref() {
         None => None,
         Some(raw) => match Cursor::decode(raw) {
@@ -247,6 +249,15 @@ pub async fn article(
         let cookie = crate::routes::articles::meter_cookie(id.value.clone(), visit.secure());
         visit.set_cookie(cookie);
     }
+    // Every signed-out reader with no meter to show gets the same page: made once per
+    // version of the article, decision and language, like the JSON answers.
+    let shared = visit.account().is_none() && reading.meter.is_none();
+    let renderer = Renderer::SignedOutPage(visit.language);
+    if shared {
+        if let Some(ready) = reading.article.answers.get(reading.decision, renderer) {
+            return visit.page(StatusCode::OK, ready);
+        }
+    }
     let row = &reading.article.row;
     let t = visit.t;
     let visible = paywall::visible_text(row, reading.decision, visit.language);
@@ -313,7 +324,17 @@ pub async fn article(
             .account()
             .is_some_and(|a| a.reader_kind().reads_everything()),
     };
-    match rendered(&page) {
+    let made = rendered(&page).and_then(|html| {
+        if shared {
+            reading
+                .article
+                .answers
+                .get_or_make(reading.decision, renderer, || Ok(Bytes::from(html)))
+        } else {
+            Ok(Bytes::from(html))
+        }
+    });
+    match made {
         Ok(html) => visit.page(StatusCode::OK, html),
         Err(error) => visit.error(&error),
     }
@@ -378,7 +399,7 @@ pub async fn gift(
     slug: web::Path<String>,
     payload: web::Payload,
 ) -> HttpResponse {
-    let visit = Visit::of(&state, &req).await;
+    let mut visit = Visit::of(&state, &req).await;
     let fields = match form_fields(payload).await {
         Ok(fields) => fields,
         Err(error) => return visit.error(&error),
@@ -455,14 +476,14 @@ pub struct NextQuery {
 }
 
 fn signin_page(
-    visit: Visit,
+    mut visit: Visit,
     status: StatusCode,
     error: Option<&'static str>,
     email: String,
     next: &str,
 ) -> HttpResponse {
     let page = SigninPage {
-        chrome: visit.chrome(visit.t.sign_in),
+        chrome: visit.form_chrome(visit.t.sign_in),
         error,
         email,
         next: local_path(next).to_string(),
@@ -572,9 +593,9 @@ struct RegisterForm {
     password_error: Option<String>,
 }
 
-fn register_page(visit: Visit, status: StatusCode, form: RegisterForm) -> HttpResponse {
+fn register_page(mut visit: Visit, status: StatusCode, form: RegisterForm) -> HttpResponse {
     let page = RegisterPage {
-        chrome: visit.chrome(visit.t.register),
+        chrome: visit.form_chrome(visit.t.register),
         error: form.error,
         email: form.email,
         display_name: form.display_name,

@@ -975,3 +975,53 @@ fn a_crawler_ranges_file_that_does_not_parse_stops_start_up() {
         .unwrap();
     assert!(!missing.status.success());
 }
+
+#[tokio::test]
+async fn a_signed_out_page_made_once_follows_every_edit() {
+    let (app, admin) = site().await;
+    let (_, _, first) = get(&app, "/articles/subscribers-one", &mut Jar::default(), None).await;
+    let (_, headers, again) =
+        get(&app, "/articles/subscribers-one", &mut Jar::default(), None).await;
+    assert_eq!(first, again, "the same page for every signed-out reader");
+    assert!(
+        headers.get(SET_COOKIE).is_none(),
+        "a reader who only reads gets no cookie"
+    );
+    let patched = app
+        .request(
+            reqwest::Method::PATCH,
+            "/v1/admin/articles/subscribers-one",
+            Some(&admin),
+            Some(json!({"title": "A corrected title"})),
+        )
+        .await;
+    assert_eq!(patched.status(), 200);
+    let (_, _, edited) = get(&app, "/articles/subscribers-one", &mut Jar::default(), None).await;
+    assert_eq!(
+        text_of(&Html::parse_document(&edited), "h1").unwrap(),
+        "A corrected title"
+    );
+    let (_, _, french) = get(
+        &app,
+        "/articles/subscribers-one",
+        &mut Jar::default(),
+        Some("fr"),
+    )
+    .await;
+    assert!(text_of(&Html::parse_document(&french), ".paywall .message")
+        .unwrap()
+        .starts_with("Il vous reste"));
+    // A subscriber's page is the subscriber's own, never the signed-out one.
+    let (id, _) = app.reader("cache-subscriber@test.example").await;
+    app.store()
+        .await
+        .set_subscription(&id, "digital", now() - 60, None)
+        .await
+        .unwrap();
+    let mut jar = sign_in(&app, "cache-subscriber@test.example", PASSWORD).await;
+    let (_, _, own) = get(&app, "/articles/subscribers-one", &mut jar, None).await;
+    assert!(own.contains(GATED));
+    let (_, _, signed_out) =
+        get(&app, "/articles/subscribers-one", &mut Jar::default(), None).await;
+    assert!(!signed_out.contains(GATED));
+}
