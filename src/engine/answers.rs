@@ -11,7 +11,6 @@ use std::sync::OnceLock;
 
 use bytes::Bytes;
 
-use crate::domain::Language;
 use crate::paywall::{Decision, Reason};
 
 /// What turns a decision into bytes.
@@ -20,9 +19,6 @@ pub enum Renderer {
     /// The API's `ArticleView`, with `"meter":null` as its last member (the reader's
     /// own meter goes in its place).
     Json,
-    /// The article page for a signed-out reader with no meter to show: the same page
-    /// for every such reader of one language.
-    SignedOutPage(Language),
 }
 
 /// The answers of one renderer, one per decision, each made on first use.
@@ -51,8 +47,6 @@ impl PerDecision {
 #[derive(Debug, Default)]
 pub struct ReadyAnswers {
     json: PerDecision,
-    page_en: PerDecision,
-    page_fr: PerDecision,
 }
 
 impl ReadyAnswers {
@@ -64,27 +58,15 @@ impl ReadyAnswers {
         renderer: Renderer,
         make: impl FnOnce() -> Result<Bytes, E>,
     ) -> Result<Bytes, E> {
-        let slot = self.slot(decision, renderer);
+        let slot = match renderer {
+            Renderer::Json => &self.json,
+        }
+        .slot(decision);
         if let Some(ready) = slot.get() {
             return Ok(ready.clone());
         }
         let made = make()?;
         Ok(slot.get_or_init(|| made).clone())
-    }
-
-    /// The answer made before, if one was (for a renderer whose making must wait on
-    /// more than the article: `get_or_make` keeps it once made).
-    pub fn get(&self, decision: Decision, renderer: Renderer) -> Option<Bytes> {
-        self.slot(decision, renderer).get().cloned()
-    }
-
-    fn slot(&self, decision: Decision, renderer: Renderer) -> &OnceLock<Bytes> {
-        match renderer {
-            Renderer::Json => &self.json,
-            Renderer::SignedOutPage(Language::En) => &self.page_en,
-            Renderer::SignedOutPage(Language::Fr) => &self.page_fr,
-        }
-        .slot(decision)
     }
 }
 

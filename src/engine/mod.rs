@@ -28,6 +28,9 @@ const ARTICLE_CACHE_BYTES: usize = 24 * 1024 * 1024;
 /// Articles turned away by the full article cache that it remembers, so that the next
 /// miss of one of them gets in (about the number of articles the budget holds).
 const ARTICLE_DOORKEEPER_WINDOW: usize = 4_096;
+/// Bytes of the site's signed-out article pages kept at most: a budget of their own,
+/// so that pages never crowd the API's articles out (about 2,500 pages of 6 KiB).
+const PAGE_CACHE_BYTES: usize = 16 * 1024 * 1024;
 
 /// A published article as this instance serves it: the row readers get (without the
 /// editor's source), and the answers made from this version of it.
@@ -53,12 +56,18 @@ pub enum Backend {
     Postgres { fence: Arc<fence::Fence> },
 }
 
+/// A page's name in the page cache (see `Engine::page_key`).
+pub struct PageKey(String, u64);
+
 #[derive(Clone)]
 pub struct Engine {
     store: Store,
     backend: Arc<Backend>,
     sessions: Arc<TtlCache<SessionState>>,
     articles: Arc<TtlCache<Arc<CachedArticle>>>,
+    /// The site's pages for signed-out readers, by article version, decision and
+    /// language (see `page`); dropped whenever the articles are.
+    pages: Arc<TtlCache<bytes::Bytes>>,
 }
 
 impl Engine {
@@ -119,16 +128,25 @@ impl Engine {
         };
         // Every change this instance writes drops the copies it makes stale, before the
         // write is answered.
-        let (on_sessions, on_articles) = (sessions.clone(), articles.clone());
+        let pages = Arc::new(TtlCache::with_doorkeeper(
+            PAGE_CACHE_BYTES,
+            ARTICLE_DOORKEEPER_WINDOW,
+        ));
+        let (on_sessions, on_articles, on_pages) =
+            (sessions.clone(), articles.clone(), pages.clone());
         store.on_change(move |changed| match changed {
             Changed::Sessions => on_sessions.invalidate(),
-            Changed::Articles => on_articles.invalidate(),
+            Changed::Articles => {
+                on_articles.invalidate();
+                on_pages.invalidate();
+            }
         });
         Engine {
             store,
             backend: Arc::new(backend),
             sessions,
             articles,
+            pages,
         }
     }
 
@@ -215,6 +233,35 @@ impl Engine {
         });
         self.articles.put(slug, generation, article.clone(), weight);
         Ok(Some(article))
+    }
+
+    /// A page made before for this version of `article`, `decision` and `language` (the
+    /// site's page for signed-out readers), by the name `page_key` gives it.
+    pub fn page(&self, key: &PageKey) -> Option<bytes::Bytes> {
+        self.pages.get(&key.0)
+    }
+
+    /// Names a page: the article's version (the cached copy it was made from: a new
+    /// version is a new copy, and every write drops the pages anyway), the decision and
+    /// the language; with the page cache's generation when it was named, so that a page
+    /// made across a write is not kept.
+    pub fn page_key(
+        &self,
+        article: &Arc<CachedArticle>,
+        decision: crate::paywall::Decision,
+        language: crate::domain::Language,
+    ) -> PageKey {
+        let key = format!(
+            "{}\u{0}{:p}\u{0}{decision:?}\u{0}{language}",
+            article.row.meta.slug,
+            Arc::as_ptr(article)
+        );
+        PageKey(key, self.pages.generation())
+    }
+
+    pub fn keep_page(&self, key: PageKey, page: bytes::Bytes) {
+        let weight = key.0.len() + page.len();
+        self.pages.put(&key.0, key.1, page, weight);
     }
 
     /// Published articles whose time has come, newest first; `limit + 1` rows are read
@@ -309,7 +356,10 @@ impl Engine {
                     {
                         match name.as_str() {
                             "sessions" => engine.sessions.invalidate(),
-                            "articles" => engine.articles.invalidate(),
+                            "articles" => {
+                                engine.articles.invalidate();
+                                engine.pages.invalidate();
+                            }
                             _ => {}
                         }
                     }
@@ -324,12 +374,8 @@ impl Engine {
 /// with the article's fields around it.
 fn cache_weight(article: &ArticleRow) -> usize {
     const FIELDS: usize = 512;
-    /// A page's markup around the article (head, masthead, "Read also", JSON-LD).
-    const PAGE: usize = 4096;
     let teaser = usize::try_from(article.teaser_bytes).unwrap_or(0);
-    // The row, its two JSON answers (full and teaser), and a signed-out reader's page
-    // (HTML is about a third longer than its Markdown).
-    article.body.len() + (article.body.len() + FIELDS) + (teaser + FIELDS) + (teaser * 4 / 3 + PAGE)
+    article.body.len() + (article.body.len() + FIELDS) + (teaser + FIELDS)
 }
 
 #[cfg(test)]

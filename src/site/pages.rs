@@ -12,7 +12,6 @@ use crate::app::reading::{self, ReadRequest};
 use crate::app::{accounts, sessions};
 use crate::auth::client::client_address;
 use crate::domain::AccessLevel;
-use crate::engine::answers::Renderer;
 use crate::error::ApiError;
 use crate::paywall::{self, Decision, Reason};
 use crate::state::AppState;
@@ -251,12 +250,13 @@ pub async fn article(
     }
     // Every signed-out reader with no meter to show gets the same page: made once per
     // version of the article, decision and language, like the JSON answers.
-    let shared = visit.account().is_none() && reading.meter.is_none();
-    let renderer = Renderer::SignedOutPage(visit.language);
-    if shared {
-        if let Some(ready) = reading.article.answers.get(reading.decision, renderer) {
-            return visit.page(StatusCode::OK, ready);
-        }
+    let shared = (visit.account().is_none() && reading.meter.is_none()).then(|| {
+        state
+            .engine
+            .page_key(&reading.article, reading.decision, visit.language)
+    });
+    if let Some(ready) = shared.as_ref().and_then(|key| state.engine.page(key)) {
+        return visit.page(StatusCode::OK, ready);
     }
     let row = &reading.article.row;
     let t = visit.t;
@@ -324,18 +324,14 @@ pub async fn article(
             .account()
             .is_some_and(|a| a.reader_kind().reads_everything()),
     };
-    let made = rendered(&page).and_then(|html| {
-        if shared {
-            reading
-                .article
-                .answers
-                .get_or_make(reading.decision, renderer, || Ok(Bytes::from(html)))
-        } else {
-            Ok(Bytes::from(html))
+    match rendered(&page) {
+        Ok(html) => {
+            let html = Bytes::from(html);
+            if let Some(key) = shared {
+                state.engine.keep_page(key, html.clone());
+            }
+            visit.page(StatusCode::OK, html)
         }
-    });
-    match made {
-        Ok(html) => visit.page(StatusCode::OK, html),
         Err(error) => visit.error(&error),
     }
 }
