@@ -5,7 +5,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 
 use super::i18n::{self, Texts};
-use super::pages::{form_fields, message, rendered, retry_after};
+use super::pages::{message, posted, rendered, retry_after};
 use super::{signed_out_cookies, Chrome, Visit};
 use crate::app::{billing, resets};
 use crate::auth::client::client_address;
@@ -55,14 +55,13 @@ pub async fn forgot(
     payload: web::Payload,
 ) -> HttpResponse {
     let visit = Visit::of(&state, &req).await;
-    let fields = match form_fields(payload).await {
-        Ok(fields) => fields,
+    let form = match posted(&visit, &req, &state, payload).await {
+        Ok(form) => form,
         Err(error) => return visit.error(&error),
     };
-    let field = |name: &str| fields.get(name).cloned().unwrap_or_default();
     let t = visit.t;
-    let email = field("email");
-    if !visit.form_allowed(&req, &state, &field("csrf")) {
+    let email = form.field("email");
+    if !form.allowed {
         return forgot_page(
             visit,
             StatusCode::FORBIDDEN,
@@ -165,13 +164,12 @@ pub async fn reset(
     payload: web::Payload,
 ) -> HttpResponse {
     let mut visit = Visit::of(&state, &req).await;
-    let fields = match form_fields(payload).await {
-        Ok(fields) => fields,
+    let form = match posted(&visit, &req, &state, payload).await {
+        Ok(form) => form,
         Err(error) => return visit.error(&error),
     };
     let t = visit.t;
-    let csrf = fields.get("csrf").cloned().unwrap_or_default();
-    if !visit.form_allowed(&req, &state, &csrf) {
+    if !form.allowed {
         return reset_page(
             visit,
             StatusCode::FORBIDDEN,
@@ -179,7 +177,7 @@ pub async fn reset(
             Some(t.form_expired.into()),
         );
     }
-    let password = fields.get("new_password").cloned().unwrap_or_default();
+    let password = form.field("new_password");
     match resets::reset(&state, &token, password).await {
         Ok(()) => {
             for cookie in signed_out_cookies() {
@@ -276,12 +274,11 @@ pub async fn subscribe(
     payload: web::Payload,
 ) -> HttpResponse {
     let visit = Visit::of(&state, &req).await;
-    let fields = match form_fields(payload).await {
-        Ok(fields) => fields,
+    let form = match posted(&visit, &req, &state, payload).await {
+        Ok(form) => form,
         Err(error) => return visit.error(&error),
     };
-    let csrf = fields.get("csrf").cloned().unwrap_or_default();
-    if !visit.form_allowed(&req, &state, &csrf) {
+    if !form.allowed {
         let t = visit.t;
         return message(visit, StatusCode::FORBIDDEN, t.error_title, t.form_expired);
     }
@@ -290,7 +287,7 @@ pub async fn subscribe(
         Ok(None) => return visit.redirect("/signin?next=/subscribe"),
         Err(error) => return visit.error(&error),
     };
-    let plan = fields.get("plan").cloned().unwrap_or_default();
+    let plan = form.field("plan");
     match billing::checkout(&state, &account, &plan).await {
         Ok(url) => visit.redirect(&url),
         Err(ApiError::Validation(_)) => visit.not_found(),
@@ -406,13 +403,12 @@ pub async fn sign_out_everywhere(
     payload: web::Payload,
 ) -> HttpResponse {
     let mut visit = Visit::of(&state, &req).await;
-    let fields = match form_fields(payload).await {
-        Ok(fields) => fields,
+    let form = match posted(&visit, &req, &state, payload).await {
+        Ok(form) => form,
         Err(error) => return visit.error(&error),
     };
     let t = visit.t;
-    let csrf = fields.get("csrf").cloned().unwrap_or_default();
-    if !visit.form_allowed(&req, &state, &csrf) {
+    if !form.allowed {
         return message(visit, StatusCode::FORBIDDEN, t.error_title, t.form_expired);
     }
     let Some(account) = visit.account().map(|a| a.account_id.clone()) else {

@@ -33,30 +33,40 @@ const STYLESHEET: &str = include_str!("site.css");
 
 /// Registers the pages (only when `PAYWALL_SITE=on`).
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/", web::get().to(pages::front))
-        .route("/sections/{section}", web::get().to(pages::section))
-        .route("/articles/{slug}", web::get().to(pages::article))
+    cfg.route("/", page(pages::front))
+        .route("/sections/{section}", page(pages::section))
+        .route("/articles/{slug}", page(pages::article))
         .route("/articles/{slug}/gift", web::post().to(pages::gift))
-        .route("/signin", web::get().to(pages::signin_form))
+        .route("/signin", page(pages::signin_form))
         .route("/signin", web::post().to(pages::signin))
-        .route("/register", web::get().to(pages::register_form))
+        .route("/register", page(pages::register_form))
         .route("/register", web::post().to(pages::register))
         .route("/signout", web::post().to(pages::signout))
-        .route("/reset-password", web::get().to(account::forgot_form))
+        .route("/reset-password", page(account::forgot_form))
         .route("/reset-password", web::post().to(account::forgot))
-        .route(
-            "/reset-password/{token}",
-            web::get().to(account::reset_form),
-        )
+        .route("/reset-password/{token}", page(account::reset_form))
         .route("/reset-password/{token}", web::post().to(account::reset))
-        .route("/subscribe", web::get().to(account::subscribe_page))
+        .route("/subscribe", page(account::subscribe_page))
         .route("/subscribe", web::post().to(account::subscribe))
-        .route("/account", web::get().to(account::account_page))
+        .route("/account", page(account::account_page))
         .route(
             "/account/sessions",
             web::post().to(account::sign_out_everywhere),
         )
-        .route("/assets/site.css", web::get().to(stylesheet));
+        .route("/assets/site.css", page(stylesheet));
+}
+
+/// A page's route: GET, and HEAD as GET (link checkers and crawlers ask HEAD; the
+/// server sends the headers without the body).
+fn page<F, Args>(handler: F) -> actix_web::Route
+where
+    F: actix_web::Handler<Args>,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
+    web::route()
+        .guard(actix_web::guard::Any(actix_web::guard::Get()).or(actix_web::guard::Head()))
+        .to(handler)
 }
 
 /// What answers a path no route has: the HTML 404 page for a person when the site is

@@ -396,13 +396,12 @@ pub async fn gift(
     payload: web::Payload,
 ) -> HttpResponse {
     let mut visit = Visit::of(&state, &req).await;
-    let fields = match form_fields(payload).await {
-        Ok(fields) => fields,
+    let form = match posted(&visit, &req, &state, payload).await {
+        Ok(form) => form,
         Err(error) => return visit.error(&error),
     };
     let t = visit.t;
-    let csrf = fields.get("csrf").cloned().unwrap_or_default();
-    if !visit.form_allowed(&req, &state, &csrf) {
+    if !form.allowed {
         return message(visit, StatusCode::FORBIDDEN, t.error_title, t.form_expired);
     }
     let Some(account) = visit.account().cloned() else {
@@ -441,10 +440,27 @@ pub async fn gift(
     }
 }
 
-/// A form's fields, read within `FORM_LIMIT`.
-pub(super) async fn form_fields(
+/// A posted form: its fields, and whether it may act (its CSRF token matches this
+/// browser's and it comes from this site: see `Visit::form_allowed`).
+pub(super) struct Form {
+    fields: std::collections::HashMap<String, String>,
+    pub allowed: bool,
+}
+
+impl Form {
+    /// A field as sent, empty when absent.
+    pub fn field(&self, name: &str) -> String {
+        self.fields.get(name).cloned().unwrap_or_default()
+    }
+}
+
+/// Reads a posted form within `FORM_LIMIT`.
+pub(super) async fn posted(
+    visit: &Visit,
+    req: &HttpRequest,
+    state: &AppState,
     mut payload: web::Payload,
-) -> Result<std::collections::HashMap<String, String>, ApiError> {
+) -> Result<Form, ApiError> {
     use futures_util::StreamExt;
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
@@ -454,7 +470,10 @@ pub(super) async fn form_fields(
         }
         body.extend_from_slice(&chunk);
     }
-    Ok(url::form_urlencoded::parse(&body).into_owned().collect())
+    let fields: std::collections::HashMap<String, String> =
+        url::form_urlencoded::parse(&body).into_owned().collect();
+    let allowed = visit.form_allowed(req, state, fields.get("csrf").map_or("", String::as_str));
+    Ok(Form { fields, allowed })
 }
 
 #[derive(Template)]
@@ -508,14 +527,13 @@ pub async fn signin(
     payload: web::Payload,
 ) -> HttpResponse {
     let mut visit = Visit::of(&state, &req).await;
-    let fields = match form_fields(payload).await {
-        Ok(fields) => fields,
+    let form = match posted(&visit, &req, &state, payload).await {
+        Ok(form) => form,
         Err(error) => return visit.error(&error),
     };
-    let field = |name: &str| fields.get(name).cloned().unwrap_or_default();
-    let (email, next) = (field("email"), field("next"));
+    let (email, next) = (form.field("email"), form.field("next"));
     let t = visit.t;
-    if !visit.form_allowed(&req, &state, &field("csrf")) {
+    if !form.allowed {
         return signin_page(
             visit,
             StatusCode::FORBIDDEN,
@@ -527,7 +545,7 @@ pub async fn signin(
     let signed = sessions::sign_in(
         &state,
         &email,
-        field("password"),
+        form.field("password"),
         client_address(&req, &state.settings.trusted_proxies),
         crate::routes::auth::user_agent(&req),
     )
@@ -631,25 +649,24 @@ pub async fn register(
     payload: web::Payload,
 ) -> HttpResponse {
     let mut visit = Visit::of(&state, &req).await;
-    let fields = match form_fields(payload).await {
-        Ok(fields) => fields,
+    let posted = match posted(&visit, &req, &state, payload).await {
+        Ok(form) => form,
         Err(error) => return visit.error(&error),
     };
-    let field = |name: &str| fields.get(name).cloned().unwrap_or_default();
     let t = visit.t;
     let mut form = RegisterForm {
-        email: field("email"),
-        display_name: field("display_name"),
-        next: field("next"),
+        email: posted.field("email"),
+        display_name: posted.field("display_name"),
+        next: posted.field("next"),
         ..RegisterForm::default()
     };
-    if !visit.form_allowed(&req, &state, &field("csrf")) {
+    if !posted.allowed {
         form.error = Some(t.form_expired.to_string());
         return register_page(visit, StatusCode::FORBIDDEN, form);
     }
     let address = client_address(&req, &state.settings.trusted_proxies);
     let name = Some(form.display_name.trim().to_string()).filter(|n| !n.is_empty());
-    let password = field("password");
+    let password = posted.field("password");
     let created = accounts::register(&state, address, now_ts(), || {
         Ok((form.email.clone(), name, password.clone()))
     })
@@ -702,12 +719,11 @@ pub async fn signout(
     payload: web::Payload,
 ) -> HttpResponse {
     let mut visit = Visit::of(&state, &req).await;
-    let fields = match form_fields(payload).await {
-        Ok(fields) => fields,
+    let form = match posted(&visit, &req, &state, payload).await {
+        Ok(form) => form,
         Err(error) => return visit.error(&error),
     };
-    let csrf = fields.get("csrf").cloned().unwrap_or_default();
-    if !visit.form_allowed(&req, &state, &csrf) {
+    if !form.allowed {
         let t = visit.t;
         return message(visit, StatusCode::FORBIDDEN, t.error_title, t.form_expired);
     }

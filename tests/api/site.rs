@@ -1025,3 +1025,17 @@ async fn a_signed_out_page_made_once_follows_every_edit() {
         get(&app, "/articles/subscribers-one", &mut Jar::default(), None).await;
     assert!(!signed_out.contains(GATED));
 }
+
+#[tokio::test]
+async fn pages_answer_head_as_get_without_a_body() {
+    let (app, _) = site().await;
+    for path in ["/", "/articles/free-one", "/signin", "/assets/site.css"] {
+        let head = app.client.head(app.url(path)).send().await.unwrap();
+        assert_eq!(head.status(), 200, "{path}");
+        assert!(head.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/"));
+        assert!(head.text().await.unwrap().is_empty(), "{path}");
+    }
+}
