@@ -202,6 +202,8 @@ fn ready_answer(
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct GiftView {
     pub token: String,
+    /// The link to hand on: the site's article page (`/articles/{slug}?gift=...`) when
+    /// the site is on, else this API's (`/v1/articles/{slug}?gift=...`).
     pub url: String,
     pub article: String,
     #[schema(format = DateTime)]
