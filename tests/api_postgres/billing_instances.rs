@@ -30,7 +30,7 @@ async fn a_life_delivered_in_any_order_to_two_instances_at_once_ends_the_same() 
     .await;
     let seed: u64 = rand::random();
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    for case in 0..6 {
+    for case in 0..6_i64 {
         let end = case % 2 == 0;
         let email = format!("pair-{case}@test.example");
         let (id, token) = a.reader(&email).await;
@@ -43,7 +43,11 @@ async fn a_life_delivered_in_any_order_to_two_instances_at_once_ends_the_same() 
             .iter()
             .enumerate()
             .map(|(n, &i)| {
-                let app = if (n + case as usize) % 2 == 0 { &a } else { &b };
+                let app = if (n + case as usize).is_multiple_of(2) {
+                    &a
+                } else {
+                    &b
+                };
                 deliver(app, &events[i])
             })
             .collect();
