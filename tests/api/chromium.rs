@@ -177,14 +177,55 @@ impl Browser<'_> {
             .to_string()
     }
 
+    /// Clicks a link or a form's button, and waits until the page it leads to has
+    /// loaded: the old document is marked first, and a loaded document without the
+    /// mark is the new one (a click may return before its navigation starts).
     async fn click(&self, css: &str) {
         let id = self.find(css).await;
+        self.script("window.__paywallOldPage = true; return null;")
+            .await;
         self.call(
             reqwest::Method::POST,
             &format!("/element/{id}/click"),
             Some(json!({})),
         )
         .await;
+        let started = Instant::now();
+        loop {
+            let loaded = self
+                .try_script(
+                    "return window.__paywallOldPage === undefined && document.readyState === 'complete';",
+                )
+                .await;
+            if loaded == Some(json!(true)) {
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "clicking {css} led nowhere"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// A script's result, or None while the page is between documents.
+    async fn try_script(&self, script: &str) -> Option<Value> {
+        let url = format!("{}/session/{}/execute/sync", self.driver.base, self.session);
+        let answer: Value = self
+            .driver
+            .client
+            .post(url)
+            .json(&json!({"script": script, "args": []}))
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        answer["value"]
+            .get("error")
+            .is_none()
+            .then(|| answer["value"].clone())
     }
 
     async fn type_into(&self, css: &str, text: &str) {
