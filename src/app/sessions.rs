@@ -94,8 +94,10 @@ pub async fn sign_in(
     start_session(state, account, user_agent).await
 }
 
-/// Opens a session for `account` with its first token pair.
-async fn start_session(
+/// Opens a session for `account` with its first token pair (after a sign-in, or for
+/// an account just registered, whose password was hashed a moment ago: no second
+/// Argon2 run to check it).
+pub async fn start_session(
     state: &AppState,
     account: AccountRow,
     user_agent: Option<String>,
@@ -179,6 +181,19 @@ pub async fn refresh(state: &AppState, presented: &str) -> ApiResult<SignedIn> {
 /// Ends one session: its tokens stop working at the next request, on every instance.
 pub async fn sign_out(state: &AppState, session_id: &str) -> ApiResult<()> {
     state.store.revoke_session(session_id, now_ts()).await?;
+    Ok(())
+}
+
+/// Signs an account out everywhere, the session asking included: every session ends
+/// at its next request on every instance. `NotFound` when the account is gone.
+pub async fn sign_out_everywhere(
+    state: &AppState,
+    account_id: &str,
+) -> Result<(), crate::store::StoreError> {
+    state
+        .store
+        .revoke_account_sessions(account_id, None, now_ts())
+        .await?;
     Ok(())
 }
 

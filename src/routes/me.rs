@@ -175,9 +175,7 @@ pub async fn delete_sessions(
     state: web::Data<AppState>,
     caller: Authenticated,
 ) -> ApiResult<HttpResponse> {
-    state
-        .store
-        .revoke_account_sessions(&caller.0.account_id, None, now_ts())
+    crate::app::sessions::sign_out_everywhere(&state, &caller.0.account_id)
         .await
         .map_err(gone)?;
     Ok(HttpResponse::NoContent()

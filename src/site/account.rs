@@ -5,11 +5,12 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 
 use super::i18n::{self, Texts};
-use super::pages::{message, posted, rendered, retry_after};
+use super::pages::{expired, message, posted, rendered, retry_after};
 use super::{signed_out_cookies, Chrome, Visit};
 use crate::app::{billing, resets};
 use crate::auth::client::client_address;
 use crate::error::ApiError;
+use crate::routes::extract::RawBody;
 use crate::state::AppState;
 use crate::store::{now_ts, AccountRow};
 
@@ -49,13 +50,9 @@ pub async fn forgot_form(state: web::Data<AppState>, req: HttpRequest) -> HttpRe
 
 /// `POST /reset-password`: as `POST /v1/auth/password-reset/request`; the same answer
 /// whether or not an account has the email.
-pub async fn forgot(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    payload: web::Payload,
-) -> HttpResponse {
+pub async fn forgot(state: web::Data<AppState>, req: HttpRequest, body: RawBody) -> HttpResponse {
     let visit = Visit::of(&state, &req).await;
-    let form = match posted(&visit, &req, &state, payload).await {
+    let form = match posted(&visit, &req, &state, body).await {
         Ok(form) => form,
         Err(error) => return visit.error(&error),
     };
@@ -161,10 +158,10 @@ pub async fn reset(
     state: web::Data<AppState>,
     req: HttpRequest,
     token: web::Path<String>,
-    payload: web::Payload,
+    body: RawBody,
 ) -> HttpResponse {
     let mut visit = Visit::of(&state, &req).await;
-    let form = match posted(&visit, &req, &state, payload).await {
+    let form = match posted(&visit, &req, &state, body).await {
         Ok(form) => form,
         Err(error) => return visit.error(&error),
     };
@@ -271,16 +268,15 @@ async fn own_account(state: &AppState, visit: &Visit) -> Result<Option<AccountRo
 pub async fn subscribe(
     state: web::Data<AppState>,
     req: HttpRequest,
-    payload: web::Payload,
+    body: RawBody,
 ) -> HttpResponse {
     let visit = Visit::of(&state, &req).await;
-    let form = match posted(&visit, &req, &state, payload).await {
+    let form = match posted(&visit, &req, &state, body).await {
         Ok(form) => form,
         Err(error) => return visit.error(&error),
     };
     if !form.allowed {
-        let t = visit.t;
-        return message(visit, StatusCode::FORBIDDEN, t.error_title, t.form_expired);
+        return expired(visit);
     }
     let account = match own_account(&state, &visit).await {
         Ok(Some(account)) => account,
@@ -400,25 +396,21 @@ pub async fn account_page(state: web::Data<AppState>, req: HttpRequest) -> HttpR
 pub async fn sign_out_everywhere(
     state: web::Data<AppState>,
     req: HttpRequest,
-    payload: web::Payload,
+    body: RawBody,
 ) -> HttpResponse {
     let mut visit = Visit::of(&state, &req).await;
-    let form = match posted(&visit, &req, &state, payload).await {
+    let form = match posted(&visit, &req, &state, body).await {
         Ok(form) => form,
         Err(error) => return visit.error(&error),
     };
     let t = visit.t;
     if !form.allowed {
-        return message(visit, StatusCode::FORBIDDEN, t.error_title, t.form_expired);
+        return expired(visit);
     }
     let Some(account) = visit.account().map(|a| a.account_id.clone()) else {
         return visit.redirect("/signin?next=/account");
     };
-    if let Err(error) = state
-        .store
-        .revoke_account_sessions(&account, None, now_ts())
-        .await
-    {
+    if let Err(error) = crate::app::sessions::sign_out_everywhere(&state, &account).await {
         return visit.error(&error.into());
     }
     for cookie in signed_out_cookies() {

@@ -14,6 +14,7 @@ use crate::auth::client::client_address;
 use crate::domain::AccessLevel;
 use crate::error::ApiError;
 use crate::paywall::{self, Decision, Reason};
+use crate::routes::extract::RawBody;
 use crate::state::AppState;
 use crate::store::{now_ts, ArticleSummaryRow, Cursor};
 
@@ -21,8 +22,6 @@ use crate::store::{now_ts, ArticleSummaryRow, Cursor};
 const FRONT_ARTICLES: u32 = 40;
 const SECTION_PAGE: u32 = 20;
 const READ_ALSO: usize = 3;
-/// A form's body at most.
-const FORM_LIMIT: usize = 16 * 1024;
 
 /// An article in a list.
 pub struct Item {
@@ -393,18 +392,19 @@ pub async fn gift(
     state: web::Data<AppState>,
     req: HttpRequest,
     slug: web::Path<String>,
-    payload: web::Payload,
+    body: RawBody,
 ) -> HttpResponse {
     let mut visit = Visit::of(&state, &req).await;
-    let form = match posted(&visit, &req, &state, payload).await {
+    let form = match posted(&visit, &req, &state, body).await {
         Ok(form) => form,
         Err(error) => return visit.error(&error),
     };
     let t = visit.t;
     if !form.allowed {
-        return message(visit, StatusCode::FORBIDDEN, t.error_title, t.form_expired);
+        return expired(visit);
     }
     let Some(account) = visit.account().cloned() else {
+        let slug: String = url::form_urlencoded::byte_serialize(slug.as_bytes()).collect();
         return visit.redirect(&format!("/signin?next=/articles/{slug}"));
     };
     let now = time::OffsetDateTime::now_utc();
@@ -454,26 +454,24 @@ impl Form {
     }
 }
 
-/// Reads a posted form within `FORM_LIMIT`.
+/// Reads a posted form (within the default body limit, 16 KiB).
 pub(super) async fn posted(
     visit: &Visit,
     req: &HttpRequest,
     state: &AppState,
-    mut payload: web::Payload,
+    body: RawBody,
 ) -> Result<Form, ApiError> {
-    use futures_util::StreamExt;
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|_| ApiError::BadRequest("the form could not be read".into()))?;
-        if body.len() + chunk.len() > FORM_LIMIT {
-            return Err(ApiError::PayloadTooLarge(FORM_LIMIT));
-        }
-        body.extend_from_slice(&chunk);
-    }
+    let body = body.into_inner()?;
     let fields: std::collections::HashMap<String, String> =
         url::form_urlencoded::parse(&body).into_owned().collect();
     let allowed = visit.form_allowed(req, state, fields.get("csrf").map_or("", String::as_str));
     Ok(Form { fields, allowed })
+}
+
+/// The answer to a form that may not act (no token, another token, another site).
+pub(super) fn expired(visit: Visit) -> HttpResponse {
+    let t = visit.t;
+    message(visit, StatusCode::FORBIDDEN, t.error_title, t.form_expired)
 }
 
 #[derive(Template)]
@@ -521,13 +519,9 @@ pub async fn signin_form(
 }
 
 /// `POST /signin`: signs in as `POST /v1/auth/login` does, then back to `next`.
-pub async fn signin(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    payload: web::Payload,
-) -> HttpResponse {
+pub async fn signin(state: web::Data<AppState>, req: HttpRequest, body: RawBody) -> HttpResponse {
     let mut visit = Visit::of(&state, &req).await;
-    let form = match posted(&visit, &req, &state, payload).await {
+    let form = match posted(&visit, &req, &state, body).await {
         Ok(form) => form,
         Err(error) => return visit.error(&error),
     };
@@ -643,13 +637,9 @@ pub async fn register_form(
 
 /// `POST /register`: registers as `POST /v1/auth/register` does, signs in, and goes
 /// back to `next`.
-pub async fn register(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    payload: web::Payload,
-) -> HttpResponse {
+pub async fn register(state: web::Data<AppState>, req: HttpRequest, body: RawBody) -> HttpResponse {
     let mut visit = Visit::of(&state, &req).await;
-    let posted = match posted(&visit, &req, &state, payload).await {
+    let posted = match posted(&visit, &req, &state, body).await {
         Ok(form) => form,
         Err(error) => return visit.error(&error),
     };
@@ -668,39 +658,37 @@ pub async fn register(
     let name = Some(form.display_name.trim().to_string()).filter(|n| !n.is_empty());
     let password = posted.field("password");
     let created = accounts::register(&state, address, now_ts(), || {
-        Ok((form.email.clone(), name, password.clone()))
+        Ok((form.email.clone(), name, password))
     })
     .await;
-    if let Err(error) = created {
-        let status = actix_web::ResponseError::status_code(&error);
-        match &error {
-            ApiError::Validation(errors) => {
-                for e in errors {
-                    let message = Some(e.message.clone());
-                    match e.field.as_str() {
-                        "email" => form.email_error = message,
-                        "display_name" => form.name_error = message,
-                        _ => form.password_error = message,
+    let created = match created {
+        Ok(created) => created,
+        Err(error) => {
+            let status = actix_web::ResponseError::status_code(&error);
+            match &error {
+                ApiError::Validation(errors) => {
+                    for e in errors {
+                        let message = Some(e.message.clone());
+                        match e.field.as_str() {
+                            "email" => form.email_error = message,
+                            "display_name" => form.name_error = message,
+                            _ => form.password_error = message,
+                        }
                     }
                 }
+                ApiError::EmailTaken => form.email_error = Some(t.email_taken.to_string()),
+                ApiError::RegistrationClosed => {
+                    form.error = Some(t.registration_closed.to_string())
+                }
+                ApiError::RateLimited { .. } => form.error = Some(t.too_many.to_string()),
+                _ => return visit.error(&error),
             }
-            ApiError::EmailTaken => form.email_error = Some(t.email_taken.to_string()),
-            ApiError::RegistrationClosed => form.error = Some(t.registration_closed.to_string()),
-            ApiError::RateLimited { .. } => form.error = Some(t.too_many.to_string()),
-            _ => return visit.error(&error),
+            let mut response = register_page(visit, status, form);
+            retry_after(&mut response, &error);
+            return response;
         }
-        let mut response = register_page(visit, status, form);
-        retry_after(&mut response, &error);
-        return response;
-    }
-    match sessions::sign_in(
-        &state,
-        &form.email,
-        password,
-        address,
-        crate::routes::auth::user_agent(&req),
-    )
-    .await
+    };
+    match sessions::start_session(&state, created.row, crate::routes::auth::user_agent(&req)).await
     {
         Ok(signed) => {
             for cookie in signed_in_cookies(&state, signed) {
@@ -713,19 +701,14 @@ pub async fn register(
 }
 
 /// `POST /signout`: ends this browser's session, then the front page.
-pub async fn signout(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    payload: web::Payload,
-) -> HttpResponse {
+pub async fn signout(state: web::Data<AppState>, req: HttpRequest, body: RawBody) -> HttpResponse {
     let mut visit = Visit::of(&state, &req).await;
-    let form = match posted(&visit, &req, &state, payload).await {
+    let form = match posted(&visit, &req, &state, body).await {
         Ok(form) => form,
         Err(error) => return visit.error(&error),
     };
     if !form.allowed {
-        let t = visit.t;
-        return message(visit, StatusCode::FORBIDDEN, t.error_title, t.form_expired);
+        return expired(visit);
     }
     if let Some(account) = visit.account() {
         if let Err(error) = sessions::sign_out(&state, &account.session_id).await {

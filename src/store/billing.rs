@@ -225,12 +225,22 @@ impl Store {
         let rows = sqlx::query_as::<_, PlanColumns>(&sql)
             .fetch_all(&mut *conn)
             .await?;
-        let mut plans = Vec::with_capacity(rows.len());
-        for row in rows {
-            let prices = prices_of(&mut conn, &row.id).await?;
-            plans.push(plan_row(row, prices));
-        }
-        Ok(plans)
+        // Every plan's prices in one read, not one read a plan.
+        let prices: Vec<(String, String)> =
+            sqlx::query_as("SELECT plan_id, price_id FROM plan_prices ORDER BY plan_id, position")
+                .fetch_all(&mut *conn)
+                .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let mine = prices
+                    .iter()
+                    .filter(|(plan, _)| *plan == row.id)
+                    .map(|(_, price)| price.clone())
+                    .collect();
+                plan_row(row, mine)
+            })
+            .collect())
     }
 
     pub async fn plan(&self, id: &str) -> Result<Option<PlanRow>, StoreError> {
