@@ -543,6 +543,9 @@ settings! {
         gifts_per_month: u32 = "PAYWALL_GIFTS_PER_MONTH" ("10") => read::number(0, 10_000), show::plain;
         /// How long a gift link opens its article, in seconds.
         gift_ttl_secs: i64 = "PAYWALL_GIFT_TTL_SECS" ("2592000") => read::number(60, 31_622_400), show::plain;
+        /// How long a session keeps its reading seat after its last full-text read, in
+        /// seconds (a plan's `seats` say how many sessions may read at once).
+        seat_hold_secs: i64 = "PAYWALL_SEAT_HOLD_SECS" ("900") => read::number(1, 86_400), show::plain;
     }
     accounts {
         /// `open`: anyone may register; `closed`: 403 registration_closed.

@@ -60,6 +60,12 @@ fn describe() {
     );
     describe_counter!("paywall_logins_total", "Sign-in attempts by outcome");
     describe_counter!(
+        "paywall_seat_events_total",
+        "Reading seats: free seats claimed by a read, leases refreshed (written again), \
+         reads refused because every seat is held elsewhere, and seats taken over by \
+         \"continue reading here\""
+    );
+    describe_counter!(
         "paywall_stripe_events_total",
         "Stripe webhook deliveries by event type (types Paywall does not act on are `other`) \
          and outcome: applied, pending (kept for a customer not linked yet), stale, \
@@ -191,6 +197,20 @@ enum Counted {
     MeterCharge,
     GiftRead,
     Login(Login),
+    Seat(Seat),
+}
+
+/// What happened to a reading seat (see `app::seats`).
+#[derive(Clone, Copy)]
+pub enum Seat {
+    /// A read took a free seat.
+    Claimed,
+    /// A reading session's lease was written again.
+    Refreshed,
+    /// A read was refused: every seat held by other sessions (`reading_elsewhere`).
+    Refused,
+    /// "Continue reading here" took a seat from another session.
+    TakenOver,
 }
 
 /// How a sign-in ended.
@@ -202,7 +222,7 @@ pub enum Login {
     Throttled,
 }
 
-const COUNTED: usize = 13;
+const COUNTED: usize = 18;
 
 impl Counted {
     /// The counter's place among `COUNTED`, its name, and its one label, if any.
@@ -218,6 +238,7 @@ impl Counted {
                     Reason::SubscriptionRequired => (2, "subscription_required"),
                     Reason::SubscriptionExpired => (3, "subscription_expired"),
                     Reason::MeterExhausted => (4, "meter_exhausted"),
+                    Reason::ReadingElsewhere => (13, "reading_elsewhere"),
                 };
                 (i, DECISIONS, Some(("reason", value)))
             }
@@ -233,6 +254,15 @@ impl Counted {
                     Login::Throttled => (12, "throttled"),
                 };
                 (i, LOGINS, Some(("outcome", value)))
+            }
+            Counted::Seat(event) => {
+                let (i, value) = match event {
+                    Seat::Claimed => (14, "claimed"),
+                    Seat::Refreshed => (15, "refreshed"),
+                    Seat::Refused => (16, "refused"),
+                    Seat::TakenOver => (17, "taken_over"),
+                };
+                (i, "paywall_seat_events_total", Some(("event", value)))
             }
         }
     }
@@ -282,6 +312,10 @@ pub fn login(outcome: Login) {
     count(Counted::Login(outcome));
 }
 
+pub fn seat(event: Seat) {
+    count(Counted::Seat(event));
+}
+
 /// The process's own figures (CPU seconds, resident memory, open files, threads, start
 /// time), in Prometheus's standard `process_*` names.
 fn process_collector() -> &'static metrics_process::Collector {
@@ -317,14 +351,15 @@ mod tests {
             Counted::MeterCharge,
             Counted::GiftRead,
         ];
+        all.extend(Reason::ALL.map(|r| Counted::Decision(Decision::Teaser(r))));
         all.extend(
             [
-                Reason::LoginRequired,
-                Reason::SubscriptionRequired,
-                Reason::SubscriptionExpired,
-                Reason::MeterExhausted,
+                Seat::Claimed,
+                Seat::Refreshed,
+                Seat::Refused,
+                Seat::TakenOver,
             ]
-            .map(|r| Counted::Decision(Decision::Teaser(r))),
+            .map(Counted::Seat),
         );
         all.extend(
             [

@@ -1,6 +1,6 @@
 //! The use cases, with no HTTP types: what a reader, an editor, an admin or a command
 //! asks of Paywall, each decided once here. Every face (the JSON routes, the command
-//! line, and the pages, billing, seats and webhooks to come) calls these, so that two
+//! line, the pages, and the webhooks to come) calls these, so that two
 //! faces cannot decide the same thing differently.
 //!
 //! - `reading`: an article for a reader: the paywall decision, the meter, gift links.
@@ -11,10 +11,13 @@
 //! - `gifts`: gift links a subscriber makes.
 //! - `resets`: password-reset links asked for by mail, and spent.
 //! - `billing`: plans, checkout and portal links, and Stripe's events.
+//! - `seats`: reading seats: the check on a subscriber's read, "continue reading
+//!   here", and who reads now.
 
 pub mod accounts;
 pub mod billing;
 pub mod gifts;
 pub mod reading;
 pub mod resets;
+pub mod seats;
 pub mod sessions;

@@ -110,10 +110,18 @@ pub async fn read<M: Fn() -> Option<String>, A: Fn() -> IpAddr>(
     } else {
         (None, None, None)
     };
+    let seat = match request.caller {
+        Caller::Account(account)
+            if access::needs_seat(reader, access_level, gift, account.seats) =>
+        {
+            Some(crate::app::seats::check(state, account, request.now).await?)
+        }
+        _ => None,
+    };
     let decision = if crawler {
         Decision::Full
     } else {
-        access::decide(reader, access_level, gift, verdict)
+        access::decide(reader, access_level, gift, verdict, seat)
     };
     crate::metrics::decision(decision);
     if gift && decision == Decision::Full && !reader.reads_everything() {

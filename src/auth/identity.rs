@@ -24,6 +24,9 @@ pub struct AuthAccount {
     pub session_id: String,
     pub role: Role,
     pub subscription: SubscriptionState,
+    /// The seats of the subscription's plan: how many sessions may read gated text at
+    /// once (0: unlimited; 1 for a plan not defined).
+    pub seats: u32,
 }
 
 impl AuthAccount {
@@ -185,6 +188,7 @@ pub async fn resolve(state: web::Data<AppState>, token: String) -> Result<AuthAc
         session_id: claims.sid,
         role,
         subscription,
+        seats: u32::try_from(session.plan_seats.max(0)).unwrap_or(u32::MAX),
     })
 }
 

@@ -30,6 +30,7 @@ pub struct Throttle {
     window_secs: i64,
     signups: DefaultKeyedRateLimiter<IpAddr>,
     reset_mails: DefaultKeyedRateLimiter<String>,
+    seat_takes: DefaultKeyedRateLimiter<String>,
 }
 
 /// What a throttled sign-in failure was: the first of a burst is worth an audit entry.
@@ -42,6 +43,12 @@ pub enum Burst {
 
 /// Reset mails per address per hour: enough for a reader who lost the first mail.
 const RESET_MAILS_PER_HOUR: u32 = 3;
+
+/// "Continue reading here" per account per minute: far more than a reader moving
+/// between devices needs; each take-over drops every instance's session cache, so an
+/// account cannot turn it into a flood that makes every reader's session a database
+/// read.
+const SEAT_TAKES_PER_MINUTE: u32 = 10;
 
 fn hourly(per_hour: u32) -> Quota {
     let n = NonZeroU32::new(per_hour.max(1)).unwrap_or(NonZeroU32::MIN);
@@ -79,6 +86,12 @@ impl Throttle {
             window_secs: i64::try_from(limits.login_window_secs).unwrap_or(i64::MAX),
             signups: RateLimiter::keyed(hourly(limits.signups_per_address_per_hour)),
             reset_mails: RateLimiter::keyed(hourly(RESET_MAILS_PER_HOUR)),
+            seat_takes: RateLimiter::keyed(
+                Quota::per_minute(
+                    NonZeroU32::new(SEAT_TAKES_PER_MINUTE).unwrap_or(NonZeroU32::MIN),
+                )
+                .allow_burst(NonZeroU32::new(SEAT_TAKES_PER_MINUTE).unwrap_or(NonZeroU32::MIN)),
+            ),
         }
     }
 
@@ -133,6 +146,15 @@ impl Throttle {
         self.signups.check_key(&address).map_err(|not_until| {
             RetryAfter(not_until.wait_time_from(DefaultClock::default().now()))
         })
+    }
+
+    /// Whether this account may ask for a reading seat again now.
+    pub fn seat_take(&self, account_id: &str) -> Result<(), RetryAfter> {
+        self.seat_takes
+            .check_key(&account_id.to_string())
+            .map_err(|not_until| {
+                RetryAfter(not_until.wait_time_from(DefaultClock::default().now()))
+            })
     }
 
     /// Whether another reset mail may go to this address now (silently skipped if not).

@@ -29,6 +29,7 @@ struct PerDecision {
     subscription_required: OnceLock<Bytes>,
     subscription_expired: OnceLock<Bytes>,
     meter_exhausted: OnceLock<Bytes>,
+    reading_elsewhere: OnceLock<Bytes>,
 }
 
 impl PerDecision {
@@ -39,6 +40,7 @@ impl PerDecision {
             Decision::Teaser(Reason::SubscriptionRequired) => &self.subscription_required,
             Decision::Teaser(Reason::SubscriptionExpired) => &self.subscription_expired,
             Decision::Teaser(Reason::MeterExhausted) => &self.meter_exhausted,
+            Decision::Teaser(Reason::ReadingElsewhere) => &self.reading_elsewhere,
         }
     }
 }
@@ -83,6 +85,7 @@ mod tests {
             Decision::Teaser(Reason::SubscriptionRequired),
             Decision::Teaser(Reason::SubscriptionExpired),
             Decision::Teaser(Reason::MeterExhausted),
+            Decision::Teaser(Reason::ReadingElsewhere),
         ];
         for (i, decision) in decisions.into_iter().enumerate() {
             let made = answers

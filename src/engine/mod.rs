@@ -10,6 +10,7 @@ pub mod checkpoint;
 mod direct;
 pub mod fence;
 pub mod meter;
+pub mod seats;
 
 use std::sync::Arc;
 
@@ -68,6 +69,9 @@ pub struct Engine {
     /// The site's pages for signed-out readers, by article version, decision and
     /// language (see `page`); dropped whenever the articles are.
     pages: Arc<TtlCache<bytes::Bytes>>,
+    /// What this instance knows of sessions' reading seats (see `seats`); dropped
+    /// whenever the session states are.
+    seats: Arc<seats::Seats>,
 }
 
 impl Engine {
@@ -103,6 +107,7 @@ impl Engine {
 
     fn over(store: Store, checkpointer: Option<checkpoint::Checkpointer>) -> Engine {
         let sessions = Arc::new(TtlCache::new(SESSION_CACHE_ENTRIES));
+        let seats = Arc::new(seats::Seats::default());
         let articles = Arc::new(TtlCache::with_doorkeeper(
             ARTICLE_CACHE_BYTES,
             ARTICLE_DOORKEEPER_WINDOW,
@@ -114,14 +119,17 @@ impl Engine {
                 checkpointer,
             },
             (crate::store::Backend::Postgres, _) => {
-                let (reader, cache) = (store.clone(), sessions.clone());
+                let (reader, cache, seat_cache) = (store.clone(), sessions.clone(), seats.clone());
                 Backend::Postgres {
                     fence: fence::Fence::start(
                         move || {
                             let reader = reader.clone();
                             async move { reader.sessions_version().await }
                         },
-                        move || cache.invalidate(),
+                        move || {
+                            cache.invalidate();
+                            seat_cache.invalidate();
+                        },
                     ),
                 }
             }
@@ -132,10 +140,17 @@ impl Engine {
             PAGE_CACHE_BYTES,
             ARTICLE_DOORKEEPER_WINDOW,
         ));
-        let (on_sessions, on_articles, on_pages) =
-            (sessions.clone(), articles.clone(), pages.clone());
+        let (on_sessions, on_seats, on_articles, on_pages) = (
+            sessions.clone(),
+            seats.clone(),
+            articles.clone(),
+            pages.clone(),
+        );
         store.on_change(move |changed| match changed {
-            Changed::Sessions => on_sessions.invalidate(),
+            Changed::Sessions => {
+                on_sessions.invalidate();
+                on_seats.invalidate();
+            }
             Changed::Articles => {
                 on_articles.invalidate();
                 on_pages.invalidate();
@@ -147,6 +162,7 @@ impl Engine {
             sessions,
             articles,
             pages,
+            seats,
         }
     }
 
@@ -199,6 +215,23 @@ impl Engine {
             self.sessions.put(session_id, generation, state.clone(), 1);
         }
         Ok(state)
+    }
+
+    /// Whether a session may read gated text now: it holds one of its account's
+    /// reading seats, or takes a free one (see `seats`).
+    pub async fn seat(
+        &self,
+        claim: &crate::store::seats::SeatClaim<'_>,
+    ) -> Result<crate::paywall::SeatVerdict, StoreError> {
+        self.seats.check(&self.store, claim).await
+    }
+
+    /// "Continue reading here" (see `seats::Seats::take`).
+    pub async fn take_seat(
+        &self,
+        claim: &crate::store::seats::SeatClaim<'_>,
+    ) -> Result<crate::paywall::seats::Claim, StoreError> {
+        self.seats.take(&self.store, claim).await
     }
 
     /// An article by slug for readers, from the per-instance cache when fresh (see
@@ -343,6 +376,7 @@ impl Engine {
                         // the database answers. Articles stay: an edit needs the database,
                         // and the versions read once it is back say whether one happened.
                         engine.sessions.invalidate();
+                        engine.seats.invalidate();
                         continue;
                     }
                 };
@@ -355,7 +389,10 @@ impl Engine {
                         .is_some_and(|old| old != version)
                     {
                         match name.as_str() {
-                            "sessions" => engine.sessions.invalidate(),
+                            "sessions" => {
+                                engine.sessions.invalidate();
+                                engine.seats.invalidate();
+                            }
                             "articles" => {
                                 engine.articles.invalidate();
                                 engine.pages.invalidate();

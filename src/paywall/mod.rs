@@ -5,9 +5,10 @@ pub mod access;
 pub mod billing;
 pub mod gifts;
 pub mod meter;
+pub mod seats;
 pub mod teaser;
 
-pub use access::{decide, Decision, ReaderKind, Reason, SubscriptionState};
+pub use access::{decide, Decision, ReaderKind, Reason, SeatVerdict, SubscriptionState};
 
 use serde::Serialize;
 

@@ -437,6 +437,18 @@ pub async fn delete_sessions(
     Ok(HttpResponse::NoContent().finish())
 }
 
+#[utoipa::path(get, operation_id = "admin_accounts_seats", path = "/v1/admin/accounts/{id}/seats", tag = "admin accounts", security(("bearer" = []), ("session_cookie" = [])), params(("id" = String, Path, description = "The account id")),
+    responses((status = 200, description = "The account's plan's seats and the sessions reading on them now", body = super::views::SeatsView),
+        (status = 404, description = "`not_found`: no account has this id", body = crate::error::Problem, content_type = "application/problem+json")))]
+/// An account's reading seats
+///
+/// How many sessions may read at once, and which hold a seat now (signing them out,
+/// `DELETE /v1/admin/accounts/{id}/sessions`, frees their seats).
+pub async fn seats(state: web::Data<AppState>, on: AdminOnAccount) -> ApiResult<HttpResponse> {
+    let seats = crate::app::seats::of_account(&state, &on.id, now_ts()).await?;
+    Ok(HttpResponse::Ok().json(super::views::SeatsView::from(seats)))
+}
+
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct AuditQuery {

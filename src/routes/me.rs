@@ -151,14 +151,14 @@ pub async fn list_sessions(
     state: web::Data<AppState>,
     caller: Authenticated,
 ) -> ApiResult<HttpResponse> {
-    let rows = state
-        .store
-        .live_sessions(&caller.0.account_id, now_ts())
-        .await?;
+    let now = now_ts();
+    let rows = state.store.live_sessions(&caller.0.account_id, now).await?;
+    let seats = crate::app::seats::of_session(&state, &caller.0, now).await?;
     let items = rows
         .into_iter()
         .map(|row| SessionView {
             current: row.id == caller.0.session_id,
+            reading: seats.held.iter().any(|seat| seat.session_id == row.id),
             id: row.id,
             created_at: super::views::rfc3339(row.created_at),
             last_seen_at: super::views::rfc3339(row.last_seen_at),
@@ -166,6 +166,22 @@ pub async fn list_sessions(
         })
         .collect();
     Ok(HttpResponse::Ok().json(SessionList { items }))
+}
+
+#[utoipa::path(post, operation_id = "me_take_seat", path = "/v1/me/seat", tag = "me", security(("bearer" = []), ("session_cookie" = [])),
+    responses((status = 204, description = "This session holds a reading seat: a free one, or the one held longest by another session, whose next read of gated text is the teaser with reason `reading_elsewhere` (both stay signed in). Also 204, changing nothing, for editors, admins and plans of unlimited seats, which read without seats"),
+        (status = 403, description = "`forbidden`: the account has no running subscription, so no seat to take", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`rate_limited`: more than ten in a minute for this account (see `Retry-After`)", body = crate::error::Problem, content_type = "application/problem+json")))]
+/// Continue reading here
+///
+/// Takes a reading seat for this session: a free one, else the one held longest by
+/// another session of the account. No body is read.
+pub async fn take_seat(
+    state: web::Data<AppState>,
+    caller: Authenticated,
+) -> ApiResult<HttpResponse> {
+    crate::app::seats::continue_here(&state, &caller.0, now_ts()).await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 #[utoipa::path(delete, operation_id = "me_delete_sessions", path = "/v1/me/sessions", tag = "me", security(("bearer" = []), ("session_cookie" = [])),

@@ -427,6 +427,52 @@ pub struct SessionView {
     pub last_seen_at: String,
     pub user_agent: Option<String>,
     pub current: bool,
+    /// The session holds one of the account's reading seats now (it has read gated
+    /// text within the hold time and no other session took the seat since).
+    pub reading: bool,
+}
+
+/// An account's reading seats as they stand, for its admins.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SeatsView {
+    /// How many sessions may read gated text at once on the account's plan (0:
+    /// unlimited); null without a running subscription.
+    pub seats: Option<u32>,
+    /// The seats held now, each by one session.
+    pub items: Vec<HeldSeatView>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HeldSeatView {
+    /// The seat's number, from 0.
+    pub slot: i64,
+    pub session_id: String,
+    pub user_agent: Option<String>,
+    /// When this session took the seat.
+    #[schema(format = DateTime)]
+    pub held_since: String,
+    /// When the seat frees itself unless the session reads again.
+    #[schema(format = DateTime)]
+    pub held_until: String,
+}
+
+impl From<crate::app::seats::SeatsNow> for SeatsView {
+    fn from(now: crate::app::seats::SeatsNow) -> Self {
+        SeatsView {
+            seats: now.seats,
+            items: now
+                .held
+                .into_iter()
+                .map(|seat| HeldSeatView {
+                    slot: seat.slot,
+                    session_id: seat.session_id,
+                    user_agent: seat.user_agent,
+                    held_since: rfc3339(seat.held_since),
+                    held_until: rfc3339(seat.held_until),
+                })
+                .collect(),
+        }
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -349,6 +349,13 @@ pub async fn account_page(state: web::Data<AppState>, req: HttpRequest) -> HttpR
         .account()
         .map(|a| a.session_id.clone())
         .unwrap_or_default();
+    let reading = match visit.account() {
+        Some(me) => match crate::app::seats::of_session(&state, me, now).await {
+            Ok(seats) => seats.held,
+            Err(error) => return visit.error(&error),
+        },
+        None => Vec::new(),
+    };
     let sessions = match state.store.live_sessions(&account.id, now).await {
         Ok(rows) => rows
             .iter()
@@ -361,6 +368,9 @@ pub async fn account_page(state: web::Data<AppState>, req: HttpRequest) -> HttpR
                 );
                 if row.id == current {
                     line.push_str(&format!(" ({})", t.this_device));
+                }
+                if reading.iter().any(|seat| seat.session_id == row.id) {
+                    line.push_str(&format!(" · {}", t.reading_now));
                 }
                 line
             })

@@ -89,6 +89,10 @@ pub struct Texts {
     pub gift_limit: &'static str,
     pub gifts_made: &'static str,
     pub until: &'static str,
+    pub continue_here: &'static str,
+    pub seats_one: &'static str,
+    pub seats_many: (&'static str, &'static str),
+    pub reading_now: &'static str,
 }
 
 static EN: Texts = Texts {
@@ -176,6 +180,13 @@ static EN: Texts = Texts {
     gift_limit: "You have used all your gift links this month.",
     gifts_made: "Gift links you made",
     until: "until",
+    continue_here: "Continue reading here",
+    seats_one: "Your subscription reads on one device at a time: continuing here stops the reading on the other device, which stays signed in.",
+    seats_many: (
+        "Your subscription reads on",
+        "devices at a time: continuing here stops the reading on the device that has read longest, which stays signed in.",
+    ),
+    reading_now: "reading now",
 };
 
 static FR: Texts = Texts {
@@ -262,6 +273,13 @@ static FR: Texts = Texts {
     gift_limit: "Vous avez utilisé tous vos liens cadeaux ce mois-ci.",
     gifts_made: "Liens cadeaux offerts",
     until: "jusqu’au",
+    continue_here: "Continuer à lire ici",
+    seats_one: "Votre abonnement se lit sur un seul appareil à la fois : continuer ici arrête la lecture sur l’autre appareil, qui reste connecté.",
+    seats_many: (
+        "Votre abonnement se lit sur",
+        "appareils à la fois : continuer ici arrête la lecture sur l’appareil qui lit depuis le plus longtemps, qui reste connecté.",
+    ),
+    reading_now: "en cours de lecture",
 };
 
 pub fn texts(language: Language) -> &'static Texts {

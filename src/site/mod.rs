@@ -37,6 +37,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/sections/{section}", page(pages::section))
         .route("/articles/{slug}", page(pages::article))
         .route("/articles/{slug}/gift", web::post().to(pages::gift))
+        .route("/articles/{slug}/seat", web::post().to(pages::seat))
         .route("/signin", page(pages::signin_form))
         .route("/signin", web::post().to(pages::signin))
         .route("/register", page(pages::register_form))

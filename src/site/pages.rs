@@ -204,6 +204,9 @@ struct ArticlePage {
     gated_html: Option<String>,
     paywall: Option<String>,
     login_only: bool,
+    /// For a subscriber whose seats are all held elsewhere: what the plan allows,
+    /// above the "continue reading here" button.
+    elsewhere: Option<String>,
     meter: Option<String>,
     read_also: Vec<Item>,
     next: String,
@@ -314,6 +317,15 @@ pub async fn article(
             .as_ref()
             .map(|notice| notice.message.clone()),
         login_only: matches!(reading.decision, Decision::Teaser(Reason::LoginRequired)),
+        elsewhere: match (reading.decision, visit.account()) {
+            (Decision::Teaser(Reason::ReadingElsewhere), Some(account)) => {
+                Some(match account.seats {
+                    1 => t.seats_one.to_string(),
+                    n => format!("{} {n} {}", t.seats_many.0, t.seats_many.1),
+                })
+            }
+            _ => None,
+        },
         meter,
         read_also,
         next: req.uri().path().to_string(),
@@ -375,6 +387,32 @@ fn json_ld(state: &AppState, row: &crate::store::ArticleRow, holds_gated: bool) 
         });
     }
     render::json_in_script(&value)
+}
+
+/// `POST /articles/{slug}/seat`: "continue reading here", as `POST /v1/me/seat`, then
+/// back to the article, which this device now reads.
+pub async fn seat(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    slug: web::Path<String>,
+    body: RawBody,
+) -> HttpResponse {
+    let visit = Visit::of(&state, &req).await;
+    let form = match posted(&visit, &req, &state, body).await {
+        Ok(form) => form,
+        Err(error) => return visit.error(&error),
+    };
+    let article: String = url::form_urlencoded::byte_serialize(slug.as_bytes()).collect();
+    if !form.allowed {
+        return expired(visit);
+    }
+    let Some(account) = visit.account().cloned() else {
+        return visit.redirect(&format!("/signin?next=/articles/{article}"));
+    };
+    match crate::app::seats::continue_here(&state, &account, now_ts()).await {
+        Ok(()) => visit.redirect(&format!("/articles/{article}")),
+        Err(error) => visit.error(&error),
+    }
 }
 
 #[derive(Template)]

@@ -271,7 +271,10 @@ impl Store {
             StoreError::Conflict => PlanError::Taken,
             other => PlanError::Store(other),
         })?;
-        finish_plan(tx, id, fields, audit, now).await
+        let row = finish_plan(tx, id, fields, audit, now).await?;
+        // Sessions know their plan's seats.
+        self.sessions_changed().await?;
+        Ok(row)
     }
 
     /// Replaces a plan's fields with `change(current)`.
@@ -297,7 +300,10 @@ impl Store {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        finish_plan(tx, id, fields, audit, now).await
+        let row = finish_plan(tx, id, fields, audit, now).await?;
+        // Sessions know their plan's seats.
+        self.sessions_changed().await?;
+        Ok(row)
     }
 
     /// Removes a plan no running subscription is to (a retired plan is made inactive).
@@ -333,6 +339,7 @@ impl Store {
             .await?;
         record(&mut tx, audit, now).await?;
         tx.commit().await?;
+        self.sessions_changed().await?;
         Ok(())
     }
 

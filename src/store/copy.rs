@@ -16,6 +16,7 @@ pub const TABLES: &[&str] = &[
     "article_sources",
     "sessions",
     "refresh_tokens",
+    "seats",
     "audit_log",
     "password_resets",
     "meter_reads",

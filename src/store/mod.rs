@@ -12,6 +12,7 @@ mod failures;
 pub mod gifts;
 pub mod meter;
 pub mod resets;
+pub mod seats;
 pub mod sessions;
 
 use std::time::Duration;

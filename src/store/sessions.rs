@@ -25,6 +25,8 @@ pub struct SessionState {
     pub status: AccountStatus,
     pub subscription_plan: Option<String>,
     pub subscription_expires_at: Option<i64>,
+    /// The seats of the subscription's plan (0: unlimited; 1 for a plan not defined).
+    pub plan_seats: i64,
 }
 
 #[derive(sqlx::FromRow)]
@@ -102,8 +104,9 @@ impl Store {
         self.check_reachable()?;
         Ok(sqlx::query_as::<_, SessionState>(
             "SELECT s.account_id, s.revoked_at, s.expires_at, a.role, a.status, \
-             a.subscription_plan, a.subscription_expires_at \
-             FROM sessions s JOIN accounts a ON a.id = s.account_id WHERE s.id = $1",
+             a.subscription_plan, a.subscription_expires_at, COALESCE(p.seats, 1) AS plan_seats \
+             FROM sessions s JOIN accounts a ON a.id = s.account_id \
+             LEFT JOIN plans p ON p.id = a.subscription_plan WHERE s.id = $1",
         )
         .bind(session_id)
         .fetch_optional(&mut *self.reader().await?)

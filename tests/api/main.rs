@@ -26,6 +26,7 @@ mod meter;
 mod openapi;
 mod operations;
 mod resets;
+mod seats;
 mod site;
 mod smtp;
 mod sqlite_only;

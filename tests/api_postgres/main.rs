@@ -77,6 +77,11 @@ mod resets;
 #[cfg(postgres_tests)]
 mod schema;
 #[cfg(postgres_tests)]
+#[path = "../api/seats.rs"]
+mod seats;
+#[cfg(postgres_tests)]
+mod seats_instances;
+#[cfg(postgres_tests)]
 #[path = "../api/site.rs"]
 mod site;
 #[cfg(postgres_tests)]
