@@ -15,7 +15,8 @@
 # the connections between them (their requests/s are added; p50 and p99 are the worse).
 #
 # Scenarios: healthz, teaser (anonymous, subscribers articles), page (the same reads as
-# the site's HTML article pages, signed out), subscriber (full read),
+# the site's HTML article pages, signed out), subscriber (full read, a plan of unlimited
+# seats), seated (full read on a one-seat plan: every read checks the reading seat),
 # reader (signed-in reader, teaser), list, metered (charged reads, new readers' ids),
 # returning (charged reads, ids in random order), reread (64 readers re-reading the 3
 # articles their meters counted), login, flood (teasers while sign-ins flood).
@@ -45,7 +46,7 @@ PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 # crowd onto the latest stories).
 HOT=${HOT:-0}
 scenarios=("$@")
-[ ${#scenarios[@]} -gt 0 ] || scenarios=(healthz teaser subscriber reader list metered returning reread login flood)
+[ ${#scenarios[@]} -gt 0 ] || scenarios=(healthz teaser subscriber seated reader list metered returning reread login flood)
 
 command -v wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk; }
 cargo build --release --quiet --bin paywall --example seed --example hash_time
@@ -121,6 +122,7 @@ login() {
 }
 subscriber_token=$(login subscriber0@bench.example)
 reader_token=$(login reader1@bench.example)
+seated_token=$(login subscriber2@bench.example)
 
 if [ "$HOT" -gt 0 ]; then
   tail -n "$HOT" "$work/subscribers.txt" >"$work/reads.txt"
@@ -146,6 +148,7 @@ scenario() {
     teaser) SLUGS=$work/reads.txt run_wrk teaser -s bench/lua/paths.lua "@BASE@" ;;
     page) SLUGS=$work/reads.txt PREFIX=/articles/ run_wrk page -s bench/lua/paths.lua "@BASE@" ;;
     subscriber) SLUGS=$work/reads.txt TOKEN=$subscriber_token run_wrk subscriber -s bench/lua/paths.lua "@BASE@" ;;
+    seated) SLUGS=$work/reads.txt TOKEN=$seated_token run_wrk seated -s bench/lua/paths.lua "@BASE@" ;;
     reader) SLUGS=$work/reads.txt TOKEN=$reader_token run_wrk reader -s bench/lua/paths.lua "@BASE@" ;;
     list) run_wrk list "@BASE@/v1/articles?limit=20" ;;
     metered) SLUGS=$work/metered.txt METER_IDS=$(printf '%s/meter_ids-%03d' "$work" $((2 * round - 2))) run_wrk metered -s bench/lua/metered.lua "@BASE@" ;;

@@ -81,6 +81,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for list in &mut lists {
         list.flush()?;
     }
+    // `digital` reads on any number of devices (the `subscriber` scenario's reads need
+    // no seat); `solo`, on one at a time: subscriber2's plan, read by the `seated`
+    // scenario, every read seat-checked.
+    for (id, seats) in [("digital", 0), ("solo", 1)] {
+        let fields = paywall::store::billing::PlanFields {
+            name: id.to_string(),
+            seats,
+            checkout_url: None,
+            active: true,
+            price_ids: Vec::new(),
+        };
+        let audit = paywall::store::AuditEntry::new(None, "plan.create", "plan", Some(id));
+        store
+            .create_plan(id, &fields, &audit, now)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
     let hash = paywall::auth::password::hash_blocking(PASSWORD).map_err(|e| e.to_string())?;
     let mut logins = std::fs::File::create(out.join("accounts.txt"))?;
     for i in 0..accounts {
@@ -100,7 +117,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .await?;
         if subscribed {
             store
-                .set_subscription(&account.id, "digital", now, None)
+                .set_subscription(&account.id, if i == 2 { "solo" } else { "digital" }, now, None)
                 .await?;
         }
         writeln!(logins, "{email}")?;

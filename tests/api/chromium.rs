@@ -584,3 +584,68 @@ async fn every_page_passes_axe_in_both_languages() {
     assert!(message.starts_with("Il vous reste "), "{message}");
     browser.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_reads_on_one_device_at_a_time_and_continues_reading_on_another() {
+    let Some(driver) = driver().await else { return };
+    let (app, _) = newsroom(&[]).await;
+    // The plan has one seat. A laptop (in English) reads first.
+    let laptop = driver.browser(1280, 900).await;
+    sign_in(&laptop, &app, "subscriber@browser.example", PASSWORD).await;
+    laptop.go(&app.url(GATED_ARTICLE)).await;
+    assert!(laptop.find_all(".paywall").await.is_empty());
+    assert!(laptop.text(".gated").await.contains(END));
+
+    // A phone (in French) signs in too: it is refused the text, and offered to continue.
+    let phone = driver.browser_in("fr-FR", 390, 844).await;
+    sign_in(&phone, &app, "subscriber@browser.example", PASSWORD).await;
+    phone.go(&app.url(GATED_ARTICLE)).await;
+    let message = phone.text(".paywall .message").await;
+    assert!(
+        message.starts_with("Il vous reste ")
+            && message.ends_with("Votre abonnement est en cours de lecture sur un autre appareil."),
+        "{message}"
+    );
+    assert!(!phone.page_text().await.contains(END));
+    assert!(phone.text(".paywall .seats").await.contains("un seul appareil"));
+    assert_eq!(
+        phone.text(".paywall button").await,
+        "Continuer à lire ici"
+    );
+    phone.assert_accessible().await;
+    let overflow = phone
+        .script("return document.documentElement.scrollWidth > window.innerWidth;")
+        .await;
+    assert_eq!(overflow, json!(false), "the page fits a phone's width");
+    phone.screenshot("article-reading-elsewhere.png").await;
+
+    // "Continuer à lire ici": the phone reads, back on the same article.
+    phone.click(".paywall button").await;
+    assert!(
+        phone.url().await.ends_with(GATED_ARTICLE),
+        "{}",
+        phone.url().await
+    );
+    assert!(phone.find_all(".paywall").await.is_empty());
+    assert!(phone.text(".gated").await.contains(END));
+
+    // The laptop, still signed in, now sees the message and takes the seat back.
+    laptop.go(&app.url(GATED_ARTICLE)).await;
+    let message = laptop.text(".paywall .message").await;
+    assert!(
+        message.ends_with("Your subscription is being read on another device."),
+        "{message}"
+    );
+    assert!(!laptop.page_text().await.contains(END));
+    assert!(!laptop.find_all("a[href='/account']").await.is_empty(), "still signed in");
+    laptop.assert_accessible().await;
+    laptop.go(&app.url("/account")).await;
+    assert!(laptop.page_text().await.contains("reading now"));
+    laptop.go(&app.url(GATED_ARTICLE)).await;
+    laptop.click(".paywall button").await;
+    assert!(laptop.text(".gated").await.contains(END));
+    phone.go(&app.url(GATED_ARTICLE)).await;
+    assert_eq!(phone.find_all(".paywall").await.len(), 1);
+    laptop.close().await;
+    phone.close().await;
+}
