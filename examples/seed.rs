@@ -117,7 +117,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .await?;
         if subscribed {
             store
-                .set_subscription(&account.id, if i == 2 { "solo" } else { "digital" }, now, None)
+                .set_subscription(
+                    &account.id,
+                    if i == 2 { "solo" } else { "digital" },
+                    now,
+                    None,
+                )
                 .await?;
         }
         writeln!(logins, "{email}")?;

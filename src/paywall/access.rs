@@ -154,7 +154,9 @@ pub fn decide(
     }
     if reader.reads_everything() {
         return match seat {
-            Some(SeatVerdict::Elsewhere) if access != AccessLevel::Free => {
+            Some(SeatVerdict::Elsewhere)
+                if matches!(access, AccessLevel::Metered | AccessLevel::Subscribers) =>
+            {
                 Decision::Teaser(Reason::ReadingElsewhere)
             }
             _ => Decision::Full,

@@ -607,11 +607,11 @@ async fn a_subscriber_reads_on_one_device_at_a_time_and_continues_reading_on_ano
         "{message}"
     );
     assert!(!phone.page_text().await.contains(END));
-    assert!(phone.text(".paywall .seats").await.contains("un seul appareil"));
-    assert_eq!(
-        phone.text(".paywall button").await,
-        "Continuer à lire ici"
-    );
+    assert!(phone
+        .text(".paywall .seats")
+        .await
+        .contains("un seul appareil"));
+    assert_eq!(phone.text(".paywall button").await, "Continuer à lire ici");
     phone.assert_accessible().await;
     let overflow = phone
         .script("return document.documentElement.scrollWidth > window.innerWidth;")
@@ -637,7 +637,10 @@ async fn a_subscriber_reads_on_one_device_at_a_time_and_continues_reading_on_ano
         "{message}"
     );
     assert!(!laptop.page_text().await.contains(END));
-    assert!(!laptop.find_all("a[href='/account']").await.is_empty(), "still signed in");
+    assert!(
+        !laptop.find_all("a[href='/account']").await.is_empty(),
+        "still signed in"
+    );
     laptop.assert_accessible().await;
     laptop.go(&app.url("/account")).await;
     assert!(laptop.page_text().await.contains("reading now"));

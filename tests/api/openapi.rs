@@ -54,6 +54,9 @@ const CONTRACT: &[(&str, &str)] = &[
     ("post", "/v1/me/checkout"),
     ("get", "/v1/me/billing"),
     ("post", "/v1/webhooks/stripe"),
+    ("post", "/v1/me/seat"),
+    // Beyond API.md: the admin's view of an account's reading seats.
+    ("get", "/v1/admin/accounts/{id}/seats"),
 ];
 
 const METHODS: &[&str] = &[
@@ -322,6 +325,26 @@ async fn generated_clients_get_shared_types_closed_codes_and_summaries() {
             "{page}"
         );
     }
+    // Reading seats: the reason, the sessions' flag and the admin's view are typed.
+    let reasons = schemas["Reason"]["enum"]
+        .as_array()
+        .expect("Reason is an enum");
+    assert!(
+        reasons.contains(&serde_json::json!("reading_elsewhere")),
+        "{reasons:?}"
+    );
+    assert_eq!(
+        schemas["SessionView"]["properties"]["reading"]["type"],
+        "boolean"
+    );
+    assert!(schemas["SessionView"]["required"]
+        .as_array()
+        .unwrap()
+        .contains(&serde_json::json!("reading")));
+    assert_eq!(
+        schemas["SeatsView"]["properties"]["items"]["items"]["$ref"],
+        "#/components/schemas/HeldSeatView"
+    );
     let codes: Vec<&str> = schemas["ProblemCode"]["enum"]
         .as_array()
         .expect("Problem.code is an enum")
