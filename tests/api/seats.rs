@@ -102,6 +102,30 @@ pub async fn reading(app: &TestApp, tokens: &[String]) -> Vec<bool> {
     flags
 }
 
+async fn set_seats(app: &TestApp, admin: &str, plan: &str, seats: u32) {
+    let patched = app
+        .request(
+            Method::PATCH,
+            &format!("/v1/admin/plans/{plan}"),
+            Some(admin),
+            Some(json!({"seats": seats})),
+        )
+        .await;
+    assert_eq!(patched.status(), 200);
+}
+
+/// The devices that got the full text among (device, full) results, each once, in order.
+pub fn readers_of(results: &[(usize, bool)]) -> Vec<usize> {
+    let mut readers: Vec<usize> = results
+        .iter()
+        .filter(|(_, full)| *full)
+        .map(|(device, _)| *device)
+        .collect();
+    readers.sort_unstable();
+    readers.dedup();
+    readers
+}
+
 pub async fn take_seat(app: &TestApp, token: &str) -> reqwest::Response {
     app.request(Method::POST, "/v1/me/seat", Some(token), None)
         .await
@@ -254,26 +278,10 @@ async fn plans_of_several_or_unlimited_seats_and_the_exempt() {
     assert!(full(&read(&app, &family[1], SLUG).await));
     assert!(full(&read(&app, &family[2], SLUG).await));
     // A plan made larger binds at the next read.
-    let patched = app
-        .request(
-            Method::PATCH,
-            "/v1/admin/plans/famille",
-            Some(&admin),
-            Some(json!({"seats": 3})),
-        )
-        .await;
-    assert_eq!(patched.status(), 200);
+    set_seats(&app, &admin, "famille", 3).await;
     assert!(full(&read(&app, &family[0], SLUG).await));
     // And smaller: the seats past the new number hold nothing.
-    let patched = app
-        .request(
-            Method::PATCH,
-            "/v1/admin/plans/famille",
-            Some(&admin),
-            Some(json!({"seats": 1})),
-        )
-        .await;
-    assert_eq!(patched.status(), 200);
+    set_seats(&app, &admin, "famille", 1).await;
     let fulls = [
         full(&read(&app, &family[0], SLUG).await),
         full(&read(&app, &family[1], SLUG).await),
@@ -413,13 +421,7 @@ async fn parallel_reads_on_one_seat_never_both_get_the_text() {
                 assert_eq!(take_seat(&app, &devices[5]).await.status(), 204);
             }
         });
-        let mut readers: Vec<usize> = results
-            .iter()
-            .filter(|(_, full)| *full)
-            .map(|(device, _)| *device)
-            .collect();
-        readers.sort_unstable();
-        readers.dedup();
+        let readers = readers_of(&results);
         if round < 2 {
             assert_eq!(readers.len(), 1, "round {round}: {results:?}");
         } else {

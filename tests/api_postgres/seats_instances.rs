@@ -72,13 +72,7 @@ async fn sessions_racing_for_one_seat_through_two_instances_never_both_read() {
             })
         });
         let results = futures_util::future::join_all(reads).await;
-        let mut readers: Vec<usize> = results
-            .iter()
-            .filter(|(_, full)| *full)
-            .map(|(device, _)| *device)
-            .collect();
-        readers.sort_unstable();
-        readers.dedup();
+        let readers = readers_of(&results);
         assert_eq!(readers.len(), seats, "round {round}: {results:?}");
         // Through either instance, the same devices read afterwards.
         for app in [&a, &b] {
