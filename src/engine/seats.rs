@@ -39,14 +39,23 @@ pub struct Lease {
     refreshing: AtomicBool,
 }
 
+/// Locks that sessions' claims on a miss take, a session always the same one: of the
+/// reads of one session that miss at once (after the cache is dropped, say), one claims
+/// and the others find its lease, rather than each writing one.
+const CLAIM_LOCKS: usize = 64;
+
 pub struct Seats {
     cache: TtlCache<Arc<Lease>>,
+    claiming: Vec<tokio::sync::Mutex<()>>,
 }
 
 impl Default for Seats {
     fn default() -> Self {
         Seats {
             cache: TtlCache::new(ENTRIES),
+            claiming: (0..CLAIM_LOCKS)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
         }
     }
 }
@@ -67,23 +76,36 @@ impl Seats {
     ) -> Result<SeatVerdict, StoreError> {
         let generation = self.cache.generation();
         let known = self.cache.get(claim.session_id);
-        if let Some(lease) = known.as_ref().filter(|lease| claim.now < lease.until) {
-            if !lease.holds {
-                metrics::seat(Seat::Refused);
-                return Ok(SeatVerdict::Elsewhere);
-            }
-            let due = claim.now >= lease.written_at + refresh_every(claim.hold_secs);
-            // One read writes the lease again; the others read on under the lease that
-            // still runs.
-            if !due || lease.refreshing.swap(true, Ordering::AcqRel) {
-                return Ok(SeatVerdict::Held);
-            }
+        if let Some(verdict) = known_verdict(known.as_deref(), claim) {
+            return Ok(verdict);
         }
+        // A miss (or an entry no longer true): one read of this session at a time
+        // claims; a read that waited for the lock finds the entry the one before it put.
+        if known.as_ref().is_none_or(|lease| claim.now >= lease.until) {
+            let _claiming = self.claiming[lock_of(claim.session_id)].lock().await;
+            let generation = self.cache.generation();
+            let found = self.cache.get(claim.session_id);
+            if let Some(verdict) = known_verdict(found.as_deref(), claim) {
+                return Ok(verdict);
+            }
+            return self.claim_or_keep(store, claim, generation, found).await;
+        }
+        // This read won the lease's rewrite.
+        self.claim_or_keep(store, claim, generation, known).await
+    }
+
+    /// Claims; if the database fails while the lease `known` (written before) still
+    /// runs, the seat is this session's until then whatever the database says now.
+    async fn claim_or_keep(
+        &self,
+        store: &Store,
+        claim: &SeatClaim<'_>,
+        generation: u64,
+        known: Option<Arc<Lease>>,
+    ) -> Result<SeatVerdict, StoreError> {
         match self.claim(store, claim, generation).await {
             Ok(verdict) => Ok(verdict),
             Err(error) => match known.filter(|lease| lease.holds && claim.now < lease.until) {
-                // The lease written before still runs: the seat is this session's
-                // until then whatever the database says now.
                 Some(lease) => {
                     lease.refreshing.store(false, Ordering::Release);
                     tracing::warn!(%error, "a reading seat's lease could not be written again");
@@ -146,4 +168,27 @@ impl Seats {
         // meanwhile, the entry is stale at once and the next read claims again.
         self.cache.put(claim.session_id, generation, lease, 1);
     }
+}
+
+/// What a remembered entry answers, if it still does: a refusal, or a held seat (and
+/// whether this read must write the lease again: then none, and this read claims).
+fn known_verdict(known: Option<&Lease>, claim: &SeatClaim<'_>) -> Option<SeatVerdict> {
+    let lease = known.filter(|lease| claim.now < lease.until)?;
+    if !lease.holds {
+        metrics::seat(Seat::Refused);
+        return Some(SeatVerdict::Elsewhere);
+    }
+    let due = claim.now >= lease.written_at + refresh_every(claim.hold_secs);
+    // One read writes the lease again; the others read on under the lease that still
+    // runs.
+    if !due || lease.refreshing.swap(true, Ordering::AcqRel) {
+        return Some(SeatVerdict::Held);
+    }
+    None
+}
+
+fn lock_of(session_id: &str) -> usize {
+    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+    let hash = BuildHasherDefault::<DefaultHasher>::default().hash_one(session_id);
+    usize::try_from(hash % CLAIM_LOCKS as u64).unwrap_or(0)
 }
