@@ -33,12 +33,9 @@ pub async fn check(state: &AppState, account: &AuthAccount, now: i64) -> ApiResu
     Ok(state.engine.seat(&claim).await?)
 }
 
-/// Whether the account reads under seats at all: a subscriber (not staff) on a plan
-/// of limited seats.
+/// Whether the account reads under seats at all (`paywall::access::reads_under_seats`).
 fn seated(account: &AuthAccount) -> bool {
-    !account.role.is_staff()
-        && account.subscription == SubscriptionState::Active
-        && account.seats > 0
+    crate::paywall::access::reads_under_seats(account.reader_kind(), account.seats)
 }
 
 /// "Continue reading here": this session takes a seat, from the session that has

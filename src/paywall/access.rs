@@ -124,14 +124,19 @@ pub enum SeatVerdict {
 /// subscriber (not staff) reading gated text (metered or for subscribers) without a
 /// gift, on a plan of limited seats (`seats` 0 is unlimited).
 pub fn needs_seat(reader: ReaderKind, access: AccessLevel, gift_valid: bool, seats: u32) -> bool {
+    reads_under_seats(reader, seats)
+        && !gift_valid
+        && matches!(access, AccessLevel::Metered | AccessLevel::Subscribers)
+}
+
+/// Whether a reader's gated reads are held to seats at all: a subscriber who is not
+/// staff, on a plan of limited seats.
+pub fn reads_under_seats(reader: ReaderKind, seats: u32) -> bool {
     let subscriber = matches!(
         reader,
         ReaderKind::Account { role, subscription: SubscriptionState::Active } if !role.is_staff()
     );
-    subscriber
-        && seats > 0
-        && !gift_valid
-        && matches!(access, AccessLevel::Metered | AccessLevel::Subscribers)
+    subscriber && seats > 0
 }
 
 /// Whether this read has to consult the meter before `decide` can answer.

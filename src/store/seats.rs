@@ -38,6 +38,15 @@ pub struct AccountSeats {
 }
 
 #[derive(sqlx::FromRow)]
+struct AccountPlan {
+    #[sqlx(try_from = "String")]
+    role: crate::domain::Role,
+    subscription_plan: Option<String>,
+    subscription_expires_at: Option<i64>,
+    seats: i64,
+}
+
+#[derive(sqlx::FromRow)]
 struct Row {
     slot: i64,
     session_id: String,
@@ -147,19 +156,28 @@ impl Store {
         account_id: &str,
         now: i64,
     ) -> Result<Option<AccountSeats>, StoreError> {
-        let row: Option<(String, Option<String>, Option<i64>, i64)> = sqlx::query_as(
-            "SELECT a.role, a.subscription_plan, a.subscription_expires_at, COALESCE(p.seats, 1) \
+        let row: Option<AccountPlan> = sqlx::query_as(
+            "SELECT a.role, a.subscription_plan, a.subscription_expires_at, COALESCE(p.seats, 1) AS seats \
              FROM accounts a LEFT JOIN plans p ON p.id = a.subscription_plan WHERE a.id = $1",
         )
         .bind(account_id)
         .fetch_optional(&mut *self.reader().await?)
         .await?;
-        Ok(row.map(|(role, plan, expires, seats)| {
-            let running = plan.is_some() && expires.is_none_or(|at| at > now);
-            let seats = running.then(|| u32::try_from(seats.max(0)).unwrap_or(u32::MAX));
+        Ok(row.map(|row| {
+            let running = row.subscription_plan.is_some()
+                && row.subscription_expires_at.is_none_or(|at| at > now);
+            let seats = running.then(|| u32::try_from(row.seats.max(0)).unwrap_or(u32::MAX));
+            let reader = crate::paywall::ReaderKind::Account {
+                role: row.role,
+                subscription: if running {
+                    crate::paywall::SubscriptionState::Active
+                } else {
+                    crate::paywall::SubscriptionState::Never
+                },
+            };
             AccountSeats {
                 seats,
-                seated: role == "reader" && seats.is_some_and(|n| n > 0),
+                seated: seats.is_some_and(|n| crate::paywall::access::reads_under_seats(reader, n)),
             }
         }))
     }
