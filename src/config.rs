@@ -478,6 +478,10 @@ mod show {
         if *on { "on" } else { "off" }.to_string()
     }
 
+    pub fn true_or_false(value: &bool) -> String {
+        value.to_string()
+    }
+
     pub fn open_or_closed(open: &bool) -> String {
         if *open { "open" } else { "closed" }.to_string()
     }
@@ -577,6 +581,17 @@ settings! {
         stripe_portal_url: Option<String> = "PAYWALL_STRIPE_PORTAL_URL" ("") => read::https_url, show::optional;
         /// Days a `past_due` subscription still reads after its period's end.
         billing_grace_days: i64 = "PAYWALL_BILLING_GRACE_DAYS" ("3") => read::number(0, 365), show::plain;
+    }
+    webhooks {
+        /// `true`: webhook endpoints may be loopback or private addresses (a receiver on
+        /// the same host or network); `false` refuses them, against server-side request
+        /// forgery.
+        webhook_allow_private: bool = "PAYWALL_WEBHOOK_ALLOW_PRIVATE" ("false") => read::either("true", "false"), show::true_or_false;
+        /// Seconds an endpoint has to answer a delivery before it counts as failed.
+        webhook_timeout_secs: u64 = "PAYWALL_WEBHOOK_TIMEOUT_SECS" ("10") => read::number(1, 120), show::plain;
+        /// Seconds a delivery is retried for (with exponential backoff and jitter) before
+        /// it is given up as failed.
+        webhook_retry_secs: i64 = "PAYWALL_WEBHOOK_RETRY_SECS" ("86400") => read::number(1, 604_800), show::plain;
     }
     site {
         /// `on`: serve the reader's website (pages at /, /articles/{slug}, /signin ...).

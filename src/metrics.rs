@@ -71,6 +71,21 @@ fn describe() {
          and outcome: applied, pending (kept for a customer not linked yet), stale, \
          duplicate, ignored, or invalid_signature"
     );
+    describe_counter!(
+        "paywall_webhook_deliveries_total",
+        "Outbound webhook delivery attempts by outcome: delivered (a 2xx answer), failed \
+         (retried later), gave_up (failed for the whole retry window), or refused (the \
+         endpoint's address is private or loopback)"
+    );
+    describe_histogram!(
+        "paywall_webhook_attempt_duration_seconds",
+        Unit::Seconds,
+        "Time an outbound webhook attempt took, answered or not"
+    );
+    describe_gauge!(
+        "paywall_webhook_pending",
+        "Outbound webhook deliveries waiting to be sent (or retried), all instances together"
+    );
     describe_gauge!(
         "paywall_db_connections",
         "Database connections of each pool: in use, idle, and the most allowed"
@@ -117,6 +132,17 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
             Some(handle)
         })
         .as_ref()
+}
+
+/// An outbound webhook attempt: `delivered`, `failed`, `gave_up` or `refused`.
+pub fn webhook_attempt(outcome: &'static str, seconds: f64) {
+    metrics::counter!("paywall_webhook_deliveries_total", "outcome" => outcome).increment(1);
+    metrics::histogram!("paywall_webhook_attempt_duration_seconds").record(seconds);
+}
+
+/// Deliveries waiting, as last counted.
+pub fn webhooks_pending(count: i64) {
+    metrics::gauge!("paywall_webhook_pending").set(count as f64);
 }
 
 /// A wait for a connection of `pool` (`read`, `write`, or `shared`).

@@ -196,6 +196,9 @@ pub fn hasher_for(settings: &Settings) -> Result<PasswordHasher, StartupError> {
     PasswordHasher::new(settings.workers).map_err(|e| StartupError::Other(format!("argon2: {e}")))
 }
 
+/// How long finished webhook deliveries stay in the delivery log: 30 days.
+const DELIVERY_LOG_SECS: i64 = 30 * 86_400;
+
 /// How often counts of finished meter periods and spent gifts are deleted.
 const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(3_600);
 
@@ -213,6 +216,12 @@ fn start_pruning(store: Store, failure_window: i64) {
             let failures = store
                 .prune_failures(failure_window, now.unix_timestamp())
                 .await;
+            if let Err(error) = store
+                .prune_deliveries(now.unix_timestamp() - DELIVERY_LOG_SECS)
+                .await
+            {
+                tracing::warn!(%error, "pruning the webhook delivery log failed");
+            }
             match (meter, gifts, failures) {
                 (Ok(reads), Ok(gifts), Ok(failures)) => tracing::debug!(
                     reads,
@@ -268,6 +277,7 @@ impl Application {
             .collect();
         let meter_ids = MeterIds::new(&all_secrets);
         let gift_keys = GiftKeys::new(&all_secrets);
+        let key_digests = crate::auth::ApiKeyDigests::new(&all_secrets);
         let keys = TokenKeys::with_previous(
             secret.as_bytes(),
             &previous,
@@ -307,6 +317,7 @@ impl Application {
             settings: Arc::new(settings),
             store: store.clone(),
             keys,
+            key_digests,
             hasher,
             mailer,
             public_base,
@@ -316,6 +327,7 @@ impl Application {
             engine: engine.clone(),
         });
         start_pruning(store.clone(), state.throttle.window_secs());
+        crate::app::webhooks::start(store.clone(), &state.settings).map_err(StartupError::Other)?;
         engine.start_poller();
         routes::health::publish_document(routes::openapi::document());
         let query_config = web::QueryConfig::default().error_handler(|error, _| {

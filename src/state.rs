@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use crate::auth::{PasswordHasher, Throttle, TokenKeys};
+use crate::auth::{ApiKeyDigests, PasswordHasher, Throttle, TokenKeys};
 use crate::config::Settings;
 use crate::engine::meter::MeterWriter;
 use crate::engine::Engine;
@@ -20,6 +20,8 @@ pub struct AppState {
     /// The caches and writers over `store` (the same store).
     pub engine: Engine,
     pub keys: TokenKeys,
+    /// Digests API keys (under the same secrets as the tokens).
+    pub key_digests: ApiKeyDigests,
     pub hasher: PasswordHasher,
     pub throttle: Throttle,
     /// None when PAYWALL_SMTP_URL is unset: no mail is sent.

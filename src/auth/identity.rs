@@ -9,6 +9,7 @@ use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest};
 
+use super::api_keys::{is_api_key, Scope};
 use crate::domain::{AccountStatus, Role};
 use crate::error::ApiError;
 use crate::paywall::{ReaderKind, SubscriptionState};
@@ -27,6 +28,9 @@ pub struct AuthAccount {
     /// The seats of the subscription's plan: how many sessions may read gated text at
     /// once (0: unlimited; 1 for a plan not defined).
     pub seats: u32,
+    /// Set when the caller is an API key: `account_id` is then the key's id (the actor of
+    /// its audit entries), and the route was checked to be one of its scopes.
+    pub api_key: Option<Vec<Scope>>,
 }
 
 impl AuthAccount {
@@ -60,6 +64,68 @@ impl Caller {
             Caller::Account(account) => account.reader_kind(),
         }
     }
+}
+
+/// The scopes that open a resource's methods to API keys, as the route table declares
+/// them (`security(("api_key" = [...]))`), attached to the resource. A method not
+/// listed, or a route without this, is closed to every key.
+#[derive(Debug, Clone, Default)]
+pub struct KeyScopes(pub Vec<(actix_web::http::Method, Vec<Scope>)>);
+
+impl KeyScopes {
+    fn of(req: &HttpRequest) -> &[Scope] {
+        req.app_data::<KeyScopes>()
+            .and_then(|scopes| {
+                scopes
+                    .0
+                    .iter()
+                    .find(|(method, _)| method == req.method())
+                    .map(|(_, scopes)| scopes.as_slice())
+            })
+            .unwrap_or(&[])
+    }
+}
+
+/// The caller an API key reads as, if it is a key that was made here and not revoked,
+/// and one of its scopes opens this route (else 403: keys call only admin routes of
+/// their scopes). Its last use is recorded at most once a minute.
+async fn resolve_key(
+    state: web::Data<AppState>,
+    key: String,
+    route: Vec<Scope>,
+) -> Result<AuthAccount, ApiError> {
+    let digests: Vec<(String, String)> = state.key_digests.digests(&key).collect();
+    let candidates: Vec<String> = digests.iter().map(|(digest, _)| digest.clone()).collect();
+    let (row, matched) = if candidates.is_empty() {
+        None
+    } else {
+        state.store.api_key_by_digest(&candidates).await?
+    }
+    .ok_or(ApiError::InvalidToken("the API key is not known"))?;
+    if row.revoked_at.is_some() {
+        return Err(ApiError::InvalidToken("the API key was revoked"));
+    }
+    let scopes = Scope::split(&row.scopes);
+    if !route.iter().any(|scope| scopes.contains(scope)) {
+        return Err(ApiError::Forbidden(
+            "this API key's scopes do not include this route; keys call only the admin routes of their scopes",
+        ));
+    }
+    let rehashed = (matched > 0).then(|| &digests[0]);
+    let now = now_ts();
+    if rehashed.is_some() || row.last_used_at.is_none_or(|at| at <= now - 60) {
+        let rehashed = rehashed.map(|(digest, kid)| (digest.as_str(), kid.as_str()));
+        state.store.touch_api_key(&row.id, rehashed, now).await?;
+    }
+    Ok(AuthAccount {
+        account_id: row.id,
+        session_id: String::new(),
+        // Only routes of its scopes get this far, and each of those is an admin's.
+        role: Role::Admin,
+        subscription: SubscriptionState::Never,
+        seats: 0,
+        api_key: Some(scopes),
+    })
 }
 
 /// A caller that must be signed in: 401 `unauthorized` without a token.
@@ -189,6 +255,7 @@ pub async fn resolve(state: web::Data<AppState>, token: String) -> Result<AuthAc
         role,
         subscription,
         seats: u32::try_from(session.plan_seats.max(0)).unwrap_or(u32::MAX),
+        api_key: None,
     })
 }
 
@@ -208,19 +275,25 @@ impl FromRequest for Caller {
             Some(presented) => {
                 let state = app_state(req)?;
                 let token = match presented {
+                    Presented::Header(token) if is_api_key(&token) => {
+                        return Ok(Some((token, state, Some(KeyScopes::of(req).to_vec()))));
+                    }
                     Presented::Header(token) => token,
                     Presented::Cookie(token) => {
                         cookie_request_allowed(req, &state)?;
                         token
                     }
                 };
-                Ok(Some((token, state)))
+                Ok(Some((token, state, None)))
             }
         });
         Box::pin(async move {
             match found? {
                 None => Ok(Caller::Anonymous),
-                Some((token, state)) => Ok(Caller::Account(resolve(state, token).await?)),
+                Some((key, state, Some(route))) => {
+                    Ok(Caller::Account(resolve_key(state, key, route).await?))
+                }
+                Some((token, state, None)) => Ok(Caller::Account(resolve(state, token).await?)),
             }
         })
     }

@@ -1,6 +1,7 @@
 //! Who is calling: password hashing, access and refresh tokens, and the extractors that
 //! turn a request into a `Caller`.
 
+pub mod api_keys;
 pub mod client;
 pub mod identity;
 pub mod password;
@@ -9,7 +10,8 @@ pub mod stripe;
 pub mod throttle;
 pub mod tokens;
 
-pub use identity::{AuthAccount, Authenticated, Caller};
+pub use api_keys::{ApiKeyDigests, Scope};
+pub use identity::{AuthAccount, Authenticated, Caller, KeyScopes};
 pub use password::PasswordHasher;
 pub use throttle::Throttle;
 pub use tokens::{Claims, TokenKeys};

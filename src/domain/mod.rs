@@ -28,3 +28,12 @@ pub fn origin_of(url: &str) -> Option<String> {
     }
     Some(format!("{}://{}", scheme, host).to_ascii_lowercase())
 }
+
+/// Deserializes a field that may be absent (outer None), null (Some(None)) or a value.
+pub fn nullable<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    serde::Deserialize::deserialize(deserializer).map(Some)
+}

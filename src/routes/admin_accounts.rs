@@ -139,7 +139,7 @@ fn bad_query(name: &str, expected: &str) -> ApiError {
     ApiError::BadRequest(format!("{name} must be {expected}"))
 }
 
-#[utoipa::path(get, operation_id = "admin_accounts_list", path = "/v1/admin/accounts", tag = "admin accounts", security(("bearer" = []), ("session_cookie" = [])), params(AccountListQuery),
+#[utoipa::path(get, operation_id = "admin_accounts_list", path = "/v1/admin/accounts", tag = "admin accounts", security(("bearer" = []), ("session_cookie" = []), ("api_key" = ["accounts"]), ("api_key" = ["subscriptions"])), params(AccountListQuery),
     responses((status = 200, description = "A page of accounts, newest first", body = Page<AccountView>)))]
 /// Search and list accounts
 pub async fn list(
@@ -204,7 +204,7 @@ pub struct CreateAccountBody {
     subscription: Option<SubscriptionBody>,
 }
 
-#[utoipa::path(post, operation_id = "admin_accounts_create", path = "/v1/admin/accounts", tag = "admin accounts", security(("bearer" = []), ("session_cookie" = [])), request_body = CreateAccountBody,
+#[utoipa::path(post, operation_id = "admin_accounts_create", path = "/v1/admin/accounts", tag = "admin accounts", security(("bearer" = []), ("session_cookie" = []), ("api_key" = ["accounts"])), request_body = CreateAccountBody,
     responses((status = 201, description = "The account; without a password, also a one-time reset link", body = CreatedAccountView),
         (status = 409, description = "`email_taken`", body = crate::error::Problem, content_type = "application/problem+json")))]
 /// Creates an account. Without a password, the answer carries a one-time reset link
@@ -265,7 +265,7 @@ async fn admin_view(state: &AppState, row: &AccountRow) -> ApiResult<AdminAccoun
     })
 }
 
-#[utoipa::path(get, operation_id = "admin_accounts_get", path = "/v1/admin/accounts/{id}", tag = "admin accounts", security(("bearer" = []), ("session_cookie" = [])), params(("id" = String, Path, description = "The account id")),
+#[utoipa::path(get, operation_id = "admin_accounts_get", path = "/v1/admin/accounts/{id}", tag = "admin accounts", security(("bearer" = []), ("session_cookie" = []), ("api_key" = ["accounts"]), ("api_key" = ["subscriptions"])), params(("id" = String, Path, description = "The account id")),
     responses((status = 200, description = "The account with its sign-in activity", body = AdminAccountView)))]
 /// One account, with its last sign-in and live sessions
 pub async fn get(state: web::Data<AppState>, on: AdminOnAccount) -> ApiResult<HttpResponse> {
@@ -293,7 +293,7 @@ pub struct PatchAccountBody {
     status: Option<AccountStatus>,
 }
 
-#[utoipa::path(patch, operation_id = "admin_accounts_patch", path = "/v1/admin/accounts/{id}", tag = "admin accounts", security(("bearer" = []), ("session_cookie" = [])), params(("id" = String, Path, description = "The account id")), request_body = PatchAccountBody,
+#[utoipa::path(patch, operation_id = "admin_accounts_patch", path = "/v1/admin/accounts/{id}", tag = "admin accounts", security(("bearer" = []), ("session_cookie" = []), ("api_key" = ["accounts"])), params(("id" = String, Path, description = "The account id")), request_body = PatchAccountBody,
     responses((status = 200, description = "The updated account", body = AccountView),
         (status = 409, description = "`email_taken`, or `last_admin`: the last active admin cannot be demoted or suspended", body = crate::error::Problem, content_type = "application/problem+json")))]
 /// Change an account's email, name, role or status
@@ -341,7 +341,7 @@ pub async fn patch(
     Ok(HttpResponse::Ok().json(admin_view(&state, &row).await?))
 }
 
-#[utoipa::path(delete, operation_id = "admin_accounts_delete", path = "/v1/admin/accounts/{id}", tag = "admin accounts", security(("bearer" = []), ("session_cookie" = [])), params(("id" = String, Path, description = "The account id")),
+#[utoipa::path(delete, operation_id = "admin_accounts_delete", path = "/v1/admin/accounts/{id}", tag = "admin accounts", security(("bearer" = []), ("session_cookie" = []), ("api_key" = ["accounts"])), params(("id" = String, Path, description = "The account id")),
     responses((status = 204, description = "Deleted, with its sessions"),
         (status = 409, description = "`last_admin`: the last active admin cannot be deleted", body = crate::error::Problem, content_type = "application/problem+json")))]
 /// Delete an account
@@ -355,7 +355,7 @@ pub async fn delete(state: web::Data<AppState>, on: AdminOnAccount) -> ApiResult
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[utoipa::path(post, operation_id = "admin_accounts_password_reset", path = "/v1/admin/accounts/{id}/password-reset", tag = "admin accounts", security(("bearer" = []), ("session_cookie" = [])), params(("id" = String, Path, description = "The account id")),
+#[utoipa::path(post, operation_id = "admin_accounts_password_reset", path = "/v1/admin/accounts/{id}/password-reset", tag = "admin accounts", security(("bearer" = []), ("session_cookie" = []), ("api_key" = ["accounts"])), params(("id" = String, Path, description = "The account id")),
     responses((status = 201, description = "A one-time reset link to pass on to the reader", body = ResetLinkView)))]
 /// A one-time reset link for the admin to pass on to the reader.
 pub async fn password_reset(
@@ -379,7 +379,7 @@ pub async fn password_reset(
     }))
 }
 
-#[utoipa::path(put, operation_id = "admin_accounts_put_subscription", path = "/v1/admin/accounts/{id}/subscription", tag = "admin accounts", security(("bearer" = []), ("session_cookie" = [])), params(("id" = String, Path, description = "The account id")), request_body = SubscriptionBody,
+#[utoipa::path(put, operation_id = "admin_accounts_put_subscription", path = "/v1/admin/accounts/{id}/subscription", tag = "admin accounts", security(("bearer" = []), ("session_cookie" = []), ("api_key" = ["subscriptions"])), params(("id" = String, Path, description = "The account id")), request_body = SubscriptionBody,
     responses((status = 200, description = "The account with its subscription", body = AccountView)))]
 /// Set an account's subscription
 pub async fn put_subscription(
@@ -404,7 +404,7 @@ pub async fn put_subscription(
     Ok(HttpResponse::Ok().json(AccountView::new(&row, now)))
 }
 
-#[utoipa::path(delete, operation_id = "admin_accounts_delete_subscription", path = "/v1/admin/accounts/{id}/subscription", tag = "admin accounts", security(("bearer" = []), ("session_cookie" = [])), params(("id" = String, Path, description = "The account id")),
+#[utoipa::path(delete, operation_id = "admin_accounts_delete_subscription", path = "/v1/admin/accounts/{id}/subscription", tag = "admin accounts", security(("bearer" = []), ("session_cookie" = []), ("api_key" = ["subscriptions"])), params(("id" = String, Path, description = "The account id")),
     responses((status = 200, description = "The account, its subscription ended now", body = AccountView)))]
 /// Ends the subscription now; it stays on the account as expired.
 pub async fn delete_subscription(
@@ -421,7 +421,7 @@ pub async fn delete_subscription(
     Ok(HttpResponse::Ok().json(AccountView::new(&row, now)))
 }
 
-#[utoipa::path(delete, operation_id = "admin_accounts_delete_sessions", path = "/v1/admin/accounts/{id}/sessions", tag = "admin accounts", security(("bearer" = []), ("session_cookie" = [])), params(("id" = String, Path, description = "The account id")),
+#[utoipa::path(delete, operation_id = "admin_accounts_delete_sessions", path = "/v1/admin/accounts/{id}/sessions", tag = "admin accounts", security(("bearer" = []), ("session_cookie" = []), ("api_key" = ["accounts"])), params(("id" = String, Path, description = "The account id")),
     responses((status = 204, description = "Every session of the account is revoked")))]
 /// Sign an account out everywhere
 pub async fn delete_sessions(
@@ -437,7 +437,7 @@ pub async fn delete_sessions(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[utoipa::path(get, operation_id = "admin_accounts_seats", path = "/v1/admin/accounts/{id}/seats", tag = "admin accounts", security(("bearer" = []), ("session_cookie" = [])), params(("id" = String, Path, description = "The account id")),
+#[utoipa::path(get, operation_id = "admin_accounts_seats", path = "/v1/admin/accounts/{id}/seats", tag = "admin accounts", security(("bearer" = []), ("session_cookie" = []), ("api_key" = ["accounts"])), params(("id" = String, Path, description = "The account id")),
     responses((status = 200, description = "The account's plan's seats and the sessions reading on them now", body = super::views::SeatsView),
         (status = 404, description = "`not_found`: no account has this id", body = crate::error::Problem, content_type = "application/problem+json")))]
 /// An account's reading seats
@@ -465,7 +465,7 @@ pub struct AuditQuery {
     cursor: Option<String>,
 }
 
-#[utoipa::path(get, operation_id = "admin_accounts_audit_log", path = "/v1/admin/audit", tag = "admin accounts", security(("bearer" = []), ("session_cookie" = [])), params(AuditQuery),
+#[utoipa::path(get, operation_id = "admin_accounts_audit_log", path = "/v1/admin/audit", tag = "admin accounts", security(("bearer" = []), ("session_cookie" = []), ("api_key" = ["audit"])), params(AuditQuery),
     responses((status = 200, description = "A page of audit entries, newest first", body = Page<super::views::AuditView>)))]
 /// The audit log, newest first
 pub async fn audit_log(

@@ -192,14 +192,7 @@ fn field_error(path: &str, message: &str) -> FieldError {
     FieldError::new(if parent.is_empty() { "body" } else { parent }, message)
 }
 
-/// Deserializes a field that may be absent (outer None), null (Some(None)) or a value.
-pub fn nullable<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: serde::Deserialize<'de>,
-{
-    serde::Deserialize::deserialize(deserializer).map(Some)
-}
+pub use crate::domain::nullable;
 
 /// A query parameter's value, trimmed; absent or blank is None.
 pub fn query_value(value: &Option<String>) -> Option<&str> {

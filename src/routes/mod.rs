@@ -2,6 +2,7 @@
 
 pub mod admin_accounts;
 pub mod admin_articles;
+pub mod admin_integrations;
 pub mod articles;
 pub mod auth;
 pub mod billing;
@@ -314,6 +315,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 let mut served = resource(inner, &declared.allow);
                 if matches!(face, table::Face::ArticleWrites | table::Face::Webhooks) {
                     served = served.app_data(BodyLimit(ARTICLE_BODY_LIMIT));
+                }
+                if !declared.key_scopes.0.is_empty() {
+                    served = served.app_data(declared.key_scopes.clone());
                 }
                 for route in declared.routes() {
                     served = served.route(route);

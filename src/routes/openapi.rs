@@ -101,6 +101,20 @@ impl Modify for CommonAnswers {
             ),
         );
         components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("pwk_ and 43 characters")
+                    .description(Some(
+                        "An API key from POST /v1/admin/api-keys, sent as `Authorization: Bearer pwk_...`. \
+                         Each route lists the scopes that open it (any one suffices); a key gets 403 \
+                         `forbidden` on every other route, and 401 `invalid_token` once revoked.",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
             "session_cookie",
             SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
                 "paywall_session",

@@ -9,7 +9,10 @@ use actix_web::http::Method;
 use actix_web::Route;
 use utoipa::openapi::OpenApi;
 
-use super::{admin_accounts, admin_articles, articles, auth, billing, health, me};
+use super::{
+    admin_accounts, admin_articles, admin_integrations, articles, auth, billing, health, me,
+};
+use crate::auth::{KeyScopes, Scope};
 
 /// What serves an endpoint besides its handler.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +43,8 @@ pub struct Resource {
     /// The `Allow` header of its 405 answers.
     pub allow: String,
     pub routes: Vec<(Method, fn() -> Route)>,
+    /// The API key scopes that open each method (from `security(("api_key" = [..]))`).
+    pub key_scopes: KeyScopes,
 }
 
 /// Each handler with a document made of its own `#[utoipa::path]` alone.
@@ -100,6 +105,15 @@ pub fn endpoints() -> Vec<Endpoint> {
         Api billing::delete_plan,
         Api billing::checkout,
         Api billing::billing_portal,
+        Api admin_integrations::create_api_key,
+        Api admin_integrations::list_api_keys,
+        Api admin_integrations::revoke_api_key,
+        Api admin_integrations::create_webhook,
+        Api admin_integrations::list_webhooks,
+        Api admin_integrations::get_webhook,
+        Api admin_integrations::patch_webhook,
+        Api admin_integrations::delete_webhook,
+        Api admin_integrations::list_deliveries,
         Webhooks billing::stripe_webhook,
         ArticleWrites admin_articles::list,
         ArticleWrites admin_articles::create,
@@ -109,8 +123,30 @@ pub fn endpoints() -> Vec<Endpoint> {
     ]
 }
 
-/// The path and the methods an endpoint's document declares.
-fn declared(endpoint: &Endpoint) -> (String, Vec<Method>) {
+/// The scopes an operation's `security(("api_key" = [...]))` alternatives name: any one
+/// of them opens it to a key.
+fn key_scopes_of(operation: &utoipa::openapi::path::Operation) -> Vec<Scope> {
+    let Ok(serde_json::Value::Array(alternatives)) = serde_json::to_value(&operation.security)
+    else {
+        return Vec::new();
+    };
+    let mut scopes: Vec<Scope> = alternatives
+        .iter()
+        .filter_map(|alternative| alternative.get("api_key")?.as_array().cloned())
+        .flatten()
+        .map(|name| {
+            name.as_str()
+                .and_then(Scope::parse)
+                .unwrap_or_else(|| panic!("unknown API key scope {name} in a route's security"))
+        })
+        .collect();
+    scopes.sort_unstable();
+    scopes.dedup();
+    scopes
+}
+
+/// The path and the methods an endpoint's document declares, with the key scopes of each.
+fn declared(endpoint: &Endpoint) -> (String, Vec<(Method, Vec<Scope>)>) {
     let mut paths = endpoint.document.paths.paths.iter();
     let (Some((path, item)), None) = (paths.next(), paths.next()) else {
         panic!("an endpoint's #[utoipa::path] declares exactly one path");
@@ -126,7 +162,11 @@ fn declared(endpoint: &Endpoint) -> (String, Vec<Method>) {
         (&item.trace, Method::TRACE),
     ]
     .into_iter()
-    .filter_map(|(operation, method)| operation.as_ref().map(|_| method))
+    .filter_map(|(operation, method)| {
+        operation
+            .as_ref()
+            .map(|operation| (method, key_scopes_of(operation)))
+    })
     .collect();
     (path.clone(), methods)
 }
@@ -144,6 +184,7 @@ pub static RESOURCES: LazyLock<Vec<Resource>> = LazyLock::new(|| {
                     path,
                     allow: String::new(),
                     routes: Vec::new(),
+                    key_scopes: KeyScopes::default(),
                 });
                 resources.len() - 1
             }
@@ -154,7 +195,10 @@ pub static RESOURCES: LazyLock<Vec<Resource>> = LazyLock::new(|| {
             "every endpoint of {} has the same face",
             resource.path
         );
-        for method in methods {
+        for (method, scopes) in methods {
+            if !scopes.is_empty() {
+                resource.key_scopes.0.push((method.clone(), scopes));
+            }
             resource.routes.push((method, endpoint.route));
         }
     }

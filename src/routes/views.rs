@@ -310,6 +310,11 @@ pub struct AdminArticle {
     pub teaser_chars: i64,
     pub total_chars: i64,
     pub percent_left: f64,
+    /// The article's id where it was imported from (`paywall import-articles`); a
+    /// repeated import updates the article with the same one.
+    pub external_id: Option<String>,
+    /// The article's address where it was first published, if imported.
+    pub canonical_url: Option<String>,
 }
 
 impl From<&ArticleRow> for AdminArticle {
@@ -328,6 +333,8 @@ impl From<&ArticleRow> for AdminArticle {
             percent_left: teaser::percent_value(
                 u32::try_from(row.percent_left_hundredths).unwrap_or(0),
             ),
+            external_id: row.external_id.clone(),
+            canonical_url: row.canonical_url.clone(),
         }
     }
 }
@@ -481,6 +488,9 @@ pub struct AuditView {
     #[schema(format = DateTime)]
     pub at: String,
     pub actor_id: Option<String>,
+    /// Who acted: `account` (a person signed in), `api_key` (`actor_id` is the key's
+    /// id), `stripe` (a payment event), or `system` (none: the service itself).
+    pub actor_type: &'static str,
     pub action: String,
     pub target_type: String,
     pub target_id: Option<String>,
@@ -494,10 +504,149 @@ impl From<&crate::store::AuditRow> for AuditView {
             id: row.id.clone(),
             at: rfc3339(row.at),
             actor_id: row.actor_id.clone(),
+            actor_type: match row.actor_id.as_deref() {
+                None => "system",
+                Some(crate::store::billing::STRIPE_ACTOR) => "stripe",
+                Some(id) if id.starts_with("key_") => "api_key",
+                Some(_) => "account",
+            },
             action: row.action.clone(),
             target_type: row.target_type.clone(),
             target_id: row.target_id.clone(),
             details: serde_json::from_str(&row.details).unwrap_or_default(),
+        }
+    }
+}
+
+/// An API key as listed: never the key itself.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiKeyView {
+    /// `key_` and 32 hexadecimal digits; the `actor_id` of the key's audit entries.
+    pub id: String,
+    pub name: String,
+    pub scopes: Vec<crate::auth::Scope>,
+    /// The key's first 12 characters, to tell keys apart.
+    pub prefix: String,
+    /// The admin who made it.
+    pub created_by: Option<String>,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    /// Updated at most once a minute.
+    #[schema(format = DateTime)]
+    pub last_used_at: Option<String>,
+    #[schema(format = DateTime)]
+    pub revoked_at: Option<String>,
+}
+
+impl From<&crate::store::ApiKeyRow> for ApiKeyView {
+    fn from(row: &crate::store::ApiKeyRow) -> Self {
+        ApiKeyView {
+            id: row.id.clone(),
+            name: row.name.clone(),
+            scopes: crate::auth::Scope::split(&row.scopes),
+            prefix: row.prefix.clone(),
+            created_by: row.created_by.clone(),
+            created_at: rfc3339(row.created_at),
+            last_used_at: row.last_used_at.map(rfc3339),
+            revoked_at: row.revoked_at.map(rfc3339),
+        }
+    }
+}
+
+/// A key just made: the only answer that carries it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedApiKeyView {
+    #[serde(flatten)]
+    pub key_info: ApiKeyView,
+    /// `pwk_` and 43 characters, shown this once: only a digest is kept. Send it as
+    /// `Authorization: Bearer <key>`.
+    pub key: String,
+}
+
+/// A webhook endpoint, without its secret.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookView {
+    /// `wh_` and 32 hexadecimal digits.
+    pub id: String,
+    pub url: String,
+    /// The events sent to it.
+    pub events: Vec<String>,
+    pub description: Option<String>,
+    /// Whether deliveries are made (an inactive endpoint's deliveries wait).
+    pub active: bool,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    #[schema(format = DateTime)]
+    pub updated_at: String,
+}
+
+impl From<&crate::store::WebhookRow> for WebhookView {
+    fn from(row: &crate::store::WebhookRow) -> Self {
+        WebhookView {
+            id: row.id.clone(),
+            url: row.url.clone(),
+            events: row.events.split_whitespace().map(str::to_string).collect(),
+            description: row.description.clone(),
+            active: row.active != 0,
+            created_at: rfc3339(row.created_at),
+            updated_at: rfc3339(row.updated_at),
+        }
+    }
+}
+
+/// An endpoint just made: the only answer that carries its secret.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedWebhookView {
+    #[serde(flatten)]
+    pub webhook: WebhookView,
+    /// `whsec_` and base64: the Standard Webhooks signing secret, shown this once.
+    pub secret: String,
+}
+
+/// One event's delivery to one endpoint.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeliveryView {
+    pub id: String,
+    /// The message id: the `webhook-id` header, the same on every attempt.
+    pub message_id: String,
+    /// The event type.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// `pending` (to be sent or retried), `delivered` (a 2xx answer) or `failed`
+    /// (given up after the retry window).
+    pub status: String,
+    pub attempts: i64,
+    /// The HTTP status of the last answer; null when there was none (timeout,
+    /// connection refused, address refused) or no attempt yet.
+    pub last_response_code: Option<i64>,
+    /// Why the last attempt failed.
+    pub last_error: Option<String>,
+    #[schema(format = DateTime)]
+    pub last_attempt_at: Option<String>,
+    /// When it is tried next, while pending.
+    #[schema(format = DateTime)]
+    pub next_attempt_at: Option<String>,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    /// When it was delivered or given up.
+    #[schema(format = DateTime)]
+    pub finished_at: Option<String>,
+}
+
+impl From<&crate::store::DeliveryRow> for DeliveryView {
+    fn from(row: &crate::store::DeliveryRow) -> Self {
+        DeliveryView {
+            id: row.id.clone(),
+            message_id: row.message_id.clone(),
+            kind: row.kind.clone(),
+            status: row.status.clone(),
+            attempts: row.attempts,
+            last_response_code: row.last_status_code,
+            last_error: row.last_error.clone(),
+            last_attempt_at: row.last_attempt_at.map(rfc3339),
+            next_attempt_at: (row.status == "pending").then(|| rfc3339(row.next_attempt_at)),
+            created_at: rfc3339(row.created_at),
+            finished_at: row.finished_at.map(rfc3339),
         }
     }
 }

@@ -1,6 +1,7 @@
 use sqlx::AnyConnection;
 
 use super::audit::{record, AuditEntry};
+use super::webhooks::{emit, Event};
 use super::{conflict_or, Cursor, Store, StoreError};
 use crate::domain::{AccountStatus, Role, SubscriptionSource, SubscriptionStatus};
 
@@ -216,6 +217,12 @@ impl Store {
         if let Some(entry) = audit {
             record(&mut tx, &entry.about(&id), new.now).await?;
         }
+        emit(
+            &mut tx,
+            &[Event::account("account.created", &row, new.now)],
+            new.now,
+        )
+        .await?;
         tx.commit().await?;
         Ok(row)
     }
@@ -368,6 +375,14 @@ impl Store {
             .clone()
             .details(serde_json::json!({ "changes": changed }));
         record(&mut tx, &entry, now).await?;
+        if !changed.is_empty() {
+            emit(
+                &mut tx,
+                &[Event::account("account.updated", &row, now)],
+                now,
+            )
+            .await?;
+        }
         tx.commit().await?;
         self.sessions_changed().await?;
         Ok(row)
@@ -396,6 +411,12 @@ impl Store {
                 .details(serde_json::json!({"email": current.email, "role": current.role}));
             record(&mut tx, &entry, now).await?;
         }
+        emit(
+            &mut tx,
+            &[Event::account("account.deleted", &current, now)],
+            now,
+        )
+        .await?;
         tx.commit().await?;
         self.sessions_changed().await?;
         Ok(())
@@ -426,6 +447,12 @@ impl Store {
         if let Some(entry) = audit {
             record(&mut tx, entry, now).await?;
         }
+        emit(
+            &mut tx,
+            &[Event::account("subscription.updated", &row, now)],
+            now,
+        )
+        .await?;
         tx.commit().await?;
         self.sessions_changed().await?;
         Ok(row)
@@ -458,6 +485,12 @@ impl Store {
             .fetch_one(&mut *tx)
             .await?;
         record(&mut tx, audit, now).await?;
+        emit(
+            &mut tx,
+            &[Event::account("subscription.updated", &row, now)],
+            now,
+        )
+        .await?;
         tx.commit().await?;
         self.sessions_changed().await?;
         Ok(row)
@@ -526,13 +559,22 @@ impl Store {
         now: i64,
     ) -> Result<AccountRow, StoreError> {
         let sql = format!("UPDATE accounts SET display_name = $2, updated_at = $3 WHERE id = $1 RETURNING {ACCOUNT_COLUMNS}");
-        sqlx::query_as::<_, AccountRow>(&sql)
+        let mut tx = self.begin_write(None).await?;
+        let row = sqlx::query_as::<_, AccountRow>(&sql)
             .bind(account_id)
             .bind(display_name)
             .bind(now)
-            .fetch_optional(&mut *self.writer().await?)
+            .fetch_optional(&mut *tx)
             .await?
-            .ok_or(StoreError::NotFound)
+            .ok_or(StoreError::NotFound)?;
+        emit(
+            &mut tx,
+            &[Event::account("account.updated", &row, now)],
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(row)
     }
 
     /// Replaces the password hash; with `revoke_except`, every session but that one ends.
@@ -705,6 +747,7 @@ impl Store {
                 state.insert(row.email.clone(), row);
             }
         }
+        let existed: std::collections::HashSet<String> = state.keys().cloned().collect();
         let mut active_admins: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM accounts WHERE role = 'admin' AND status = 'active'",
         )
@@ -791,6 +834,18 @@ impl Store {
         for id in &suspended {
             revoke_all_sessions(&mut tx, id, None, now).await?;
         }
+        let events: Vec<Event> = rows
+            .iter()
+            .map(|row| {
+                let kind = if existed.contains(&row.email) {
+                    "account.updated"
+                } else {
+                    "account.created"
+                };
+                Event::account(kind, row, now)
+            })
+            .collect();
+        emit(&mut tx, &events, now).await?;
         tx.commit().await?;
         self.sessions_changed().await?;
         Ok(outcomes)

@@ -2,6 +2,7 @@ use base64::Engine;
 
 use super::audit::{record, AuditEntry};
 use super::columns::{Binder, FromSqlite, Param};
+use super::webhooks::{emit, Event};
 use super::{conflict_or, Store, StoreError};
 use crate::domain::{AccessLevel, ArticleStatus};
 use crate::paywall::teaser::PreparedBody;
@@ -44,6 +45,8 @@ impl ArticleRecord {
             body_source: body.source,
             body: body.text,
             published_at: fields.published_at,
+            external_id: None,
+            canonical_url: None,
         }
     }
 }
@@ -78,6 +81,9 @@ macro_rules! article_row {
         pub struct ArticleRecord {
             $(pub $w: $wty,)+
             pub body_source: String,
+            /// Where an imported article came from: its id and address there.
+            pub external_id: Option<String>,
+            pub canonical_url: Option<String>,
         }
 
         /// The columns of `ArticleSummaryRow`, in its order.
@@ -169,6 +175,9 @@ article_row! {
         teaser_chars: i64,
         total_chars: i64,
         percent_left_hundredths: i64,
+        /// Where an imported article came from (in `article_sources`; None for readers).
+        external_id: Option<String>,
+        canonical_url: Option<String>,
     }
     written {
         slug: String,
@@ -206,6 +215,8 @@ pub static READER_ARTICLE_COLUMNS: std::sync::LazyLock<String> = std::sync::Lazy
         .chain(TEXT_NAMES)
         .map(|&name| match name {
             "body_source" => "'' AS body_source",
+            "external_id" => "NULL AS external_id",
+            "canonical_url" => "NULL AS canonical_url",
             other => other,
         })
         .collect::<Vec<_>>()
@@ -288,7 +299,18 @@ impl Cursor {
             .ok()?;
         let text = String::from_utf8(bytes).ok()?;
         let (key, id) = text.split_once('|')?;
-        let id = uuid::Uuid::parse_str(id).ok()?.to_string();
+        // A UUID, or a prefixed one as API keys and webhooks have (`key_0193...`).
+        let id = match id.split_once('_') {
+            Some((kind, rest))
+                if !kind.is_empty()
+                    && kind.bytes().all(|b| b.is_ascii_lowercase())
+                    && rest.len() == 32
+                    && uuid::Uuid::try_parse(rest).is_ok() =>
+            {
+                id.to_string()
+            }
+            _ => uuid::Uuid::parse_str(id).ok()?.to_string(),
+        };
         Some(Cursor {
             key: key.parse().ok()?,
             id,
@@ -319,28 +341,52 @@ pub struct PublicPage<'a> {
     pub rows: i64,
 }
 
-/// Writes (or replaces) the editor's source of each `(article id, source)`.
+/// Writes (or replaces) the editor's source of each `(article id, record)`, and where
+/// it came from (an import's; an edit without them keeps those already stored).
 async fn write_sources(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    sources: &[(&str, &str)],
+    sources: &[(&str, &ArticleRecord)],
 ) -> Result<(), StoreError> {
     if sources.is_empty() {
         return Ok(());
     }
     let tuples: Vec<String> = (0..sources.len())
-        .map(|r| format!("(${}, ${})", 2 * r + 1, 2 * r + 2))
+        .map(|r| {
+            format!(
+                "(${}, ${}, ${}, ${})",
+                4 * r + 1,
+                4 * r + 2,
+                4 * r + 3,
+                4 * r + 4
+            )
+        })
         .collect();
     let sql = format!(
-        "INSERT INTO article_sources (article_id, body_source) VALUES {} \
-         ON CONFLICT (article_id) DO UPDATE SET body_source = excluded.body_source",
+        "INSERT INTO article_sources (article_id, body_source, external_id, canonical_url) VALUES {} \
+         ON CONFLICT (article_id) DO UPDATE SET body_source = excluded.body_source, \
+         external_id = COALESCE(excluded.external_id, article_sources.external_id), \
+         canonical_url = COALESCE(excluded.canonical_url, article_sources.canonical_url)",
         tuples.join(", ")
     );
     let mut query = sqlx::query(&sql);
-    for (id, source) in sources {
-        query = query.bind(*id).bind(*source);
+    for (id, record) in sources {
+        query = query
+            .bind(*id)
+            .bind(record.body_source.as_str())
+            .bind(record.external_id.as_deref())
+            .bind(record.canonical_url.as_deref());
     }
-    query.execute(&mut **tx).await?;
+    query.execute(&mut **tx).await.map_err(conflict_or)?;
     Ok(())
+}
+
+/// Whether the article `id` is published now (before a write changes it).
+async fn was_published(conn: &mut sqlx::AnyConnection, id: &str) -> Result<bool, sqlx::Error> {
+    let status: Option<String> = sqlx::query_scalar("SELECT status FROM articles WHERE id = $1")
+        .bind(id)
+        .fetch_optional(conn)
+        .await?;
+    Ok(status.as_deref() == Some("published"))
 }
 
 impl Store {
@@ -357,6 +403,7 @@ impl Store {
         now: i64,
     ) -> Result<Option<ArticleRow>, StoreError> {
         let mut tx = self.begin_write(None).await?;
+        let before = was_published(&mut tx, id).await?;
         let mut row = article
             .bind_to(sqlx::query_as::<_, ArticleRow>(sql).bind(id))
             .bind(now)
@@ -364,8 +411,19 @@ impl Store {
             .await
             .map_err(conflict_or)?;
         if let Some(row) = &mut row {
-            write_sources(&mut tx, &[(id, article.body_source.as_str())]).await?;
+            write_sources(&mut tx, &[(id, article)]).await?;
+            let (external_id, canonical_url): (Option<String>, Option<String>) = sqlx::query_as(
+                "SELECT external_id, canonical_url FROM article_sources WHERE article_id = $1",
+            )
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
             row.body_source = article.body_source.clone();
+            row.external_id = external_id;
+            row.canonical_url = canonical_url;
+            if let Some(event) = Event::article_change(before, row) {
+                emit(&mut tx, &[event], now).await?;
+            }
         }
         if let (Some(entry), Some(_)) = (audit, &row) {
             let entry = entry.about(id).details(serde_json::json!({
@@ -402,11 +460,8 @@ impl Store {
                 query = article.bind_to(query.bind(id.as_str())).bind(now);
             }
             query.execute(&mut *tx).await.map_err(conflict_or)?;
-            let sources: Vec<(&str, &str)> = ids
-                .iter()
-                .zip(chunk)
-                .map(|(id, article)| (id.as_str(), article.body_source.as_str()))
-                .collect();
+            let sources: Vec<(&str, &ArticleRecord)> =
+                ids.iter().map(String::as_str).zip(chunk).collect();
             write_sources(&mut tx, &sources).await?;
         }
         tx.commit().await?;
@@ -482,14 +537,31 @@ impl Store {
         now: i64,
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin_write(None).await?;
-        let id: Option<String> =
-            sqlx::query_scalar("DELETE FROM articles WHERE slug = $1 RETURNING id")
-                .bind(slug)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let Some(id) = id else {
+        let sql = format!(
+            "SELECT {} FROM articles \
+             JOIN article_sources ON article_sources.article_id = articles.id WHERE slug = $1",
+            *ARTICLE_COLUMNS
+        );
+        let Some(current) = sqlx::query_as::<_, ArticleRow>(&sql)
+            .bind(slug)
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
             return Ok(false);
         };
+        let id = current.meta.id.clone();
+        sqlx::query("DELETE FROM articles WHERE id = $1")
+            .bind(&id)
+            .execute(&mut *tx)
+            .await?;
+        if current.meta.status == ArticleStatus::Published {
+            emit(
+                &mut tx,
+                &[Event::article("article.unpublished", &current)],
+                now,
+            )
+            .await?;
+        }
         if let Some(entry) = audit {
             record(
                 &mut tx,

@@ -7,6 +7,7 @@ use sqlx::AnyConnection;
 
 use super::accounts::{fetch_account, ACCOUNT_COLUMNS};
 use super::audit::{record, AuditEntry};
+use super::webhooks::{emit, Event};
 use super::{conflict_or, AccountRow, Store, StoreError};
 use crate::domain::SubscriptionSource;
 use crate::paywall::billing::{self, Entitlement, EventKey, Fact, StateFact, Tracked};
@@ -558,7 +559,7 @@ async fn project(
          subscription_expires_at = $4, subscription_source = 'stripe', subscription_status = $5, \
          updated_at = $6 WHERE id = $1 RETURNING {ACCOUNT_COLUMNS}"
     );
-    let _: AccountRow = sqlx::query_as(&sql)
+    let updated: AccountRow = sqlx::query_as(&sql)
         .bind(account_id)
         .bind(&from.plan_id)
         .bind(started_at)
@@ -582,5 +583,11 @@ async fn project(
         "active": expires_at > now,
     }));
     record(conn, &entry, now).await?;
+    emit(
+        conn,
+        &[Event::account("subscription.updated", &updated, now)],
+        now,
+    )
+    .await?;
     Ok(true)
 }

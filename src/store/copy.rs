@@ -27,6 +27,10 @@ pub const TABLES: &[&str] = &[
     "stripe_customers",
     "stripe_subscriptions",
     "stripe_events",
+    "api_keys",
+    "webhooks",
+    "webhook_messages",
+    "webhook_deliveries",
 ];
 
 /// Rows per INSERT statement.
@@ -120,7 +124,10 @@ pub async fn sqlite_to_postgres(
                 .fetch_all(&mut *snapshot)
                 .await?;
         for (column, kind) in &columns {
-            if !matches!(kind.as_str(), "TEXT" | "BIGINT" | "DOUBLE PRECISION") {
+            if !matches!(
+                kind.as_str(),
+                "TEXT" | "BIGINT" | "INTEGER" | "DOUBLE PRECISION"
+            ) {
                 return Err(CopyError::UnknownType {
                     table: table.to_string(),
                     column: column.clone(),
@@ -138,7 +145,7 @@ pub async fn sqlite_to_postgres(
             for (i, (_, kind)) in columns.iter().enumerate() {
                 record.push(match kind.as_str() {
                     "TEXT" => Value::Text(row.try_get(i)?),
-                    "BIGINT" => Value::Integer(row.try_get(i)?),
+                    "BIGINT" | "INTEGER" => Value::Integer(row.try_get(i)?),
                     _ => Value::Real(row.try_get(i)?),
                 });
             }
@@ -188,6 +195,14 @@ pub async fn sqlite_to_postgres(
         }
         copied.push((*table, copied_rows));
     }
+    // Copied sequence numbers were given explicitly: the target's sequence goes on
+    // after the highest, so the next delivery is ordered after every copied one.
+    sqlx::query(
+        "SELECT setval(pg_get_serial_sequence('webhook_deliveries', 'seq'), \
+         COALESCE((SELECT MAX(seq) FROM webhook_deliveries), 0) + 1, false)",
+    )
+    .execute(&mut *writing)
+    .await?;
     // Instances already serving the target drop their caches at their next poll.
     sqlx::query("UPDATE cache_versions SET version = version + 1")
         .execute(&mut *writing)

@@ -2,6 +2,7 @@
 //! they carry over to PostgreSQL unchanged. No HTTP types.
 
 pub mod accounts;
+pub mod api_keys;
 pub mod articles;
 pub mod audit;
 pub mod backup;
@@ -14,6 +15,7 @@ pub mod meter;
 pub mod resets;
 pub mod seats;
 pub mod sessions;
+pub mod webhooks;
 
 use std::time::Duration;
 
@@ -25,10 +27,14 @@ use sqlx::{Any, Transaction};
 pub use accounts::{
     AccountChanges, AccountFilter, AccountRow, ImportOutcome, NewAccount, Subscription,
 };
+pub use api_keys::{ApiKeyRow, NewApiKey};
 pub use articles::{ArticleFields, ArticleRecord, ArticleRow, ArticleSummaryRow, Cursor};
 pub use audit::{AuditEntry, AuditFilter, AuditRow};
 pub use failures::FailureCount;
 pub use sessions::{RefreshOutcome, SessionState};
+pub use webhooks::{
+    Attempt, DeliveryRow, DueDelivery, Event, WebhookChanges, WebhookRow, EVENT_TYPES,
+};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
