@@ -37,6 +37,20 @@ enum Command {
         #[arg(long)]
         ignore_unknown: bool,
     },
+    /// Import articles from JSON Lines (the fields of POST /v1/admin/articles, plus external_id, canonical_url and body_html), a WordPress export (WXR) or a Ghost export. HTML is converted to Markdown; an item whose external_id was imported before updates that article. Prints each item that could not be imported with its position, then a summary; exits 1 if any was refused. A progress bar is drawn on a terminal.
+    ImportArticles {
+        /// The file to read.
+        file: String,
+        /// jsonl, wordpress or ghost; by default taken from the file's extension (.jsonl, .xml, .json).
+        #[arg(long)]
+        format: Option<String>,
+        /// The access level of new articles whose item names none (WordPress items never do): free, registered, metered or subscribers.
+        #[arg(long, default_value = "metered")]
+        access: String,
+        /// The section of new articles whose item names none (a WordPress post without a category).
+        #[arg(long, default_value = "news")]
+        section: String,
+    },
     /// Export every account, oldest first, in the import format (to standard output unless --output is given).
     ExportAccounts {
         /// csv or jsonl.
@@ -95,6 +109,79 @@ fn tune_malloc() {
             }
         }
     }
+}
+
+/// Reads a file's articles into the database, with a progress bar on a terminal.
+async fn import_articles(
+    settings: Settings,
+    file: String,
+    format: Option<String>,
+    access: String,
+    section: String,
+) -> Result<(), String> {
+    use paywall::app::import::{self, Format, Source};
+    let format = Format::choose(format.as_deref(), &file)?;
+    let access = paywall::domain::AccessLevel::parse(&access).ok_or_else(|| {
+        format!("--access {access:?} is not one of free, registered, metered, subscribers")
+    })?;
+    let section = section.trim().to_string();
+    if section.is_empty() || section.chars().count() > 64 {
+        return Err("--section must be 1 to 64 characters".into());
+    }
+    let opened = std::fs::File::open(&file).map_err(|e| format!("{file}: {e}"))?;
+    let size = opened.metadata().map(|m| m.len()).unwrap_or(0);
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(size),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} importing [{bar:30}] {bytes}/{total_bytes} · {msg} · {elapsed} (about {eta} left)",
+        )
+        .map_err(|e| e.to_string())?
+        .progress_chars("=> "),
+    );
+    let reader = std::io::BufReader::with_capacity(256 * 1024, bar.wrap_read(opened));
+    let mut source: Box<dyn Source> = match format {
+        Format::Jsonl => Box::new(import::JsonLines::new(reader)),
+        Format::WordPress => Box::new(import::Wxr::new(reader)),
+        Format::Ghost => Box::new(import::Ghost::read(reader).map_err(|e| format!("{file}: {e}"))?),
+    };
+    let store = startup::open_store(&settings)
+        .await
+        .map_err(|e| e.to_string())?;
+    let options = import::Options {
+        access,
+        section,
+        default_ratio: settings.teaser_ratio,
+    };
+    let stdout = std::io::stdout();
+    let mut report = std::io::LineWriter::new(stdout.lock());
+    let progress_bar = bar.clone();
+    let mut progress = move |items: u64| progress_bar.set_message(format!("{items} items"));
+    let outcome = import::import(
+        &store,
+        &options,
+        source.as_mut(),
+        &mut report,
+        &mut progress,
+    )
+    .await;
+    bar.finish_and_clear();
+    drop(report);
+    store.close().await;
+    let summary = outcome.map_err(|e| format!("{file}: {e}"))?;
+    println!(
+        "created {}, updated {}, refused {}, skipped {} (not articles)",
+        summary.created, summary.updated, summary.refused, summary.skipped
+    );
+    if summary.refused > 0 {
+        return Err(format!(
+            "{} item(s) refused; the others were imported",
+            summary.refused
+        ));
+    }
+    Ok(())
 }
 
 fn main() -> ExitCode {
@@ -159,6 +246,12 @@ async fn run(command: Command, settings: Settings) -> Result<(), String> {
                 }
             }
         }
+        Command::ImportArticles {
+            file,
+            format,
+            access,
+            section,
+        } => import_articles(settings, file, format, access, section).await,
         Command::ImportAccounts {
             file,
             format,

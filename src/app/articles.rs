@@ -16,44 +16,44 @@ const MAX_AUTHOR: usize = 200;
 
 use crate::domain::nullable;
 /// The fields of a create or a patch. Absent is `None`; `null` is `Some(None)`.
-#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ArticleInput {
     #[schema(max_length = 300)]
     #[serde(default, deserialize_with = "nullable")]
-    title: Option<Option<String>>,
+    pub title: Option<Option<String>>,
     /// Markdown (CommonMark); a block `<!-- paywall -->` marks where the teaser ends.
     /// Raw HTML (blocks, inline tags, comments) is refused with 422 `validation_failed`
     /// on `body`, since a teaser cut inside it could leave an element open; `<` in
     /// prose and HTML inside code spans or fences are text. `paywall import-articles`
     /// converts HTML bodies to Markdown.
     #[serde(default, deserialize_with = "nullable")]
-    body: Option<Option<String>>,
+    pub body: Option<Option<String>>,
     #[schema(max_length = 64)]
     #[serde(default, deserialize_with = "nullable")]
-    section: Option<Option<String>>,
+    pub section: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
-    access: Option<Option<AccessLevel>>,
+    pub access: Option<Option<AccessLevel>>,
     /// Lowercase letters, digits and single hyphens; made from the title when absent.
     #[schema(max_length = 100, pattern = "^[a-z0-9]+(-[a-z0-9]+)*$")]
     #[serde(default, deserialize_with = "nullable")]
-    slug: Option<Option<String>>,
+    pub slug: Option<Option<String>>,
     #[schema(max_length = 2000)]
     #[serde(default, deserialize_with = "nullable")]
-    standfirst: Option<Option<String>>,
+    pub standfirst: Option<Option<String>>,
     #[schema(max_length = 200)]
     #[serde(default, deserialize_with = "nullable")]
-    author: Option<Option<String>>,
+    pub author: Option<Option<String>>,
     /// The share of the body the teaser may take, strictly between 0 and 1; null for the default.
     #[serde(default, deserialize_with = "nullable")]
     #[schema(exclusive_minimum = 0.0, exclusive_maximum = 1.0)]
-    teaser_ratio: Option<Option<f64>>,
+    pub teaser_ratio: Option<Option<f64>>,
     #[serde(default, deserialize_with = "nullable")]
-    status: Option<Option<ArticleStatus>>,
+    pub status: Option<Option<ArticleStatus>>,
     /// RFC 3339; a published article with a future date stays hidden until then.
     #[serde(default, deserialize_with = "nullable")]
     #[schema(format = DateTime)]
-    published_at: Option<Option<String>>,
+    pub published_at: Option<Option<String>>,
 }
 
 /// An article's written fields before the body is measured.

@@ -17,12 +17,14 @@
 //!   the outbox to them.
 //! - `api_keys`: API keys for the publisher's systems.
 //! - `articles`: writing an article (the editor's routes and `import-articles`).
+//! - `import`: `import-articles`: JSON Lines, WordPress and Ghost exports.
 
 pub mod accounts;
 pub mod api_keys;
 pub mod articles;
 pub mod billing;
 pub mod gifts;
+pub mod import;
 pub mod reading;
 pub mod resets;
 pub mod seats;

@@ -55,9 +55,9 @@ impl Store {
         .bind(now)
         .fetch_one(&mut *tx)
         .await?;
-        let entry = audit.about(&id).details(
-            serde_json::json!({"name": new.name, "scopes": new.scopes, "prefix": new.prefix}),
-        );
+        let entry = audit
+            .about(&id)
+            .details(serde_json::json!({"name": new.name, "scopes": new.scopes}));
         record(&mut tx, &entry, now).await?;
         tx.commit().await?;
         Ok(row)

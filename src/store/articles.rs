@@ -223,6 +223,9 @@ pub static READER_ARTICLE_COLUMNS: std::sync::LazyLock<String> = std::sync::Lazy
         .join(", ")
 });
 
+/// Values per lookup statement of an import.
+const IMPORT_LOOKUP: usize = 200;
+
 /// Parameters per article in an INSERT: the id, the written columns, the time.
 const INSERT_PARAMS: usize = WRITTEN_NAMES.len() + 2;
 
@@ -244,6 +247,20 @@ fn insert_sql(rows: usize) -> String {
         "INSERT INTO articles (id, {}, created_at, updated_at) VALUES {}",
         WRITTEN_NAMES.join(", "),
         tuples.join(", ")
+    )
+}
+
+/// `insert_sql` that updates the rows whose id exists instead (their creation time
+/// kept): an import's creations and updates in one statement.
+fn upsert_sql(rows: usize) -> String {
+    let set: Vec<String> = WRITTEN_NAMES
+        .iter()
+        .map(|name| format!("{name} = excluded.{name}"))
+        .collect();
+    format!(
+        "{} ON CONFLICT (id) DO UPDATE SET {}, updated_at = excluded.updated_at",
+        insert_sql(rows),
+        set.join(", ")
     )
 }
 
@@ -496,6 +513,201 @@ impl Store {
         self.write_article(&sql, id, article, audit, now).await
     }
 
+    /// The articles imported under these external ids, as editors get them.
+    pub async fn articles_by_external_ids(
+        &self,
+        external_ids: &[String],
+    ) -> Result<Vec<ArticleRow>, StoreError> {
+        let mut rows = Vec::new();
+        for chunk in external_ids.chunks(IMPORT_LOOKUP) {
+            let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT {} FROM articles \
+                 JOIN article_sources ON article_sources.article_id = articles.id \
+                 WHERE article_sources.external_id IN ({})",
+                *ARTICLE_COLUMNS,
+                marks.join(", ")
+            );
+            let mut query = sqlx::query_as::<_, ArticleRow>(&sql);
+            for id in chunk {
+                query = query.bind(id);
+            }
+            rows.extend(query.fetch_all(&mut *self.reader().await?).await?);
+        }
+        Ok(rows)
+    }
+
+    /// Which of `slugs` are taken, and by which article id.
+    pub async fn slug_owners(
+        &self,
+        slugs: &[String],
+    ) -> Result<std::collections::HashMap<String, String>, StoreError> {
+        let mut owners = std::collections::HashMap::new();
+        for chunk in slugs.chunks(IMPORT_LOOKUP) {
+            let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT slug, id FROM articles WHERE slug IN ({})",
+                marks.join(", ")
+            );
+            let mut query = sqlx::query_as::<_, (String, String)>(&sql);
+            for slug in chunk {
+                query = query.bind(slug);
+            }
+            owners.extend(query.fetch_all(&mut *self.reader().await?).await?);
+        }
+        Ok(owners)
+    }
+
+    /// Writes a batch of imported articles in one transaction: `Some(id)` updates that
+    /// article, `None` creates one; each write's webhook event commits with it. The
+    /// batch goes in with multi-row upserts (the caller has checked its slugs and
+    /// external ids); if one of them was taken meanwhile, the batch is written again
+    /// item by item, each in a savepoint of its own, so that only that item is refused.
+    pub async fn import_articles(
+        &self,
+        items: &[(Option<String>, ArticleRecord)],
+        now: i64,
+    ) -> Result<Vec<Result<String, StoreError>>, StoreError> {
+        match self.import_together(items, now).await {
+            Ok(ids) => Ok(ids.into_iter().map(Ok).collect()),
+            Err(StoreError::Conflict) => self.import_one_by_one(items, now).await,
+            Err(other) => Err(other),
+        }
+    }
+
+    /// The batch in a few statements: which articles were published before, the rows
+    /// and their sources in multi-row upserts, then the events (read back only when an
+    /// endpoint exists). sqlx runs each SQLite statement on its own thread, so a
+    /// statement per item cost a thread hand-off per item (bench/RESULTS.md).
+    async fn import_together(
+        &self,
+        items: &[(Option<String>, ArticleRecord)],
+        now: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        /// Rows per upsert (`INSERT_PARAMS` parameters each).
+        const ROWS: usize = 40;
+        let ids: Vec<String> = items
+            .iter()
+            .map(|(existing, _)| {
+                existing
+                    .clone()
+                    .unwrap_or_else(|| uuid::Uuid::now_v7().to_string())
+            })
+            .collect();
+        let mut tx = self.begin_write(None).await?;
+        let updated: Vec<&str> = items
+            .iter()
+            .zip(&ids)
+            .filter(|((existing, _), _)| existing.is_some())
+            .map(|(_, id)| id.as_str())
+            .collect();
+        let mut published_before: std::collections::HashSet<String> = Default::default();
+        for chunk in updated.chunks(IMPORT_LOOKUP) {
+            let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT id FROM articles WHERE status = 'published' AND id IN ({})",
+                marks.join(", ")
+            );
+            let mut query = sqlx::query_scalar::<_, String>(&sql);
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            published_before.extend(query.fetch_all(&mut *tx).await?);
+        }
+        let rows: Vec<(&str, &ArticleRecord)> = ids
+            .iter()
+            .map(String::as_str)
+            .zip(items.iter().map(|(_, record)| record))
+            .collect();
+        for chunk in rows.chunks(ROWS) {
+            let sql = upsert_sql(chunk.len());
+            let mut query = sqlx::query(&sql);
+            for (id, article) in chunk {
+                query = article.bind_to(query.bind(*id)).bind(now);
+            }
+            query.execute(&mut *tx).await.map_err(conflict_or)?;
+            write_sources(&mut tx, chunk).await?;
+        }
+        let endpoints: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM webhooks")
+            .fetch_one(&mut *tx)
+            .await?;
+        if endpoints > 0 {
+            let mut events = Vec::new();
+            for chunk in ids.chunks(IMPORT_LOOKUP) {
+                let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+                let sql = format!(
+                    "SELECT {} FROM articles \
+                     JOIN article_sources ON article_sources.article_id = articles.id \
+                     WHERE articles.id IN ({})",
+                    *ARTICLE_COLUMNS,
+                    marks.join(", ")
+                );
+                let mut query = sqlx::query_as::<_, ArticleRow>(&sql);
+                for id in chunk {
+                    query = query.bind(id);
+                }
+                for row in query.fetch_all(&mut *tx).await? {
+                    let before = published_before.contains(&row.meta.id);
+                    events.extend(Event::article_change(before, &row));
+                }
+            }
+            emit(&mut tx, &events, now).await?;
+        }
+        tx.commit().await?;
+        self.articles_changed().await?;
+        Ok(ids)
+    }
+
+    /// The batch item by item, each in a savepoint: an item that fails is rolled back
+    /// alone and reported, the others are kept.
+    async fn import_one_by_one(
+        &self,
+        items: &[(Option<String>, ArticleRecord)],
+        now: i64,
+    ) -> Result<Vec<Result<String, StoreError>>, StoreError> {
+        let insert = format!("{} RETURNING {}", insert_sql(1), *READER_ARTICLE_COLUMNS);
+        let update = format!("{} RETURNING {}", update_sql(), *READER_ARTICLE_COLUMNS);
+        let mut tx = self.begin_write(None).await?;
+        let mut outcomes = Vec::with_capacity(items.len());
+        for (existing, article) in items {
+            sqlx::query("SAVEPOINT import_item")
+                .execute(&mut *tx)
+                .await?;
+            let written: Result<String, StoreError> = async {
+                let (id, sql) = match existing {
+                    Some(id) => (id.clone(), &update),
+                    None => (uuid::Uuid::now_v7().to_string(), &insert),
+                };
+                let before = existing.is_some() && was_published(&mut tx, &id).await?;
+                let mut row = article
+                    .bind_to(sqlx::query_as::<_, ArticleRow>(sql).bind(&id))
+                    .bind(now)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(conflict_or)?
+                    .ok_or(StoreError::NotFound)?;
+                write_sources(&mut tx, &[(id.as_str(), article)]).await?;
+                row.external_id = article.external_id.clone();
+                row.canonical_url = article.canonical_url.clone();
+                if let Some(event) = Event::article_change(before, &row) {
+                    emit(&mut tx, &[event], now).await?;
+                }
+                Ok(id)
+            }
+            .await;
+            let end = if written.is_ok() {
+                "RELEASE SAVEPOINT import_item"
+            } else {
+                "ROLLBACK TO SAVEPOINT import_item"
+            };
+            sqlx::query(end).execute(&mut *tx).await?;
+            outcomes.push(written);
+        }
+        tx.commit().await?;
+        self.articles_changed().await?;
+        Ok(outcomes)
+    }
+
     pub async fn article_by_slug(&self, slug: &str) -> Result<Option<ArticleRow>, StoreError> {
         let sql = format!(
             "SELECT {} FROM articles \
@@ -643,6 +855,75 @@ mod tests {
     use super::*;
 
     use super::sample_record as record;
+
+    #[tokio::test]
+    async fn an_import_batch_with_a_taken_slug_refuses_that_item_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("import.db").display());
+        let store = Store::connect(&url).await.unwrap();
+        store.migrate().await.unwrap();
+        store
+            .insert_article(&record("taken", None, None), None, 1_790_000_000)
+            .await
+            .unwrap();
+        let with_id = |slug: &str, id: &str| {
+            let mut article = record(slug, None, None);
+            article.external_id = Some(id.to_string());
+            (None, article)
+        };
+        // The multi-row write fails on the taken slug; written again one by one, only
+        // that item is refused.
+        let outcomes = store
+            .import_articles(
+                &[
+                    with_id("first", "x-1"),
+                    with_id("taken", "x-2"),
+                    with_id("third", "x-3"),
+                ],
+                1_790_000_100,
+            )
+            .await
+            .unwrap();
+        assert!(outcomes[0].is_ok() && outcomes[2].is_ok(), "{outcomes:?}");
+        assert!(
+            matches!(outcomes[1], Err(StoreError::Conflict)),
+            "{outcomes:?}"
+        );
+        let found = store
+            .articles_by_external_ids(&["x-1".into(), "x-2".into(), "x-3".into()])
+            .await
+            .unwrap();
+        let mut slugs: Vec<&str> = found.iter().map(|row| row.meta.slug.as_str()).collect();
+        slugs.sort_unstable();
+        assert_eq!(slugs, ["first", "third"]);
+        // A second batch updates by id, creations and updates in one statement.
+        let first_id = found
+            .iter()
+            .find(|r| r.meta.slug == "first")
+            .unwrap()
+            .meta
+            .id
+            .clone();
+        let mut edited = record("first", None, None);
+        edited.title = "Edited".into();
+        edited.external_id = Some("x-1".into());
+        let outcomes = store
+            .import_articles(
+                &[(Some(first_id.clone()), edited), with_id("fourth", "x-4")],
+                1_790_000_200,
+            )
+            .await
+            .unwrap();
+        assert_eq!(outcomes[0].as_ref().unwrap(), &first_id);
+        let first = store.article_by_slug("first").await.unwrap().unwrap();
+        assert_eq!(first.meta.title, "Edited");
+        assert_eq!(
+            first.meta.created_at, 1_790_000_100,
+            "the creation time is kept"
+        );
+        assert_eq!(first.meta.updated_at, 1_790_000_200);
+        assert_eq!(first.external_id.as_deref(), Some("x-1"));
+    }
 
     #[tokio::test]
     async fn the_editors_source_lives_beside_the_article_and_moves_there_on_upgrade() {

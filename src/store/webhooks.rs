@@ -94,8 +94,9 @@ impl Event {
     }
 }
 
-/// Writes `events` to the outbox of every active endpoint subscribed to them, in the
-/// caller's transaction. An event no endpoint wants is not written at all.
+/// Writes `events` to the outbox of every endpoint subscribed to them, in the caller's
+/// transaction (a paused endpoint's wait until it is active again). An event no
+/// endpoint wants is not written at all.
 pub(crate) async fn emit(
     conn: &mut AnyConnection,
     events: &[Event],
@@ -104,10 +105,9 @@ pub(crate) async fn emit(
     if events.is_empty() {
         return Ok(());
     }
-    let endpoints: Vec<(String, String)> =
-        sqlx::query_as("SELECT id, events FROM webhooks WHERE active = 1")
-            .fetch_all(&mut *conn)
-            .await?;
+    let endpoints: Vec<(String, String)> = sqlx::query_as("SELECT id, events FROM webhooks")
+        .fetch_all(&mut *conn)
+        .await?;
     if endpoints.is_empty() {
         return Ok(());
     }

@@ -411,6 +411,15 @@ pub async fn assert_problem(response: Response, status: u16, code: &str) -> Valu
     problem
 }
 
+/// A connection of its own to the app's database, to look at what is stored.
+pub async fn database(app: &TestApp) -> sqlx::AnyConnection {
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    sqlx::AnyConnection::connect(&app.db_url)
+        .await
+        .expect("connect to the test database")
+}
+
 pub fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }

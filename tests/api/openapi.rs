@@ -54,6 +54,15 @@ const CONTRACT: &[(&str, &str)] = &[
     ("post", "/v1/me/checkout"),
     ("get", "/v1/me/billing"),
     ("post", "/v1/webhooks/stripe"),
+    ("post", "/v1/admin/api-keys"),
+    ("get", "/v1/admin/api-keys"),
+    ("delete", "/v1/admin/api-keys/{id}"),
+    ("post", "/v1/admin/webhooks"),
+    ("get", "/v1/admin/webhooks"),
+    ("get", "/v1/admin/webhooks/{id}"),
+    ("patch", "/v1/admin/webhooks/{id}"),
+    ("delete", "/v1/admin/webhooks/{id}"),
+    ("get", "/v1/admin/webhooks/{id}/deliveries"),
     ("post", "/v1/me/seat"),
     // Beyond API.md: the admin's view of an account's reading seats.
     ("get", "/v1/admin/accounts/{id}/seats"),
@@ -206,6 +215,8 @@ async fn errors_are_problem_json_and_protected_routes_name_the_bearer_scheme() {
     assert_eq!(schemes["bearer"]["bearerFormat"], "JWT");
     assert_eq!(schemes["session_cookie"]["in"], "cookie");
     assert_eq!(schemes["session_cookie"]["name"], "paywall_session");
+    assert_eq!(schemes["api_key"]["type"], "http");
+    assert_eq!(schemes["api_key"]["scheme"], "bearer");
     let problem = &json["components"]["schemas"]["Problem"];
     for field in ["type", "title", "status", "code", "detail"] {
         assert!(
@@ -251,7 +262,34 @@ async fn errors_are_problem_json_and_protected_routes_name_the_bearer_scheme() {
             || path.starts_with("/v1/me")
             || path.ends_with("/gifts")
             || *path == "/v1/auth/logout";
-        if needs_token {
+        // API keys open the admin routes of accounts, subscriptions, articles and the
+        // audit log; never plans, keys or webhooks.
+        let keys_open = [
+            "/v1/admin/accounts",
+            "/v1/admin/articles",
+            "/v1/admin/audit",
+        ]
+        .iter()
+        .any(|prefix| path.starts_with(prefix));
+        if needs_token && keys_open {
+            assert_eq!(
+                security[..2],
+                ["bearer", "session_cookie"],
+                "{method} {path}"
+            );
+            assert!(
+                security.len() > 2 && security[2..].iter().all(|s| s == "api_key"),
+                "{method} {path}: {security:?}"
+            );
+            let scopes = &operation["security"][2]["api_key"];
+            assert!(
+                scopes.as_array().is_some_and(|s| s.len() == 1),
+                "{method} {path}"
+            );
+            for status in ["401", "403"] {
+                assert!(responses.contains_key(status), "{method} {path} {status}");
+            }
+        } else if needs_token {
             assert_eq!(security, ["bearer", "session_cookie"], "{method} {path}");
             for status in ["401", "403"] {
                 assert!(responses.contains_key(status), "{method} {path} {status}");

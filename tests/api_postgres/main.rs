@@ -20,6 +20,12 @@ mod admin_accounts;
 #[path = "../api/admin_articles.rs"]
 mod admin_articles;
 #[cfg(postgres_tests)]
+#[path = "../api/api_keys.rs"]
+mod api_keys;
+#[cfg(postgres_tests)]
+#[path = "../api/article_import.rs"]
+mod article_import;
+#[cfg(postgres_tests)]
 #[path = "../api/attacks.rs"]
 mod attacks;
 #[cfg(postgres_tests)]
@@ -47,6 +53,8 @@ mod helpers;
 mod import;
 #[cfg(postgres_tests)]
 mod instances;
+#[cfg(postgres_tests)]
+mod integrations_instances;
 #[cfg(postgres_tests)]
 #[path = "../api/lists.rs"]
 mod lists;
@@ -90,6 +98,9 @@ mod smtp;
 #[cfg(postgres_tests)]
 #[path = "../api/tokens.rs"]
 mod tokens;
+#[cfg(postgres_tests)]
+#[path = "../api/webhooks.rs"]
+mod webhooks;
 
 #[cfg(not(postgres_tests))]
 #[test]
