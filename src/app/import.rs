@@ -1035,7 +1035,8 @@ async fn write_batch(
             record: article,
         });
     }
-    let (positions, writes): (Vec<(String, bool)>, Vec<(Option<String>, ArticleRecord)>) = prepared
+    type Writes = Vec<(Option<String>, ArticleRecord)>;
+    let (positions, writes): (Vec<(String, bool)>, Writes) = prepared
         .into_iter()
         .map(|p| ((p.position, p.existing.is_some()), (p.existing, p.record)))
         .unzip();
