@@ -557,7 +557,13 @@ async fn a_kill_with_deliveries_pending_loses_none_and_keeps_their_order() {
     let firsts = first_receipts(&accepted);
     assert_eq!(firsts.len(), 12, "every message, once first: {firsts:#?}");
     assert!(firsts.iter().all(|r| r.verified));
-    for (id, names) in &expected {
+    assert_told_in_order(&firsts, &expected);
+}
+
+/// For each (account id, display names set in turn): its events were first accepted in
+/// that order, after its creation (no name yet).
+pub fn assert_told_in_order(firsts: &[Received], expected: &[(String, Vec<String>)]) {
+    for (id, names) in expected {
         let told: Vec<Value> = firsts
             .iter()
             .filter(|r| r.body["data"]["id"] == id.as_str())

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use reqwest::Method;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::api_keys::api_key;
 use crate::helpers::*;
@@ -73,14 +73,5 @@ async fn two_dispatchers_deliver_each_chain_in_order() {
     let firsts = first_receipts(&accepted);
     assert_eq!(firsts.len(), 20);
     assert!(firsts.iter().all(|r| r.verified));
-    for (id, names) in &expected {
-        let told: Vec<Value> = firsts
-            .iter()
-            .filter(|r| r.body["data"]["id"] == id.as_str())
-            .map(|r| r.body["data"]["display_name"].clone())
-            .collect();
-        let mut want = vec![Value::Null];
-        want.extend(names.iter().map(|n| json!(n)));
-        assert_eq!(told, want, "account {id}");
-    }
+    assert_told_in_order(&firsts, &expected);
 }
