@@ -33,12 +33,13 @@ async fn sqlite_schema(url: &str) -> (Columns, BTreeSet<(String, String)>, BTree
             let pk: i64 = row.get(3);
             // SQLite lets a TEXT primary key hold NULL unless told; the service never
             // writes one, and PostgreSQL forbids it: both count as NOT NULL here.
-            columns.insert((
-                table.clone(),
-                name.clone(),
-                kind.to_lowercase(),
-                not_null == 0 && pk == 0,
-            ));
+            // A rowid alias must be declared exactly `INTEGER PRIMARY KEY` (the outbox's
+            // `seq`, with AUTOINCREMENT); it is a 64-bit integer, PostgreSQL's BIGSERIAL.
+            let kind = match kind.to_lowercase() {
+                integer if integer == "integer" && pk > 0 => "bigint".to_string(),
+                other => other,
+            };
+            columns.insert((table.clone(), name.clone(), kind, not_null == 0 && pk == 0));
             if pk > 0 {
                 keys.insert((table.clone(), name));
             }
