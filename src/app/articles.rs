@@ -305,7 +305,29 @@ pub fn record(draft: &Draft, slug: &Slug, default_ratio: f64) -> Result<ArticleR
 }
 
 /// How many numbered variants of a title's slug are tried before giving up.
-const AUTO_SLUG_ATTEMPTS: u32 = 50;
+const AUTO_SLUG_ATTEMPTS: usize = 50;
+
+/// The slugs an article without one may take, in order: its title's, then that
+/// numbered (`-2`, `-3` ...).
+pub fn slug_candidates(title: &str) -> impl Iterator<Item = Slug> {
+    let base = Slug::from_title(title).unwrap_or_else(Slug::fallback);
+    (1u32..).map(move |n| {
+        if n == 1 {
+            base.clone()
+        } else {
+            base.with_suffix(n)
+        }
+    })
+}
+
+/// Field errors in one line, for a report: `title: is required; body: ...`.
+pub fn describe(errors: &[FieldError]) -> String {
+    errors
+        .iter()
+        .map(|e| format!("{}: {}", e.field, e.message))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
 
 /// Writes a new article. Without a slug, one is made from the title, numbered if the
 /// title's is taken. `SlugTaken` when a given slug is.
@@ -322,14 +344,8 @@ pub async fn create(
             .await
             .map_err(slug_conflict);
     }
-    let base = Slug::from_title(&draft.title).unwrap_or_else(Slug::fallback);
-    let mut article = record(draft, &base, default_ratio)?;
-    for attempt in 1..=AUTO_SLUG_ATTEMPTS {
-        let slug = if attempt == 1 {
-            base.clone()
-        } else {
-            base.with_suffix(attempt)
-        };
+    let mut article = record(draft, &Slug::fallback(), default_ratio)?;
+    for slug in slug_candidates(&draft.title).take(AUTO_SLUG_ATTEMPTS) {
         if store.slug_exists(slug.as_str()).await? {
             continue;
         }

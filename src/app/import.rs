@@ -14,7 +14,7 @@ use std::io::{BufRead, Write};
 
 use serde::Deserialize;
 
-use super::articles::{merge, record, ArticleInput, Draft};
+use super::articles::{describe, merge, record, slug_candidates, ArticleInput, Draft};
 use crate::domain::{AccessLevel, ArticleStatus, Slug};
 use crate::store::{ArticleRecord, ArticleRow, Store, StoreError};
 
@@ -790,8 +790,13 @@ impl Source for Ghost {
 
 /// Items per transaction.
 const BATCH: usize = 500;
-/// Numbered variants of a title's slug looked up at once for an item without a slug.
-const SLUG_VARIANTS: u32 = 20;
+/// Slugs from a title (its own, then numbered variants) looked up at once for an item
+/// without a slug.
+const SLUG_VARIANTS: usize = 20;
+
+fn candidates(draft: &Draft) -> impl Iterator<Item = Slug> {
+    slug_candidates(&draft.title).take(SLUG_VARIANTS)
+}
 
 /// An item ready to write, or why it cannot be.
 struct Prepared {
@@ -928,11 +933,7 @@ async fn write_batch(
                 incoming,
             )),
             Err(errors) => {
-                let why = errors
-                    .iter()
-                    .map(|e| format!("{}: {}", e.field, e.message))
-                    .collect::<Vec<_>>()
-                    .join("; ");
+                let why = describe(&errors);
                 refuse(report, summary, &item.position, &why)?;
             }
         }
@@ -942,12 +943,15 @@ async fn write_batch(
     // taken by another article or by an earlier item of this batch.
     // First the slug each item wants (given, kept, or its title's); then, for titles
     // whose slug is taken, their numbered variants.
-    let base_of = |draft: &Draft| Slug::from_title(&draft.title).unwrap_or_else(Slug::fallback);
     let wanted: Vec<String> = drafts
         .iter()
         .map(|(_, _, draft, _)| match &draft.slug {
             Some(slug) => slug.as_str().to_string(),
-            None => base_of(draft).as_str().to_string(),
+            None => candidates(draft)
+                .next()
+                .unwrap_or_else(Slug::fallback)
+                .as_str()
+                .to_string(),
         })
         .collect();
     let mut owners = store.slug_owners(&wanted).await.map_err(database)?;
@@ -959,10 +963,7 @@ async fn write_batch(
             draft.slug.is_none()
                 && (owners.contains_key(slug.as_str()) || !seen.insert(slug.as_str()))
         })
-        .flat_map(|((_, _, draft, _), _)| {
-            let base = base_of(draft);
-            (2..=SLUG_VARIANTS).map(move |n| base.with_suffix(n).as_str().to_string())
-        })
+        .flat_map(|((_, _, draft, _), _)| candidates(draft).skip(1).map(|s| s.as_str().to_string()))
         .collect();
     owners.extend(store.slug_owners(&variants).await.map_err(database)?);
     let mut claimed: HashSet<String> = HashSet::new();
@@ -986,16 +987,7 @@ async fn write_batch(
                 continue;
             }
             None => {
-                let base = Slug::from_title(&draft.title).unwrap_or_else(Slug::fallback);
-                let found = (1..=SLUG_VARIANTS)
-                    .map(|n| {
-                        if n == 1 {
-                            base.clone()
-                        } else {
-                            base.with_suffix(n)
-                        }
-                    })
-                    .find(|slug| free(slug.as_str(), &claimed));
+                let found = candidates(&draft).find(|slug| free(slug.as_str(), &claimed));
                 match found {
                     Some(slug) => slug,
                     None => {
@@ -1013,11 +1005,7 @@ async fn write_batch(
         let mut article = match record(&draft, &slug, options.default_ratio) {
             Ok(article) => article,
             Err(crate::error::ApiError::Validation(errors)) => {
-                let why = errors
-                    .iter()
-                    .map(|e| format!("{}: {}", e.field, e.message))
-                    .collect::<Vec<_>>()
-                    .join("; ");
+                let why = describe(&errors);
                 refuse(report, summary, &position, &why)?;
                 continue;
             }
