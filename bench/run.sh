@@ -27,6 +27,11 @@
 # reset before the scenario and read after it; BEGIN, COMMIT and the instances'
 # background reads (the cache poller and the session fence) included.
 #
+# BUILDS="label=path label=path" runs each of those binaries in turn in every round, on
+# the one seeded database (each started afresh for its turn), and reports each
+# scenario per build: a before/after pair measured alternately, on the same data, in
+# the same minutes. Without it, the binary just built runs alone.
+#
 #   bash bench/run.sh                       # every scenario
 #   ARTICLES=100000 DURATION=20 bash bench/run.sh teaser subscriber
 #   ROUNDS=3 bash bench/run.sh healthz metered
@@ -46,7 +51,7 @@ PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 # crowd onto the latest stories).
 HOT=${HOT:-0}
 scenarios=("$@")
-[ ${#scenarios[@]} -gt 0 ] || scenarios=(healthz teaser subscriber seated reader list metered returning reread login flood)
+[ ${#scenarios[@]} -gt 0 ] || scenarios=(healthz teaser page subscriber seated reader list metered returning reread login flood)
 
 command -v wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk; }
 cargo build --release --quiet --bin paywall --example seed --example hash_time
@@ -87,9 +92,10 @@ echo "seeding $ARTICLES articles and $ACCOUNTS accounts ($BACKEND)..."
 # arrive; `returning` takes others in random order, as readers whose ids were issued
 # days or weeks apart (an id's text begins with its issue time: see README).
 ids_per_round=$((DURATION * 40000))
-./target/release/examples/seed "$db" "$secret" "$work" "$ARTICLES" "$ACCOUNTS" $((2 * ROUNDS * ids_per_round)) >/dev/null
+turns=$((ROUNDS * $(wc -w <<<"${BUILDS:-now}")))
+./target/release/examples/seed "$db" "$secret" "$work" "$ARTICLES" "$ACCOUNTS" $((2 * turns * ids_per_round)) >/dev/null
 split -d -a 3 -l "$ids_per_round" "$work/meter_ids.txt" "$work/meter_ids-"
-for i in $(seq 1 2 $((2 * ROUNDS - 1))); do
+for i in $(seq 1 2 $((2 * turns - 1))); do
   file=$(printf '%s/meter_ids-%03d' "$work" "$i")
   shuf "$file" -o "$file"
 done
@@ -103,26 +109,36 @@ sync
 # the system caches, as a serving one is, not reads from the disk.
 if [ "$BACKEND" = sqlite ]; then cat "$work/bench.db" >/dev/null; fi
 
+builds=()
+for build in ${BUILDS:-now=./target/release/paywall}; do builds+=("$build"); done
 bases=()
-for i in $(seq 0 $((INSTANCES - 1))); do
-  port=$((PORT + i))
-  PAYWALL_SITE=on PAYWALL_BIND=127.0.0.1:$port PAYWALL_WORKERS=${WORKERS:-$(nproc)} DATABASE_URL=$db PAYWALL_JWT_SECRET=$secret PAYWALL_LOG=warn \
-    PAYWALL_LOGIN_MAX_FAILURES=10000 PAYWALL_LOGIN_MAX_FAILURES_PER_ADDRESS=1000000 \
-    ./target/release/paywall serve >"$work/server-$i.log" 2>&1 &
-  servers+=($!)
-  for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
-  curl -sf "http://127.0.0.1:$port/healthz" >/dev/null || { echo "the server did not start:"; cat "$work/server-$i.log"; exit 1; }
-  bases+=("http://127.0.0.1:$port")
-done
-
-login() {
-  curl -sf "http://127.0.0.1:$PORT/v1/auth/login" -H 'Content-Type: application/json' \
-    -d "{\"email\":\"$1\",\"password\":\"bench-passphrase-Ravel-1875\"}" \
-    | sed -E 's/.*"access_token":"([^"]+)".*/\1/'
+start_servers() { # binary
+  servers=() bases=()
+  for i in $(seq 0 $((INSTANCES - 1))); do
+    port=$((PORT + i))
+    PAYWALL_SITE=on PAYWALL_BIND=127.0.0.1:$port PAYWALL_WORKERS=${WORKERS:-$(nproc)} DATABASE_URL=$db PAYWALL_JWT_SECRET=$secret PAYWALL_LOG=warn \
+      PAYWALL_LOGIN_MAX_FAILURES=10000 PAYWALL_LOGIN_MAX_FAILURES_PER_ADDRESS=1000000 \
+      "$1" serve >>"$work/server-$i.log" 2>&1 &
+    servers+=($!)
+    for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
+    curl -sf "http://127.0.0.1:$port/healthz" >/dev/null || { echo "the server did not start:"; cat "$work/server-$i.log"; exit 1; }
+    bases+=("http://127.0.0.1:$port")
+  done
 }
-subscriber_token=$(login subscriber0@bench.example)
-reader_token=$(login reader1@bench.example)
-seated_token=$(login subscriber2@bench.example)
+# Peak resident memory per server, kept for the report before a server stops.
+declare -A memory_of
+stop_servers() { # build label
+  for i in "${!servers[@]}"; do
+    local hwm
+    hwm=$(awk '/VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/${servers[$i]}/status" 2>/dev/null || echo 0)
+    memory_of["$1 $i"]=$(awk -v a="${memory_of["$1 $i"]:-0}" -v b="$hwm" 'BEGIN { print (b > a ? b : a) }')
+    kill "${servers[$i]}" 2>/dev/null || true
+    wait "${servers[$i]}" 2>/dev/null || true
+  done
+  servers=()
+}
+start_servers "${builds[0]#*=}"
+current=${builds[0]%%=*}
 
 if [ "$HOT" -gt 0 ]; then
   tail -n "$HOT" "$work/subscribers.txt" >"$work/reads.txt"
@@ -151,8 +167,8 @@ scenario() {
     seated) SLUGS=$work/reads.txt TOKEN=$seated_token run_wrk seated -s bench/lua/paths.lua "@BASE@" ;;
     reader) SLUGS=$work/reads.txt TOKEN=$reader_token run_wrk reader -s bench/lua/paths.lua "@BASE@" ;;
     list) run_wrk list "@BASE@/v1/articles?limit=20" ;;
-    metered) SLUGS=$work/metered.txt METER_IDS=$(printf '%s/meter_ids-%03d' "$work" $((2 * round - 2))) run_wrk metered -s bench/lua/metered.lua "@BASE@" ;;
-    returning) SLUGS=$work/metered.txt METER_IDS=$(printf '%s/meter_ids-%03d' "$work" $((2 * round - 1))) run_wrk returning -s bench/lua/metered.lua "@BASE@" ;;
+    metered) SLUGS=$work/metered.txt METER_IDS=$(printf '%s/meter_ids-%03d' "$work" $((2 * turn))) run_wrk metered -s bench/lua/metered.lua "@BASE@" ;;
+    returning) SLUGS=$work/metered.txt METER_IDS=$(printf '%s/meter_ids-%03d' "$work" $((2 * turn + 1))) run_wrk returning -s bench/lua/metered.lua "@BASE@" ;;
     reread) SLUGS=$work/metered.txt METER_IDS=$work/reread_ids.txt READERS=64 run_wrk reread -s bench/lua/metered.lua "@BASE@" ;;
     login) ACCOUNTS=$work/accounts.txt run_wrk login -s bench/lua/login.lua "@BASE@" ;;
     flood)
@@ -190,9 +206,18 @@ statements() {
 }
 started=$(date -u +%Y-%m-%dT%H:%MZ)
 metered_reads=0
+turn=0
 for round in $(seq 1 "$ROUNDS"); do
+ for build in "${builds[@]}"; do
+  label=${build%%=*}
+  if [ ${#builds[@]} -gt 1 ]; then
+    [ ${#servers[@]} -gt 0 ] && stop_servers "$current"
+    start_servers "${build#*=}"
+  fi
+  current=$label
   healthz_rps=""
-  for name in "${scenarios[@]}"; do
+  for scenario_name in "${scenarios[@]}"; do
+    name=$scenario_name
     if [ -n "${STATEMENTS:-}" ]; then psql -tA "$db" -c "SELECT pg_stat_statements_reset()" >/dev/null; fi
     scenario "$name"
     rps=0 requests=0 p50=0 p99=0 non2xx=0 socket=0
@@ -207,28 +232,33 @@ for round in $(seq 1 "$ROUNDS"); do
         metered_reads=$((metered_reads + $(field "$out" '/requests in/ {print $1}')))
       fi
     done
+    key=$name
+    [ ${#builds[@]} -gt 1 ] && key="$label: $name"
     if [ -n "${STATEMENTS:-}" ]; then
       counted=$(statements)
-      statements_of[$name]+="$(awk -v s="$counted" -v r="$requests" 'BEGIN { printf "%.0f", (r > 0 ? 1000 * s / r : 0) }') "
-      per_second_of[$name]+="$(awk -v s="$counted" -v d="$DURATION" 'BEGIN { printf "%.0f", s / d }') "
+      statements_of[$key]+="$(awk -v s="$counted" -v r="$requests" 'BEGIN { printf "%.0f", (r > 0 ? 1000 * s / r : 0) }') "
+      per_second_of[$key]+="$(awk -v s="$counted" -v d="$DURATION" 'BEGIN { printf "%.0f", s / d }') "
     fi
     [ "$name" = healthz ] && healthz_rps=$rps
     ratio="-"
     # Sign-ins are bounded by hashing, not by the HTTP path: no ratio.
     [ -n "$healthz_rps" ] && [ "$name" != login ] && ratio=$(awk -v a="$rps" -v b="$healthz_rps" 'BEGIN { printf "%.2f", a / b }')
-    rps_of[$name]+="$rps " p50_of[$name]+="$p50 " p99_of[$name]+="$p99 " ratio_of[$name]+="$ratio "
-    rounds_of[$name]+="$ratio (p99 $p99) "
-    errors_of[$name]=$(( ${errors_of[$name]:-0} + non2xx + socket ))
-    label_of[$name]=$name
+    rps_of[$key]+="$rps " p50_of[$key]+="$p50 " p99_of[$key]+="$p99 " ratio_of[$key]+="$ratio "
+    rounds_of[$key]+="$ratio (p99 $p99) "
+    errors_of[$key]=$(( ${errors_of[$key]:-0} + non2xx + socket ))
+    label_of[$key]=$key
     if [ "$name" = flood ]; then
       logins=$work/out-flood-logins.txt
       late=$(field "$logins" '/Socket errors/ {gsub(",", ""); print $4 + $6 + $8 + $10}')
-      label_of[$name]="teaser during login flood ($(field "$logins" '/Requests\/sec/ {print $2}') logins/s, ${late:-0} sign-ins over wrk's 2 s timeout"
-      if [ "$ROUNDS" -gt 1 ]; then label_of[$name]+=", in the last round"; fi
-      label_of[$name]+=")"
+      label_of[$key]="${key%flood}teaser during login flood ($(field "$logins" '/Requests\/sec/ {print $2}') logins/s, ${late:-0} sign-ins over wrk's 2 s timeout"
+      if [ "$ROUNDS" -gt 1 ]; then label_of[$key]+=", in the last round"; fi
+      label_of[$key]+=")"
     fi
   done
+  turn=$((turn + 1))
+ done
 done
+[ ${#servers[@]} -gt 0 ] && stop_servers "$current"
 
 {
   echo "# $started, $(nproc) cores, $BACKEND, $INSTANCES instance(s), ARTICLES=$ARTICLES, reads over $(wc -l <"$work/reads.txt") articles, DURATION=${DURATION}s, ${CONNECTIONS} connections, ROUNDS=$ROUNDS"
@@ -248,12 +278,16 @@ done
   echo "$header"
   echo "$rule"
   for name in "${scenarios[@]}"; do
+   for build in "${builds[@]}"; do
+    key=$name
+    [ ${#builds[@]} -gt 1 ] && key="${build%%=*}: $name"
     ratio="-"
-    [[ "${ratio_of[$name]}" == *-* ]] || ratio=$(median ${ratio_of[$name]})
-    row="| ${label_of[$name]} | $(median ${rps_of[$name]}) | $ratio | $(median ${p50_of[$name]}) | $(median ${p99_of[$name]}) | ${errors_of[$name]} |"
-    if [ -n "${STATEMENTS:-}" ]; then row+=" $(median ${statements_of[$name]}) | $(median ${per_second_of[$name]}) |"; fi
-    if [ "$ROUNDS" -gt 1 ]; then row+=" ${rounds_of[$name]}|"; fi
+    [[ "${ratio_of[$key]}" == *-* ]] || ratio=$(median ${ratio_of[$key]})
+    row="| ${label_of[$key]} | $(median ${rps_of[$key]}) | $ratio | $(median ${p50_of[$key]}) | $(median ${p99_of[$key]}) | ${errors_of[$key]} |"
+    if [ -n "${STATEMENTS:-}" ]; then row+=" $(median ${statements_of[$key]}) | $(median ${per_second_of[$key]}) |"; fi
+    if [ "$ROUNDS" -gt 1 ]; then row+=" ${rounds_of[$key]}|"; fi
     echo "$row"
+   done
   done
 } >"$results"
 if [[ " ${scenarios[*]} " == *" metered "* || " ${scenarios[*]} " == *" returning "* || " ${scenarios[*]} " == *" reread "* ]]; then
@@ -272,7 +306,11 @@ if [ -n "$hashing" ]; then
   echo "Argon2id at the service's cost, before the run: $hashing" >>"$results"
 fi
 echo >>"$results"
-for i in "${!servers[@]}"; do
-  echo "Peak resident memory of server $i: $(awk '/VmHWM/ {printf "%.1f MiB", $2 / 1024}' "/proc/${servers[$i]}/status")" >>"$results"
+for build in "${builds[@]}"; do
+  for i in $(seq 0 $((INSTANCES - 1))); do
+    who="server $i"
+    [ ${#builds[@]} -gt 1 ] && who="${build%%=*}, server $i"
+    echo "Peak resident memory of $who: ${memory_of["${build%%=*} $i"]} MiB" >>"$results"
+  done
 done
 cat "$results"

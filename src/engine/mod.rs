@@ -32,6 +32,9 @@ const ARTICLE_DOORKEEPER_WINDOW: usize = 4_096;
 /// Bytes of the site's signed-out article pages kept at most: a budget of their own,
 /// so that pages never crowd the API's articles out (about 2,500 pages of 6 KiB).
 const PAGE_CACHE_BYTES: usize = 16 * 1024 * 1024;
+/// Bytes of pages of the public list kept at most (a page of 20 is about 8 KiB with its
+/// JSON: a front page and its sections, and the first pages after them).
+const LIST_CACHE_BYTES: usize = 2 * 1024 * 1024;
 
 /// A published article as this instance serves it: the row readers get (without the
 /// editor's source), and the answers made from this version of it.
@@ -60,6 +63,25 @@ pub enum Backend {
 /// A page's name in the page cache (see `Engine::page_key`).
 pub struct PageKey(String, u64);
 
+/// A page of the public list as this instance serves it: its rows (`limit + 1` of them,
+/// as the store reads them), and the API's answer made of them on first use.
+#[derive(Debug)]
+pub struct ListedPage {
+    pub rows: Vec<ArticleSummaryRow>,
+    pub json: std::sync::OnceLock<bytes::Bytes>,
+    /// The next scheduled article's time: from then on the page may be missing it.
+    until: i64,
+}
+
+/// When the next scheduled article comes out, as last read: good for every `now` from
+/// `from` until it, while the articles' generation stays `generation`.
+#[derive(Clone, Copy)]
+struct NextDue {
+    generation: u64,
+    from: i64,
+    due: Option<i64>,
+}
+
 #[derive(Clone)]
 pub struct Engine {
     store: Store,
@@ -69,6 +91,9 @@ pub struct Engine {
     /// The site's pages for signed-out readers, by article version, decision and
     /// language (see `page`); dropped whenever the articles are.
     pages: Arc<TtlCache<bytes::Bytes>>,
+    /// Pages of the public list (see `public_page`); dropped whenever the articles are.
+    lists: Arc<TtlCache<Arc<ListedPage>>>,
+    next_due: Arc<std::sync::Mutex<Option<NextDue>>>,
     /// What this instance knows of sessions' reading seats (see `seats`); dropped
     /// whenever the session states are.
     seats: Arc<seats::Seats>,
@@ -140,11 +165,13 @@ impl Engine {
             PAGE_CACHE_BYTES,
             ARTICLE_DOORKEEPER_WINDOW,
         ));
-        let (on_sessions, on_seats, on_articles, on_pages) = (
+        let lists = Arc::new(TtlCache::new(LIST_CACHE_BYTES));
+        let (on_sessions, on_seats, on_articles, on_pages, on_lists) = (
             sessions.clone(),
             seats.clone(),
             articles.clone(),
             pages.clone(),
+            lists.clone(),
         );
         store.on_change(move |changed| match changed {
             Changed::Sessions => {
@@ -154,6 +181,7 @@ impl Engine {
             Changed::Articles => {
                 on_articles.invalidate();
                 on_pages.invalidate();
+                on_lists.invalidate();
             }
         });
         Engine {
@@ -162,6 +190,8 @@ impl Engine {
             sessions,
             articles,
             pages,
+            lists,
+            next_due: Default::default(),
             seats,
         }
     }
@@ -298,14 +328,27 @@ impl Engine {
     }
 
     /// Published articles whose time has come, newest first; `limit + 1` rows are read
-    /// so the caller knows whether there is a next page.
+    /// so the caller knows whether there is a next page. Pages are kept like articles
+    /// (every write drops them), each until the next scheduled article comes out, so a
+    /// page is never missing an article whose time has come.
     pub async fn public_page(
         &self,
         section: Option<&str>,
         after: Option<&Cursor>,
         limit: u32,
         now: i64,
-    ) -> Result<Vec<ArticleSummaryRow>, StoreError> {
+    ) -> Result<Arc<ListedPage>, StoreError> {
+        let key = format!(
+            "{}\u{0}{}\u{0}{}\u{0}{limit}",
+            section.map_or_else(String::new, |s| format!("={s}")),
+            after.map_or_else(String::new, |c| c.key.to_string()),
+            after.map_or("", |c| c.id.as_str()),
+        );
+        if let Some(page) = self.lists.get(&key).filter(|page| now < page.until) {
+            return Ok(page);
+        }
+        let generation = self.lists.generation();
+        let until = self.next_due(generation, now).await?;
         let page = PublicPage {
             now,
             section,
@@ -313,8 +356,29 @@ impl Engine {
             after_id: after.map(|c| c.id.as_str()),
             rows: i64::from(limit) + 1,
         };
+        let rows = self.read_public_page(&page).await?;
+        let weight = key.len()
+            + rows
+                .iter()
+                .map(|r| {
+                    LISTED_ROW_BYTES + r.title.len() + r.standfirst.as_ref().map_or(0, String::len)
+                })
+                .sum::<usize>();
+        let listed = Arc::new(ListedPage {
+            rows,
+            json: Default::default(),
+            until,
+        });
+        self.lists.put(&key, generation, listed.clone(), weight);
+        Ok(listed)
+    }
+
+    async fn read_public_page(
+        &self,
+        page: &PublicPage<'_>,
+    ) -> Result<Vec<ArticleSummaryRow>, StoreError> {
         if let Some(direct) = self.direct() {
-            match direct.public_articles(&page, self.articles.generation()) {
+            match direct.public_articles(page, self.articles.generation()) {
                 Ok(rows) => return Ok(rows),
                 Err(error) => {
                     tracing::debug!(%error, "a list read in place failed; reading through the pool");
@@ -322,7 +386,37 @@ impl Engine {
             }
         }
         self.store.check_reachable()?;
-        self.store.public_page(&page).await
+        self.store.public_page(page).await
+    }
+
+    /// When the next scheduled article comes out after `now` (`i64::MAX` when none is
+    /// scheduled): read once per change of the articles, and again when that time
+    /// has passed.
+    async fn next_due(&self, generation: u64, now: i64) -> Result<i64, StoreError> {
+        let known = *self
+            .next_due
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let fresh = known.filter(|k| {
+            k.generation == generation && k.from <= now && k.due.is_none_or(|due| now < due)
+        });
+        let due = match fresh {
+            Some(known) => known.due,
+            None => {
+                self.store.check_reachable()?;
+                let due = self.store.next_publication(now).await?;
+                *self
+                    .next_due
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(NextDue {
+                    generation,
+                    from: now,
+                    due,
+                });
+                due
+            }
+        };
+        Ok(due.unwrap_or(i64::MAX))
     }
 
     /// Polls the cache versions every `cache::POLL` and drops a cache whose version
@@ -396,6 +490,7 @@ impl Engine {
                             "articles" => {
                                 engine.articles.invalidate();
                                 engine.pages.invalidate();
+                                engine.lists.invalidate();
                             }
                             _ => {}
                         }
@@ -405,6 +500,10 @@ impl Engine {
         });
     }
 }
+
+/// What a listed row comes to in memory, besides its title and standfirst: its other
+/// fields, and its share of the page's JSON.
+const LISTED_ROW_BYTES: usize = 640;
 
 /// What a cached article comes to in memory: its text, then the answers readers are
 /// sent (kept with it, made on first use): the full text again and the teaser, each
@@ -639,7 +738,7 @@ mod tests {
         assert_eq!(format!("{rest:?}"), format!("{:?}", &first[3..]));
         // And the store's list, which reads in place here, gives the first page.
         let listed = engine.public_page(None, None, 19, now).await.unwrap();
-        assert_eq!(format!("{listed:?}"), format!("{first:?}"));
+        assert_eq!(format!("{:?}", listed.rows), format!("{first:?}"));
         let direct = engine.direct().unwrap();
         assert_eq!(
             direct.open_transactions(),

@@ -47,17 +47,30 @@ pub async fn list(
     let limit = page_limit(query.limit.as_deref())?;
     let cursor = page_cursor(query.cursor.as_deref())?;
     let section = query_value(&query.section);
-    let rows = state
+    let listed = state
         .engine
         .public_page(section, cursor.as_ref(), limit, now_ts())
         .await?;
-    let page = Page::from_rows(
-        rows,
-        limit,
-        |r| (r.published_at.unwrap_or(0), &r.id),
-        |r| ArticleSummary::from(r),
-    );
-    Ok(HttpResponse::Ok().json(page))
+    // Made once per page and version of the articles, like an article's answers.
+    let json = match listed.json.get() {
+        Some(json) => json.clone(),
+        None => {
+            let page = Page::from_rows(
+                listed.rows.iter().collect(),
+                limit,
+                |r| (r.published_at.unwrap_or(0), &r.id),
+                |r| ArticleSummary::from(*r),
+            );
+            let json = Bytes::from(serde_json::to_vec(&page).map_err(ApiError::internal)?);
+            listed.json.get_or_init(|| json).clone()
+        }
+    };
+    Ok(HttpResponse::Ok()
+        .insert_header((
+            actix_web::http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        ))
+        .body(json))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

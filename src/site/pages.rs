@@ -99,11 +99,11 @@ pub async fn front(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse
         .public_page(None, None, FRONT_ARTICLES, now_ts())
         .await
     {
-        Ok(rows) => rows,
+        Ok(listed) => listed,
         Err(error) => return visit.error(&error.into()),
     };
     let mut sections: Vec<SectionItems> = Vec::new();
-    for row in &rows {
+    for row in &rows.rows {
         let item = item(visit.t, row);
         match sections.iter_mut().find(|s| s.name == row.section) {
             Some(section) => section.items.push(item),
@@ -151,9 +151,10 @@ pub async fn section(
         .public_page(Some(&section), cursor.as_ref(), SECTION_PAGE + 1, now_ts())
         .await
     {
-        Ok(rows) => rows,
+        Ok(listed) => listed,
         Err(error) => return visit.error(&error.into()),
     };
+    let rows = &rows.rows;
     if rows.is_empty() && cursor.is_none() {
         return visit.not_found();
     }
@@ -285,7 +286,8 @@ pub async fn article(
         .public_page(Some(&row.meta.section), None, READ_ALSO as u32 + 1, now)
         .await
     {
-        Ok(rows) => rows
+        Ok(listed) => listed
+            .rows
             .iter()
             .filter(|other| other.slug != row.meta.slug)
             .take(READ_ALSO)

@@ -803,6 +803,16 @@ impl Store {
             .await?)
     }
 
+    /// When the next published article whose time has not come yet comes out.
+    pub async fn next_publication(&self, now: i64) -> Result<Option<i64>, StoreError> {
+        Ok(sqlx::query_scalar::<_, Option<i64>>(
+            "SELECT MIN(published_at) FROM articles WHERE status = 'published' AND published_at > $1",
+        )
+        .bind(now)
+        .fetch_one(&mut *self.reader().await?)
+        .await?)
+    }
+
     /// Every article, drafts included, newest created first.
     pub async fn list_all_articles(
         &self,

@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use serde_json::{json, Value};
 
 use crate::helpers::*;
+use reqwest::Method;
 
 async fn collect(app: &TestApp, path: &str, token: Option<&str>, limit: usize) -> Vec<Value> {
     let mut items = Vec::new();
@@ -181,4 +182,85 @@ async fn bad_list_parameters_are_bad_requests() {
             .await;
         }
     }
+}
+
+/// Slugs of the first page of the public list (of `section`, when given).
+async fn first_page(app: &TestApp, section: Option<&str>) -> Vec<String> {
+    let path = match section {
+        Some(section) => format!("/v1/articles?limit=20&section={section}"),
+        None => "/v1/articles?limit=20".to_string(),
+    };
+    let response = app.get(&path, None).await;
+    assert_eq!(response.status(), 200);
+    let page: Value = response.json().await.unwrap();
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["slug"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn kept_list_pages_follow_every_edit_and_every_scheduled_time() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    for i in 0..3 {
+        app.article(
+            &admin,
+            json!({"title": format!("Story {i}"), "slug": format!("story-{i}"), "body": long_body(2),
+                   "section": "news", "access": "subscribers", "status": "published",
+                   "published_at": rfc3339(now() - 600 + i * 60)}),
+        )
+        .await;
+    }
+    // Due in three seconds: not listed yet, and listed as soon as its time comes, by
+    // the same instance that kept the page without it.
+    let due = now() + 3;
+    app.article(
+        &admin,
+        json!({"title": "Scheduled", "slug": "scheduled", "body": long_body(2), "section": "news",
+               "access": "subscribers", "status": "published", "published_at": rfc3339(due)}),
+    )
+    .await;
+    let expected = ["story-2", "story-1", "story-0"];
+    for _ in 0..3 {
+        assert_eq!(first_page(&app, None).await, expected);
+        assert_eq!(first_page(&app, Some("news")).await, expected);
+    }
+    // The pages are kept now: an edit shows at the very next list, on every page it is on.
+    let patched = app
+        .request(
+            Method::PATCH,
+            "/v1/admin/articles/story-1",
+            Some(&admin),
+            Some(json!({"status": "draft"})),
+        )
+        .await;
+    assert_eq!(patched.status(), 200);
+    assert_eq!(first_page(&app, None).await, ["story-2", "story-0"]);
+    assert_eq!(first_page(&app, Some("news")).await, ["story-2", "story-0"]);
+    let response = app.get("/v1/articles?limit=20", None).await;
+    let page: Value = response.json().await.unwrap();
+    assert_eq!(page["items"][0]["title"], "Story 2");
+    assert!(page["items"][0].get("body").is_none());
+
+    while now() < due + 1 {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        first_page(&app, None).await,
+        ["scheduled", "story-2", "story-0"]
+    );
+    assert_eq!(
+        first_page(&app, Some("news")).await,
+        ["scheduled", "story-2", "story-0"]
+    );
+}
+
+fn rfc3339(at: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(at)
+        .unwrap()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
 }
