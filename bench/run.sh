@@ -19,7 +19,9 @@
 # seats), seated (full read on a one-seat plan: every read checks the reading seat),
 # reader (signed-in reader, teaser), list, metered (charged reads, new readers' ids),
 # returning (charged reads, ids in random order), reread (64 readers re-reading the 3
-# articles their meters counted), login, flood (teasers while sign-ins flood).
+# articles their meters counted), login, flood (teasers while sign-ins flood), hooks
+# (teasers while an editor's account edits, 100 a second, are delivered as webhooks to
+# a receiver that takes HOOK_DELAY seconds, 2 by default, to answer each).
 #
 # STATEMENTS=1 (PostgreSQL only, with pg_stat_statements loaded on the server: see
 # bench/statements.sh, which starts such a server of its own) adds, for each scenario,
@@ -116,7 +118,7 @@ start_servers() { # binary
   servers=() bases=()
   for i in $(seq 0 $((INSTANCES - 1))); do
     port=$((PORT + i))
-    PAYWALL_SITE=on PAYWALL_BIND=127.0.0.1:$port PAYWALL_WORKERS=${WORKERS:-$(nproc)} DATABASE_URL=$db PAYWALL_JWT_SECRET=$secret PAYWALL_LOG=warn \
+    PAYWALL_WEBHOOK_ALLOW_PRIVATE=true PAYWALL_SITE=on PAYWALL_BIND=127.0.0.1:$port PAYWALL_WORKERS=${WORKERS:-$(nproc)} DATABASE_URL=$db PAYWALL_JWT_SECRET=$secret PAYWALL_LOG=warn \
       PAYWALL_LOGIN_MAX_FAILURES=10000 PAYWALL_LOGIN_MAX_FAILURES_PER_ADDRESS=1000000 \
       "$1" serve >>"$work/server-$i.log" 2>&1 &
     servers+=($!)
@@ -139,6 +141,15 @@ stop_servers() { # build label
 }
 start_servers "${builds[0]#*=}"
 current=${builds[0]%%=*}
+
+login() {
+  curl -sf "http://127.0.0.1:$PORT/v1/auth/login" -H 'Content-Type: application/json' \
+    -d "{\"email\":\"$1\",\"password\":\"bench-passphrase-Ravel-1875\"}" \
+    | sed -E 's/.*"access_token":"([^"]+)".*/\1/'
+}
+subscriber_token=$(login subscriber0@bench.example)
+reader_token=$(login reader1@bench.example)
+seated_token=$(login subscriber2@bench.example)
 
 if [ "$HOT" -gt 0 ]; then
   tail -n "$HOT" "$work/subscribers.txt" >"$work/reads.txt"
@@ -177,6 +188,28 @@ scenario() {
       sleep 1
       SLUGS=$work/reads.txt run_wrk flood -s bench/lua/paths.lua "@BASE@"
       wait "$flood" || true
+      ;;
+    hooks)
+      local receiver_port=$((PORT + 50))
+      COUNT_FILE=$work/hooks-received.txt python3 bench/slow_receiver.py "$receiver_port" "${HOOK_DELAY:-2}" &
+      local receiver=$!
+      local admin endpoint
+      admin=$(login admin@bench.example)
+      endpoint=$(curl -sf "$base/v1/admin/webhooks" -H "Authorization: Bearer $admin" -H 'Content-Type: application/json' \
+        -d "{\"url\":\"http://127.0.0.1:$receiver_port/hooks\",\"events\":[\"account.updated\"]}" \
+        | sed -E 's/.*"id":"([^"]+)".*/\1/')
+      local before
+      before=$(curl -sf "$base/metrics" | awk '/^paywall_webhook_deliveries_total/ { n += $2 } END { print n + 0 }')
+      IDS=$work/account_ids.txt TOKEN=$admin PACE=20 wrk -t1 -c2 -d"$((DURATION + 2))s" -s bench/lua/edits.lua "$base" >"$work/out-hooks-edits.txt" 2>&1 &
+      local edits=$!
+      sleep 1
+      SLUGS=$work/reads.txt run_wrk hooks -s bench/lua/paths.lua "@BASE@"
+      wait "$edits" || true
+      hooks_delivered=$(( $(curl -sf "$base/metrics" | awk '/^paywall_webhook_deliveries_total/ { n += $2 } END { print n + 0 }') - before ))
+      hooks_pending=$(curl -sf "$base/metrics" | awk '/^paywall_webhook_pending/ { print $2 }')
+      curl -sf -X DELETE "$base/v1/admin/webhooks/$endpoint" -H "Authorization: Bearer $admin" >/dev/null || true
+      kill "$receiver" 2>/dev/null || true
+      wait "$receiver" 2>/dev/null || true
       ;;
   esac
 }
@@ -251,6 +284,11 @@ for round in $(seq 1 "$ROUNDS"); do
       logins=$work/out-flood-logins.txt
       late=$(field "$logins" '/Socket errors/ {gsub(",", ""); print $4 + $6 + $8 + $10}')
       label_of[$key]="${key%flood}teaser during login flood ($(field "$logins" '/Requests\/sec/ {print $2}') logins/s, ${late:-0} sign-ins over wrk's 2 s timeout"
+      if [ "$ROUNDS" -gt 1 ]; then label_of[$key]+=", in the last round"; fi
+      label_of[$key]+=")"
+    fi
+    if [ "$name" = hooks ]; then
+      label_of[$key]="${key%hooks}teaser during webhook deliveries ($(field "$work/out-hooks-edits.txt" '/Requests\/sec/ {print $2}') edits/s, $hooks_delivered attempts to a receiver taking ${HOOK_DELAY:-2} s, $(cat "$work/hooks-received.txt" 2>/dev/null || echo 0) received, ${hooks_pending:-?} pending after"
       if [ "$ROUNDS" -gt 1 ]; then label_of[$key]+=", in the last round"; fi
       label_of[$key]+=")"
     fi

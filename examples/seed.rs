@@ -100,6 +100,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let hash = paywall::auth::password::hash_blocking(PASSWORD).map_err(|e| e.to_string())?;
     let mut logins = std::fs::File::create(out.join("accounts.txt"))?;
+    let mut account_ids = std::fs::File::create(out.join("account_ids.txt"))?;
+    // The editor of the `hooks` scenario, whose edits of readers are webhook events.
+    store
+        .insert_account(&NewAccount {
+            email: "admin@bench.example",
+            display_name: None,
+            password_hash: Some(&hash),
+            role: paywall::domain::Role::Admin,
+            now,
+        })
+        .await?;
     for i in 0..accounts {
         let subscribed = i % 2 == 0;
         let email = format!(
@@ -126,6 +137,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .await?;
         }
         writeln!(logins, "{email}")?;
+        writeln!(account_ids, "{}", account.id)?;
     }
     let ids = MeterIds::new(&[secret.as_bytes()]);
     let mut ids_file = std::io::BufWriter::new(std::fs::File::create(out.join("meter_ids.txt"))?);

@@ -28,6 +28,38 @@ pub struct ChargeOutcome {
 
 /// Rows per multi-row statement (see the note on the import's batch size).
 const ROWS_PER_STATEMENT: usize = 50;
+/// Meter locks taken per statement.
+const LOCKS_PER_STATEMENT: usize = 500;
+
+/// PostgreSQL advisory lock keys of the meters `requests` charge, one per meter and
+/// period, in ascending order: every batch takes its locks in that order (PostgreSQL
+/// takes a statement's `VALUES` rows in the order written), so two batches never
+/// wait for each other in a circle. A key is the first 8 bytes of the SHA-256 of the
+/// meter's key and period, so that every instance, whatever its build, names a meter
+/// alike; bit 62 is set so that no key falls in the 32-bit range of the locks named
+/// by `hashtext` (`Store::begin_write`). Two meters that share a key only wait for
+/// each other.
+fn meter_locks(requests: &[&ChargeRequest]) -> Vec<i64> {
+    use sha2::{Digest, Sha256};
+    let mut keys: Vec<i64> = requests
+        .iter()
+        .flat_map(|r| r.meters.iter())
+        .map(|meter| {
+            let digest = Sha256::new()
+                .chain_update(b"meter\0")
+                .chain_update(meter.key.as_bytes())
+                .chain_update(b"\0")
+                .chain_update(meter.period_start.to_be_bytes())
+                .finalize();
+            let mut first = [0u8; 8];
+            first.copy_from_slice(&digest[..8]);
+            (i64::from_be_bytes(first) & !(1 << 63)) | (1 << 62)
+        })
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys
+}
 
 impl Store {
     /// Decides and records a batch of charges. With `settle_first`, what a plain read of
@@ -37,8 +69,9 @@ impl Store {
     /// charges that may write (all of them without `settle_first`), are decided in one
     /// write transaction, in order, each seeing the ones before it; SQLite's write lock
     /// (BEGIN IMMEDIATE) keeps any other writer out between the read of the counts and
-    /// the insert; on PostgreSQL a table lock that only other charges wait for does the
-    /// same.
+    /// the insert; on PostgreSQL, a lock on each meter the batch charges (see
+    /// `meter_locks`) does the same for those meters alone: batches of other instances
+    /// that charge other meters go on beside it.
     pub async fn charge_meters(
         &self,
         requests: &[ChargeRequest],
@@ -62,11 +95,23 @@ impl Store {
             super::Backend::Sqlite => self.begin_on_write(Some("BEGIN IMMEDIATE")).await?,
             super::Backend::Postgres => {
                 let mut tx = self.begin_on_write(None).await?;
-                // Charges of other instances wait for this batch (reads do not): the
-                // counts read below stay true until the inserts commit.
-                sqlx::query("LOCK TABLE meter_reads IN SHARE ROW EXCLUSIVE MODE")
-                    .execute(&mut *tx)
-                    .await?;
+                // Charges of these meters by other instances wait for this batch (reads
+                // do not): the counts read below stay true until the inserts commit.
+                let locks = meter_locks(&pending);
+                for chunk in locks.chunks(LOCKS_PER_STATEMENT) {
+                    let values: Vec<String> = (1..=chunk.len())
+                        .map(|i| format!("(${i}::bigint)"))
+                        .collect();
+                    let sql = format!(
+                        "SELECT count(pg_advisory_xact_lock(k)) FROM (VALUES {}) AS v(k)",
+                        values.join(", ")
+                    );
+                    let mut query = sqlx::query(&sql);
+                    for lock in chunk {
+                        query = query.bind(*lock);
+                    }
+                    query.execute(&mut *tx).await?;
+                }
                 tx
             }
         };
@@ -365,4 +410,42 @@ fn counted_by_meter(
         }
     }
     Ok(read)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn charge(meters: &[(&str, i64)]) -> ChargeRequest {
+        ChargeRequest {
+            meters: meters
+                .iter()
+                .map(|(key, start)| Meter {
+                    key: key.to_string(),
+                    period_start: *start,
+                    period_end: start + 86_400,
+                    limit: 3,
+                    entry: None,
+                })
+                .collect(),
+            article_id: "a".into(),
+            now: *meters.first().map_or(&0, |(_, start)| start),
+        }
+    }
+
+    #[test]
+    fn meter_locks_name_each_meter_and_period_once_in_ascending_order() {
+        let a = charge(&[("m:one", 100), ("ip:day", 100)]);
+        let b = charge(&[("m:one", 100)]);
+        let c = charge(&[("m:one", 200)]);
+        let locks = meter_locks(&[&a, &b, &c]);
+        assert_eq!(locks.len(), 3, "m:one twice in one period is one lock");
+        assert!(locks.windows(2).all(|w| w[0] < w[1]));
+        // Outside the range of the locks that `hashtext` names (32 bits, signed).
+        assert!(locks.iter().all(|k| *k >= 1 << 62));
+        // The same meter is the same key in any batch, and so on any instance.
+        assert_eq!(meter_locks(&[&b]), meter_locks(&[&b, &b]));
+        assert!(locks.contains(&meter_locks(&[&b])[0]));
+        assert_ne!(meter_locks(&[&b]), meter_locks(&[&c]));
+    }
 }

@@ -554,8 +554,8 @@ async fn re_reads_of_counted_articles_need_no_write_lock() {
     let id = id.unwrap();
     let (view, _, _) = read_with(&app, "m0", Some(("paywall-meter", &id))).await;
     assert_eq!(view["meter"]["used"], 1, "{view}");
-    // The lock every charge takes: SQLite's write lock, or on PostgreSQL the table lock
-    // the meter's batches take.
+    // What keeps every charge out: SQLite's write lock, or on PostgreSQL a table lock
+    // that no insert into the meter's table can pass.
     use sqlx::Connection;
     sqlx::any::install_default_drivers();
     let mut holder = sqlx::AnyConnection::connect(&app.db_url).await.unwrap();

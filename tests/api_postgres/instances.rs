@@ -343,3 +343,66 @@ async fn two_instances_starting_together_log_no_false_alarm() {
     }
     a.admin_token().await;
 }
+
+/// Charges lock the meters they count, not the table: a transaction that writes to
+/// `meter_reads` (the ROW EXCLUSIVE lock every insert takes, which the table-wide lock
+/// charges took before could not share) keeps no charge of either instance waiting,
+/// and the meter stays exact.
+#[tokio::test]
+async fn charges_lock_their_meters_not_the_table() {
+    let pair = pair(&[
+        ("PAYWALL_METER_ANONYMOUS", "2"),
+        ("PAYWALL_DB_ACQUIRE_TIMEOUT_SECS", "1"),
+    ])
+    .await;
+    let admin = pair.a.admin_token().await;
+    for i in 0..3 {
+        pair.a
+            .article(
+                &admin,
+                json!({"title": format!("Metered {i}"), "slug": format!("m{i}"), "body": long_body(4),
+                       "section": "s", "access": "metered", "status": "published"}),
+            )
+            .await;
+    }
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    let mut holder = sqlx::AnyConnection::connect(&pair.a.db_url).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut holder).await.unwrap();
+    sqlx::query("LOCK TABLE meter_reads IN ROW EXCLUSIVE MODE")
+        .execute(&mut holder)
+        .await
+        .unwrap();
+
+    let started = Instant::now();
+    let first = pair.a.get("/v1/articles/m0", None).await;
+    assert_eq!(first.status(), 200);
+    let id = first.headers()["paywall-meter"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let first: Value = first.json().await.unwrap();
+    assert_eq!(
+        (first["truncated"].clone(), first["meter"]["used"].clone()),
+        (json!(false), json!(1))
+    );
+    let on_b = |slug: &'static str| {
+        pair.b
+            .client
+            .get(pair.b.url(&format!("/v1/articles/{slug}")))
+            .header("Paywall-Meter", id.clone())
+            .send()
+    };
+    let second: Value = on_b("m1").await.unwrap().json().await.unwrap();
+    assert_eq!(
+        (second["truncated"].clone(), second["meter"]["used"].clone()),
+        (json!(false), json!(2))
+    );
+    let third: Value = on_b("m2").await.unwrap().json().await.unwrap();
+    assert_eq!(third["truncated"], true, "the limit holds: {third}");
+    assert!(
+        started.elapsed() < Duration::from_millis(900),
+        "no charge waited for the table"
+    );
+    sqlx::query("ROLLBACK").execute(&mut holder).await.unwrap();
+}
