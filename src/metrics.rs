@@ -54,6 +54,12 @@ fn describe() {
         "paywall_meter_charges_total",
         "Metered reads that counted a new article against a meter"
     );
+    describe_histogram!(
+        "paywall_meter_batch_duration_seconds",
+        Unit::Seconds,
+        "Time one batch of meter charges took to be decided and committed (every charged \
+         read in it waits for its end); the count is the number of batches"
+    );
     describe_counter!(
         "paywall_gift_reads_total",
         "Reads opened in full by a gift link for a reader who could not read them otherwise"
@@ -143,6 +149,11 @@ pub fn webhook_attempt(outcome: &'static str, seconds: f64) {
 /// Deliveries waiting, as last counted.
 pub fn webhooks_pending(count: i64) {
     metrics::gauge!("paywall_webhook_pending").set(count as f64);
+}
+
+/// One batch of meter charges written (or failed) in `took`.
+pub fn meter_batch(took: std::time::Duration) {
+    metrics::histogram!("paywall_meter_batch_duration_seconds").record(took.as_secs_f64());
 }
 
 /// A wait for a connection of `pool` (`read`, `write`, or `shared`).

@@ -124,7 +124,9 @@ impl MeterWriter {
             let mut settle_first = true;
             while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {
                 let (requests, replies): (Vec<ChargeRequest>, Vec<Reply>) = batch.drain(..).unzip();
+                let started = std::time::Instant::now();
                 let written = store.charge_meters(&requests, settle_first).await;
+                crate::metrics::meter_batch(started.elapsed());
                 settle_first = next_settles_first(&written);
                 answer(
                     replies,
@@ -180,7 +182,9 @@ impl SqliteWriter {
                 }
             }
             let (requests, replies): (Vec<ChargeRequest>, Vec<Reply>) = batch.drain(..).unzip();
+            let started = std::time::Instant::now();
             let written = self.meter.charge(&requests, settle_first);
+            crate::metrics::meter_batch(started.elapsed());
             settle_first = next_settles_first(&written);
             answer(
                 replies,
