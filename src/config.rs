@@ -388,6 +388,14 @@ mod read {
         number(1_usize, 1_024)(raw)
     }
 
+    /// Unset: one per core.
+    pub fn hash_threads(raw: &Raw) -> Result<usize, ConfigError> {
+        if raw.value().is_none() {
+            return workers(raw);
+        }
+        number(1_usize, 256)(raw)
+    }
+
     pub fn log_filter(raw: &Raw) -> Result<String, ConfigError> {
         let log = raw.text();
         tracing_subscriber::EnvFilter::try_new(&log)
@@ -501,6 +509,12 @@ settings! {
         bind: String = "PAYWALL_BIND" ("127.0.0.1:8080") => read::bind, show::plain;
         /// HTTP worker threads (unset: one per core).
         workers: usize = "PAYWALL_WORKERS" ("") => read::workers, show::plain;
+        /// Password hashes (Argon2id) computed at once, each holding 19 MiB while it
+        /// runs (unset: one per core); more sign-ins wait their turn.
+        hash_threads: usize = "PAYWALL_HASH_THREADS" ("") => read::hash_threads, show::plain;
+        /// MiB of memory for the caches of articles, article pages and list pages
+        /// (shared 12:8:1).
+        cache_mib: usize = "PAYWALL_CACHE_MIB" ("42") => read::number(3, 65_536), show::plain;
         /// How long a stop (SIGTERM, SIGINT) waits for requests in flight, in seconds.
         shutdown_timeout_secs: u64 = "PAYWALL_SHUTDOWN_TIMEOUT_SECS" ("30") => read::number(1, 3_600), show::plain;
         /// The longest a request may take before it is answered 503 `unavailable`: a
@@ -701,6 +715,11 @@ impl Settings {
         }
     }
 
+    /// What the engine's caches may hold (`PAYWALL_CACHE_MIB`).
+    pub fn cache_budget(&self) -> crate::engine::CacheBudget {
+        crate::engine::CacheBudget::of_mib(self.cache_mib)
+    }
+
     /// The path of the SQLite file, if the URL names one (not `:memory:`).
     pub fn sqlite_path(&self) -> Option<std::path::PathBuf> {
         crate::store::sqlite_file_of(&self.database_url)
@@ -777,6 +796,10 @@ mod tests {
             ("PAYWALL_TRUSTED_PROXIES", "10.0.0.0/99"),
             ("PAYWALL_PUBLIC_URL", "ftp://x"),
             ("PAYWALL_WORKERS", "0"),
+            ("PAYWALL_HASH_THREADS", "0"),
+            ("PAYWALL_HASH_THREADS", "many"),
+            ("PAYWALL_CACHE_MIB", "2"),
+            ("PAYWALL_CACHE_MIB", "-1"),
             ("PAYWALL_SMTP_URL", "mail.example.org"),
         ] {
             let error = settings(&[(name, value)]).err().unwrap_or_else(|| {
@@ -785,6 +808,16 @@ mod tests {
             assert_eq!(error.name, name, "{value}");
             assert!(error.to_string().starts_with(name));
         }
+    }
+
+    #[test]
+    fn hashing_threads_default_to_the_cores_and_the_caches_to_42_mib() {
+        let defaults = settings(&[]).unwrap();
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        assert_eq!((defaults.hash_threads, defaults.cache_mib), (cores, 42));
+        let set = settings(&[("PAYWALL_HASH_THREADS", "1"), ("PAYWALL_CACHE_MIB", "8")]).unwrap();
+        assert_eq!((set.hash_threads, set.cache_mib), (1, 8));
+        assert_eq!(set.cache_budget(), crate::engine::CacheBudget::of_mib(8));
     }
 
     #[test]

@@ -193,7 +193,8 @@ async fn bootstrap_admin(
 }
 
 pub fn hasher_for(settings: &Settings) -> Result<PasswordHasher, StartupError> {
-    PasswordHasher::new(settings.workers).map_err(|e| StartupError::Other(format!("argon2: {e}")))
+    PasswordHasher::new(settings.hash_threads)
+        .map_err(|e| StartupError::Other(format!("argon2: {e}")))
 }
 
 /// How long finished webhook deliveries stay in the delivery log: 30 days.
@@ -261,7 +262,12 @@ fn lock_database(settings: &Settings) -> Option<std::fs::File> {
 impl Application {
     /// Opens and migrates the database, bootstraps the admin, and binds the listener.
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
-        let engine = Engine::open(&settings.database_url, settings.pools()).await?;
+        let engine = Engine::open(
+            &settings.database_url,
+            settings.pools(),
+            settings.cache_budget(),
+        )
+        .await?;
         engine.store().migrate().await?;
         let store = engine.store().clone();
         let secret = resolve_jwt_secret(&settings)?;

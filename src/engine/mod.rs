@@ -23,18 +23,40 @@ use cache::TtlCache;
 
 /// Session states kept at most (each is small).
 const SESSION_CACHE_ENTRIES: usize = 100_000;
-/// Bytes of published articles kept at most, counting with each its text and the
-/// answers made from it (see `cache_weight`).
-const ARTICLE_CACHE_BYTES: usize = 24 * 1024 * 1024;
+
+/// The bytes each cache may hold: published articles, counting with each its text and
+/// the answers made from it (see `cache_weight`); the site's signed-out article pages,
+/// a budget of their own so that pages never crowd the API's articles out; and pages of
+/// the public list. By default (`PAYWALL_CACHE_MIB`, 42) 24, 16 and 2 MiB: the 2,500
+/// newest articles of the bench and their pages, about 6 KiB each (bench/RESULTS.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheBudget {
+    articles: usize,
+    pages: usize,
+    lists: usize,
+}
+
+impl CacheBudget {
+    /// `mib` shared 12:8:1 between articles, pages and lists.
+    pub fn of_mib(mib: usize) -> CacheBudget {
+        let bytes = mib.saturating_mul(1024 * 1024);
+        CacheBudget {
+            articles: bytes / 21 * 12,
+            pages: bytes / 21 * 8,
+            lists: bytes / 21,
+        }
+    }
+}
+
+impl Default for CacheBudget {
+    fn default() -> Self {
+        CacheBudget::of_mib(42)
+    }
+}
+
 /// Articles turned away by the full article cache that it remembers, so that the next
 /// miss of one of them gets in (about the number of articles the budget holds).
 const ARTICLE_DOORKEEPER_WINDOW: usize = 4_096;
-/// Bytes of the site's signed-out article pages kept at most: a budget of their own,
-/// so that pages never crowd the API's articles out (about 2,500 pages of 6 KiB).
-const PAGE_CACHE_BYTES: usize = 16 * 1024 * 1024;
-/// Bytes of pages of the public list kept at most (a page of 20 is about 8 KiB with its
-/// JSON: a front page and its sections, and the first pages after them).
-const LIST_CACHE_BYTES: usize = 2 * 1024 * 1024;
 
 /// A published article as this instance serves it: the row readers get (without the
 /// editor's source), and the answers made from this version of it.
@@ -103,7 +125,11 @@ impl Engine {
     /// Connects to the database with the parts its kind needs (the checkpoint thread
     /// starts first, so that the pools' connections know to leave checkpoints to it).
     /// Migrations are the caller's business.
-    pub async fn open(database_url: &str, pools: PoolSettings) -> Result<Engine, StoreError> {
+    pub async fn open(
+        database_url: &str,
+        pools: PoolSettings,
+        budget: CacheBudget,
+    ) -> Result<Engine, StoreError> {
         // Some only for a `sqlite:` URL that names a file (not a database in memory).
         let file = crate::store::sqlite_file_of(database_url);
         let checkpointer = file.as_ref().and_then(|path| {
@@ -121,20 +147,24 @@ impl Engine {
             ..pools
         };
         let store = Store::connect_with(database_url, pools).await?;
-        Ok(Engine::over(store, checkpointer))
+        Ok(Engine::over(store, checkpointer, budget))
     }
 
     /// The engine over a store already connected (its connections checkpoint for
     /// themselves).
     pub fn new(store: Store) -> Engine {
-        Engine::over(store, None)
+        Engine::over(store, None, CacheBudget::default())
     }
 
-    fn over(store: Store, checkpointer: Option<checkpoint::Checkpointer>) -> Engine {
+    fn over(
+        store: Store,
+        checkpointer: Option<checkpoint::Checkpointer>,
+        budget: CacheBudget,
+    ) -> Engine {
         let sessions = Arc::new(TtlCache::new(SESSION_CACHE_ENTRIES));
         let seats = Arc::new(seats::Seats::default());
         let articles = Arc::new(TtlCache::with_doorkeeper(
-            ARTICLE_CACHE_BYTES,
+            budget.articles,
             ARTICLE_DOORKEEPER_WINDOW,
         ));
         let backend = match (store.backend(), store.sqlite_file()) {
@@ -162,10 +192,10 @@ impl Engine {
         // Every change this instance writes drops the copies it makes stale, before the
         // write is answered.
         let pages = Arc::new(TtlCache::with_doorkeeper(
-            PAGE_CACHE_BYTES,
+            budget.pages,
             ARTICLE_DOORKEEPER_WINDOW,
         ));
-        let lists = Arc::new(TtlCache::new(LIST_CACHE_BYTES));
+        let lists = Arc::new(TtlCache::new(budget.lists));
         let (on_sessions, on_seats, on_articles, on_pages, on_lists) = (
             sessions.clone(),
             seats.clone(),
@@ -525,7 +555,9 @@ mod tests {
     async fn file_engine(name: &str) -> (tempfile::TempDir, Engine) {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join(name).display());
-        let engine = Engine::open(&url, PoolSettings::default()).await.unwrap();
+        let engine = Engine::open(&url, PoolSettings::default(), CacheBudget::default())
+            .await
+            .unwrap();
         engine.store().migrate().await.unwrap();
         (dir, engine)
     }
@@ -569,9 +601,13 @@ mod tests {
             .is_none());
         assert!(engine.article("no-such-article").await.unwrap().is_none());
 
-        let memory = Engine::open("sqlite::memory:", PoolSettings::default())
-            .await
-            .unwrap();
+        let memory = Engine::open(
+            "sqlite::memory:",
+            PoolSettings::default(),
+            CacheBudget::default(),
+        )
+        .await
+        .unwrap();
         assert!(
             matches!(memory.backend(), Backend::SqliteInMemory) && memory.direct().is_none(),
             "nothing to open beside a database in memory"
@@ -677,6 +713,19 @@ mod tests {
             (1, 1),
             "held for less than a minute"
         );
+    }
+
+    #[test]
+    fn the_cache_budget_is_shared_twelve_eight_one() {
+        let default = CacheBudget::default();
+        let mib = 1024 * 1024;
+        // 42 MiB: 24, 16 and 2, within a few bytes of rounding.
+        assert!(default.articles.abs_diff(24 * mib) < 32);
+        assert!(default.pages.abs_diff(16 * mib) < 32);
+        assert!(default.lists.abs_diff(2 * mib) < 32);
+        let small = CacheBudget::of_mib(3);
+        assert!(small.articles + small.pages + small.lists <= 3 * mib);
+        assert!(small.lists > 100 * 1024, "room for a few list pages still");
     }
 
     #[tokio::test]

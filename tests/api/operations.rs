@@ -112,6 +112,54 @@ async fn metrics_count_article_cache_hits_and_misses() {
     }
 }
 
+/// The cache's memory is what PAYWALL_CACHE_MIB gives it: 24 articles of 100 KB are
+/// more than the 1.7 MiB that 3 MiB leaves articles, so reading them all again misses
+/// some; and with one hashing thread, sign-ins at once wait their turn and all pass.
+#[tokio::test]
+async fn the_cache_holds_what_its_budget_allows_and_one_hashing_thread_serves_every_sign_in() {
+    let app =
+        TestApp::spawn_with(&[("PAYWALL_CACHE_MIB", "3"), ("PAYWALL_HASH_THREADS", "1")]).await;
+    let admin = app.admin_token().await;
+    let paragraph = "Un paragraphe de texte pour remplir la mémoire du cache. ".repeat(20);
+    let body = vec![paragraph; 90].join("\n\n");
+    assert!(body.len() > 100_000);
+    for i in 0..24 {
+        app.article(
+            &admin,
+            json!({"title": format!("Heavy {i}"), "slug": format!("heavy-{i}"), "body": body,
+                   "section": "s", "access": "free", "status": "published"}),
+        )
+        .await;
+    }
+    for _ in 0..2 {
+        for i in 0..24 {
+            let response = app.get(&format!("/v1/articles/heavy-{i}"), None).await;
+            assert_eq!(response.status(), 200);
+        }
+    }
+    let text = app.get("/metrics", None).await.text().await.unwrap();
+    let misses: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix(r#"paywall_article_cache_total{result="miss"} "#))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no miss count in\n{text}"));
+    assert!(misses > 24, "the second pass missed too: {misses} misses");
+
+    for i in 0..4 {
+        app.reader(&format!("queued{i}@test.example")).await;
+    }
+    let sign_ins = (0..4).map(|i| {
+        app.post(
+            "/v1/auth/login",
+            None,
+            json!({"email": format!("queued{i}@test.example"), "password": PASSWORD}),
+        )
+    });
+    for response in futures_util::future::join_all(sign_ins).await {
+        assert_eq!(response.status(), 200);
+    }
+}
+
 #[tokio::test]
 async fn every_answer_carries_a_request_id() {
     let app = TestApp::spawn().await;
