@@ -394,6 +394,9 @@ impl Application {
                 // Every connection goes through the guard: answers a client does not
                 // read stop its reading, and end it after the write timeout.
                 actix_service::fn_service(move |io: tokio::net::TcpStream| async move {
+                    // An answer leaves as soon as it is written, never held back waiting
+                    // for the client to acknowledge the one before (Nagle's algorithm).
+                    let _ = io.set_nodelay(true);
                     let guarded = crate::connection::GuardedStream::new(io, write_timeout);
                     let peer = guarded.peer_addr().ok();
                     Ok::<_, actix_http::error::DispatchError>((guarded, peer))
