@@ -27,18 +27,6 @@ async fn pair(env: &[(&str, &str)]) -> Pair {
     Pair { a, b, _db: db }
 }
 
-/// Metered articles `m0`, `m1` ... published through `app`.
-async fn metered_articles(app: &TestApp, admin: &str, count: usize) {
-    for i in 0..count {
-        app.article(
-            admin,
-            json!({"title": format!("Metered {i}"), "slug": format!("m{i}"), "body": long_body(4),
-                   "section": "s", "access": "metered", "status": "published"}),
-        )
-        .await;
-    }
-}
-
 async fn view(app: &TestApp, slug: &str, token: Option<&str>) -> Value {
     let response = app.get(&format!("/v1/articles/{slug}"), token).await;
     assert_eq!(response.status(), 200);
@@ -172,7 +160,7 @@ async fn suspension_and_subscription_changes_hold_on_the_other_instance_at_once(
 async fn the_meter_limit_holds_exactly_with_parallel_reads_over_both_instances() {
     let pair = Arc::new(pair(&[("PAYWALL_METER_ANONYMOUS", "5")]).await);
     let admin = pair.a.admin_token().await;
-    metered_articles(&pair.a, &admin, 24).await;
+    metered(&pair.a, &admin, 24).await;
     let first = pair.a.get("/v1/articles/m0", None).await;
     let id = first.headers()["paywall-meter"]
         .to_str()
@@ -360,7 +348,7 @@ async fn charges_lock_their_meters_not_the_table() {
     ])
     .await;
     let admin = pair.a.admin_token().await;
-    metered_articles(&pair.a, &admin, 3).await;
+    metered(&pair.a, &admin, 3).await;
     use sqlx::Connection;
     sqlx::any::install_default_drivers();
     let mut holder = sqlx::AnyConnection::connect(&pair.a.db_url).await.unwrap();
