@@ -571,7 +571,8 @@ async fn serve(settings: Settings) -> Result<(), String> {
     tracing::info!(address = %app.address(), "serving");
     tokio::spawn(async {
         tokio::time::sleep(STARTUP).await;
-        release_startup_code();
+        // Reading /proc/self/smaps is file I/O: on the blocking pool, not a runtime thread.
+        let _ = tokio::task::spawn_blocking(release_startup_code).await;
     });
     app.run().await.map_err(|e| e.to_string())
 }

@@ -66,10 +66,7 @@ pub async fn list(
         }
     };
     Ok(HttpResponse::Ok()
-        .insert_header((
-            actix_web::http::header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        ))
+        .content_type("application/json")
         .body(json))
 }
 

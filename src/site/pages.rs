@@ -94,7 +94,7 @@ struct FrontPage {
 /// `/`: the newest articles, by section in the order of their newest article.
 pub async fn front(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     let mut visit = Visit::of(&state, &req).await;
-    let rows = match state
+    let listed = match state
         .engine
         .public_page(None, None, FRONT_ARTICLES, now_ts())
         .await
@@ -103,7 +103,7 @@ pub async fn front(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse
         Err(error) => return visit.error(&error.into()),
     };
     let mut sections: Vec<SectionItems> = Vec::new();
-    for row in &rows.rows {
+    for row in &listed.rows {
         let item = item(visit.t, row);
         match sections.iter_mut().find(|s| s.name == row.section) {
             Some(section) => section.items.push(item),
@@ -146,7 +146,7 @@ pub async fn section(
             None => return visit.not_found(),
         },
     };
-    let rows = match state
+    let listed = match state
         .engine
         .public_page(Some(&section), cursor.as_ref(), SECTION_PAGE + 1, now_ts())
         .await
@@ -154,7 +154,7 @@ pub async fn section(
         Ok(listed) => listed,
         Err(error) => return visit.error(&error.into()),
     };
-    let rows = &rows.rows;
+    let rows = &listed.rows;
     if rows.is_empty() && cursor.is_none() {
         return visit.not_found();
     }

@@ -273,13 +273,6 @@ pub fn entitlement(subscription: &Value) -> Value {
     })
 }
 
-fn rfc3339(at: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(at)
-        .unwrap()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap()
-}
-
 pub async fn reads_in_full(app: &TestApp, token: &str, slug: &str) -> bool {
     let response = app.get(&format!("/v1/articles/{slug}"), Some(token)).await;
     assert_eq!(response.status(), 200);

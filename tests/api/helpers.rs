@@ -424,6 +424,14 @@ pub fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
+/// A Unix time as the API writes it (RFC 3339).
+pub fn rfc3339(at: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(at)
+        .unwrap()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
+}
+
 /// Publishes `count` metered articles, `m0` to `m{count - 1}`.
 pub async fn metered(app: &TestApp, admin: &str, count: usize) {
     for i in 0..count {

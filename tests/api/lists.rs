@@ -38,10 +38,7 @@ async fn public_lists_paginate_newest_first_without_bodies() {
     let base = now() - 100_000;
     // Several share a publication second, so the id must break ties.
     for i in 0..23 {
-        let at = time::OffsetDateTime::from_unix_timestamp(base + (i / 3) * 60).unwrap();
-        let at = at
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap();
+        let at = rfc3339(base + (i / 3) * 60);
         let section = if i % 2 == 0 { "even" } else { "odd" };
         app.article(
             &admin,
@@ -256,11 +253,4 @@ async fn kept_list_pages_follow_every_edit_and_every_scheduled_time() {
         first_page(&app, Some("news")).await,
         ["scheduled", "story-2", "story-0"]
     );
-}
-
-fn rfc3339(at: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(at)
-        .unwrap()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap()
 }
