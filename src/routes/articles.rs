@@ -61,8 +61,10 @@ pub async fn list(
                 |r| (r.published_at.unwrap_or(0), &r.id),
                 |r| ArticleSummary::from(*r),
             );
-            let json = Bytes::from(serde_json::to_vec(&page).map_err(ApiError::internal)?);
-            listed.json.get_or_init(|| json).clone()
+            let mut json = serde_json::to_vec(&page).map_err(ApiError::internal)?;
+            // Kept with the page: the answer's bytes, not the room it grew into.
+            json.shrink_to_fit();
+            listed.json.get_or_init(|| Bytes::from(json)).clone()
         }
     };
     Ok(HttpResponse::Ok()
