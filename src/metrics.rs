@@ -103,6 +103,17 @@ fn describe() {
          transaction, its connection and BEGIN together)"
     );
     describe_gauge!(
+        "paywall_password_hash_memory_bytes",
+        Unit::Bytes,
+        "Argon2 memory the hashing threads hold now, lent by the caches"
+    );
+    describe_gauge!(
+        "paywall_cache_budget_bytes",
+        Unit::Bytes,
+        "What the article, page and list caches may hold now: PAYWALL_CACHE_MIB less \
+         what password hashing holds"
+    );
+    describe_gauge!(
         "paywall_build_info",
         "Always 1: the running build's version"
     );
@@ -373,6 +384,12 @@ pub fn before_scrape(pools: &[PoolUse]) {
         }
     }
     process_collector().collect();
+}
+
+/// The memory gauges read at scrape time: what hashing holds, and what the caches may.
+pub fn memory(hashing: usize, caches: usize) {
+    metrics::gauge!("paywall_password_hash_memory_bytes").set(hashing as f64);
+    metrics::gauge!("paywall_cache_budget_bytes").set(caches as f64);
 }
 
 #[cfg(test)]

@@ -197,6 +197,13 @@ pub fn hasher_for(settings: &Settings) -> Result<PasswordHasher, StartupError> {
         .map_err(|e| StartupError::Other(format!("argon2: {e}")))
 }
 
+/// The server's hasher: its Argon2 memory is lent by the engine's caches.
+fn serving_hasher(settings: &Settings, engine: &Engine) -> Result<PasswordHasher, StartupError> {
+    let lender: Arc<dyn crate::auth::password::MemoryLender> = Arc::new(engine.clone());
+    PasswordHasher::with_lender(settings.hash_threads, Some(lender))
+        .map_err(|e| StartupError::Other(format!("argon2: {e}")))
+}
+
 /// How long finished webhook deliveries stay in the delivery log: 30 days.
 const DELIVERY_LOG_SECS: i64 = 30 * 86_400;
 
@@ -291,7 +298,7 @@ impl Application {
             &settings.jwt_audience,
             settings.access_token_ttl_secs,
         );
-        let hasher = hasher_for(&settings)?;
+        let hasher = serving_hasher(&settings, &engine)?;
         // Installed before any request is counted.
         crate::metrics::handle();
         bootstrap_admin(&settings, &store, &hasher).await?;

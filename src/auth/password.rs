@@ -31,13 +31,72 @@ thread_local! {
     /// Argon2 writes every block before it reads it, so the memory needs no clearing
     /// between hashes.
     static BLOCKS: std::cell::RefCell<Vec<argon2::Block>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// Who lends this thread the memory it hashes in (a hashing thread's, see
+    /// `PasswordHasher::with_lender`), and how much it holds of it now.
+    static LENDER: std::cell::RefCell<Option<Arc<dyn MemoryLender>>> = const { std::cell::RefCell::new(None) };
+    static LENT: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
-/// Gives this thread's Argon2 memory back when no hash is waiting: a burst of sign-ins
-/// reuses one buffer per thread, and a quiet service holds none. (The binary sets
-/// glibc's mmap threshold, so the buffer goes back to the system, not to a heap.)
+/// What gives hashing its memory for as long as it holds it: the caches, which shrink
+/// by what is lent (see `Engine`'s `MemoryLender`), so that a flood of sign-ins adds
+/// nothing to the process's memory.
+pub trait MemoryLender: Send + Sync {
+    /// `bytes` are about to be allocated for hashing.
+    fn lend(&self, bytes: usize);
+    /// `bytes` lent before are free again.
+    fn give_back(&self, bytes: usize);
+    /// A hash is done, on a thread that holds lent memory.
+    fn hashed(&self) {}
+}
+
+/// What `blocks` Argon2 blocks hold once written, counted in whole huge pages (2 MiB),
+/// which the buffer asks for (see `ask_for_huge_pages`).
+fn held_bytes(blocks: usize) -> usize {
+    const HUGE: usize = 2 << 20;
+    (blocks * std::mem::size_of::<argon2::Block>()).next_multiple_of(HUGE)
+}
+
+fn lend(bytes: usize) {
+    LENDER.with(|lender| {
+        if let Some(lender) = lender.borrow().as_ref() {
+            lender.lend(bytes);
+            LENT.with(|lent| lent.set(lent.get() + bytes));
+        }
+    });
+}
+
+fn give_back(bytes: usize) {
+    LENDER.with(|lender| {
+        if let Some(lender) = lender.borrow().as_ref() {
+            let bytes = LENT.with(|lent| {
+                let given = bytes.min(lent.get());
+                lent.set(lent.get() - given);
+                given
+            });
+            if bytes > 0 {
+                lender.give_back(bytes);
+            }
+        }
+    });
+}
+
+/// Whether this thread holds Argon2 memory now.
+fn holds_memory() -> bool {
+    lent_now() > 0 || BLOCKS.with(|b| b.borrow().capacity() > 0)
+}
+
+/// What this thread's lender has lent it now.
+fn lent_now() -> usize {
+    LENT.with(std::cell::Cell::get)
+}
+
+/// Gives this thread's Argon2 memory back (to the system, then to its lender): a burst
+/// of sign-ins reuses one buffer per thread, and a quiet service holds none. (The
+/// binary sets glibc's mmap threshold, so the buffer goes back to the system, not to a
+/// heap.)
 pub fn release_kept_memory() {
-    BLOCKS.with(|blocks| *blocks.borrow_mut() = Vec::new());
+    BLOCKS.with(|blocks| drop(std::mem::take(&mut *blocks.borrow_mut())));
+    give_back(lent_now());
 }
 
 /// Asks the kernel to back `blocks`' whole allocation with huge pages (2 MiB) as it is
@@ -80,13 +139,20 @@ fn hash_into(
     let needed = argon2.params().block_count();
     let kept = usize::try_from(M_COST_KIB).unwrap_or(usize::MAX);
     if needed > kept {
+        lend(held_bytes(needed));
         let mut own = vec![argon2::Block::default(); needed];
-        return argon2.hash_password_into_with_memory(password, salt, out, &mut own);
+        let hashed = argon2.hash_password_into_with_memory(password, salt, out, &mut own);
+        drop(own);
+        give_back(held_bytes(needed));
+        return hashed;
     }
     BLOCKS.with(|blocks| {
         let mut blocks = blocks.borrow_mut();
         if blocks.len() < needed {
             let missing = needed - blocks.len();
+            if blocks.capacity() == 0 {
+                lend(held_bytes(kept));
+            }
             blocks.reserve_exact(missing);
             ask_for_huge_pages(&blocks);
             blocks.resize(needed, argon2::Block::default());
@@ -227,13 +293,135 @@ fn lower_priority() {
     }
 }
 
+/// How long a hashing thread keeps its Argon2 memory after its last hash: sign-ins a
+/// few seconds apart reuse it, instead of each taking it from the caches again.
+const HOLD: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long a hash may wait for a thread that holds memory before one that holds none
+/// takes it (a third of a hash).
+const GRACE: std::time::Duration = std::time::Duration::from_millis(5);
+
+/// The hashes waiting for a thread, shared by the hashing threads.
+struct Queue {
+    jobs: std::sync::Mutex<Waiting>,
+    ready: std::sync::Condvar,
+    /// `HOLD` and `GRACE`, but in tests.
+    hold: std::time::Duration,
+    grace: std::time::Duration,
+}
+
+struct Waiting {
+    jobs: std::collections::VecDeque<Job>,
+    /// Every `PasswordHasher` is gone: the threads end.
+    closed: bool,
+    /// Threads that hold Argon2 memory.
+    warm: usize,
+}
+
+impl Queue {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Waiting> {
+        self.jobs.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queues `job` unless `QUEUE` are waiting already.
+    fn offer(&self, job: Job) -> Result<(), ApiError> {
+        let mut waiting = self.lock();
+        if waiting.jobs.len() >= QUEUE {
+            return Err(ApiError::RateLimited {
+                retry_after_secs: 1,
+            });
+        }
+        waiting.jobs.push_back(job);
+        drop(waiting);
+        // Every thread looks (see `next`): the one to take it may not be the first
+        // woken. They are few.
+        self.ready.notify_all();
+        Ok(())
+    }
+
+    /// The next job, waiting for one; a thread that waits `hold` gives its Argon2
+    /// memory back, then waits on. A thread that holds none leaves a job to the threads
+    /// that do, for `GRACE`, unless more are waiting than they are: sign-ins one at a
+    /// time keep using one thread's memory, and the caches lend no more. None once the
+    /// queue is closed. `counted`: whether this thread is counted in `Waiting::warm`.
+    fn next(&self, counted: &mut bool) -> Option<Job> {
+        let mut waiting = self.lock();
+        let mut since = std::time::Instant::now();
+        let mut deferred = false;
+        loop {
+            let warm = holds_memory();
+            if warm != *counted {
+                match warm {
+                    true => waiting.warm += 1,
+                    false => waiting.warm -= 1,
+                }
+                *counted = warm;
+            }
+            if !waiting.jobs.is_empty() && (warm || deferred || waiting.jobs.len() > waiting.warm) {
+                // Counted from now: the hash it takes leaves it holding memory (and
+                // if not, the next call says so).
+                if !*counted {
+                    waiting.warm += 1;
+                    *counted = true;
+                }
+                return waiting.jobs.pop_front();
+            }
+            if waiting.closed {
+                return None;
+            }
+            if !warm {
+                if waiting.jobs.is_empty() {
+                    waiting = self.ready.wait(waiting).unwrap_or_else(|p| p.into_inner());
+                    deferred = false;
+                } else {
+                    let (back, waited) = self
+                        .ready
+                        .wait_timeout(waiting, self.grace)
+                        .unwrap_or_else(|p| p.into_inner());
+                    waiting = back;
+                    deferred = waited.timed_out();
+                }
+                continue;
+            }
+            let left = self.hold.saturating_sub(since.elapsed());
+            if left.is_zero() {
+                drop(waiting);
+                release_kept_memory();
+                waiting = self.lock();
+                since = std::time::Instant::now();
+                continue;
+            }
+            waiting = self
+                .ready
+                .wait_timeout(waiting, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+
+    fn close(&self) {
+        self.lock().closed = true;
+        self.ready.notify_all();
+    }
+}
+
+/// Closes the queue when the last `PasswordHasher` goes.
+struct Open(Arc<Queue>);
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
 /// Argon2 work runs on a few dedicated threads, one per permitted concurrent hash.
 /// Keeping them few and long-lived bounds the CPU that sign-ins take from article reads,
 /// and the memory: each thread reuses its own 19 MiB instead of the allocator keeping a
-/// copy for every thread of a large blocking pool.
+/// copy for every thread of a large blocking pool. With a lender (the engine's caches),
+/// that memory is taken from the caches while a thread holds it.
 #[derive(Clone)]
 pub struct PasswordHasher {
-    jobs: std::sync::mpsc::SyncSender<Job>,
+    queue: Arc<Queue>,
+    _open: Arc<Open>,
     /// Verified against when the account is unknown, so both answers take as long.
     dummy_hash: Arc<str>,
 }
@@ -244,40 +432,51 @@ const QUEUE: usize = 256;
 impl PasswordHasher {
     /// `concurrency` hashes run at once; up to `QUEUE` more wait their turn.
     pub fn new(concurrency: usize) -> Result<Self, argon2::password_hash::Error> {
-        let (jobs, queue) = std::sync::mpsc::sync_channel::<Job>(QUEUE);
-        let queue = Arc::new(std::sync::Mutex::new(queue));
+        Self::with_lender(concurrency, None)
+    }
+
+    /// Like `new`, with each thread's Argon2 memory lent by `lender` while it is held.
+    pub fn with_lender(
+        concurrency: usize,
+        lender: Option<Arc<dyn MemoryLender>>,
+    ) -> Result<Self, argon2::password_hash::Error> {
+        Self::start(concurrency, lender, HOLD, GRACE)
+    }
+
+    fn start(
+        concurrency: usize,
+        lender: Option<Arc<dyn MemoryLender>>,
+        hold: std::time::Duration,
+        grace: std::time::Duration,
+    ) -> Result<Self, argon2::password_hash::Error> {
+        let queue = Arc::new(Queue {
+            hold,
+            grace,
+            jobs: std::sync::Mutex::new(Waiting {
+                jobs: std::collections::VecDeque::new(),
+                closed: false,
+                warm: 0,
+            }),
+            ready: std::sync::Condvar::new(),
+        });
+        let open = Arc::new(Open(queue.clone()));
         let mut started = 0;
         for n in 0..concurrency.max(1) {
             let queue = queue.clone();
+            let lender = lender.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("paywall-hash-{n}"))
                 .spawn(move || {
                     lower_priority();
-                    loop {
-                        // The thread that holds the queue waits in it for the next job;
-                        // a thread that must wait (for the queue, or in it) first gives
-                        // its Argon2 memory back, so only a busy thread keeps any.
-                        let receiver = match queue.try_lock() {
-                            Ok(receiver) => receiver,
-                            Err(_) => {
-                                release_kept_memory();
-                                queue.lock().unwrap_or_else(|p| p.into_inner())
-                            }
-                        };
-                        let job = match receiver.try_recv() {
-                            Ok(job) => job,
-                            Err(std::sync::mpsc::TryRecvError::Disconnected) => return,
-                            Err(std::sync::mpsc::TryRecvError::Empty) => {
-                                release_kept_memory();
-                                match receiver.recv() {
-                                    Ok(job) => job,
-                                    Err(_) => return,
-                                }
-                            }
-                        };
-                        drop(receiver);
+                    LENDER.with(|l| *l.borrow_mut() = lender);
+                    let mut counted = false;
+                    while let Some(job) = queue.next(&mut counted) {
                         job();
+                        if lent_now() > 0 {
+                            LENDER.with(|l| l.borrow().as_ref().map(|l| l.hashed()));
+                        }
                     }
+                    release_kept_memory();
                 });
             match spawned {
                 Ok(_) => started += 1,
@@ -291,15 +490,20 @@ impl PasswordHasher {
         // Argon2 memory.
         let (made, dummy) = std::sync::mpsc::sync_channel(1);
         let job: Job = Box::new(move || {
-            let _ = made.send(hash_blocking("dummy password for unknown accounts"));
+            let dummy = hash_blocking("dummy password for unknown accounts");
+            // Not kept: sign-ins may be hours away.
+            release_kept_memory();
+            let _ = made.send(dummy);
         });
-        jobs.send(job)
+        queue
+            .offer(job)
             .map_err(|_| argon2::password_hash::Error::Crypto)?;
         let dummy = dummy
             .recv()
             .map_err(|_| argon2::password_hash::Error::Crypto)??;
         Ok(PasswordHasher {
-            jobs,
+            queue,
+            _open: open,
             dummy_hash: dummy.into(),
         })
     }
@@ -312,14 +516,7 @@ impl PasswordHasher {
         let job: Job = Box::new(move || {
             let _ = reply.send(work());
         });
-        self.jobs.try_send(job).map_err(|error| match error {
-            std::sync::mpsc::TrySendError::Full(_) => ApiError::RateLimited {
-                retry_after_secs: 1,
-            },
-            std::sync::mpsc::TrySendError::Disconnected(_) => {
-                ApiError::internal("password hashing threads have stopped")
-            }
-        })?;
+        self.queue.offer(job)?;
         answer
             .await
             .map_err(|_| ApiError::internal("a password hashing thread stopped"))
@@ -478,6 +675,98 @@ mod tests {
         assert!(!is_supported_hash("$2b$04$short"));
         assert!(!is_supported_hash("md5:abcdef"));
         assert!(!is_supported_hash("$pbkdf2-sha256$29000$salt$hash"));
+    }
+
+    /// Counts what it lends, and the most it lent at once.
+    #[derive(Default)]
+    struct Recorded {
+        lent: std::sync::atomic::AtomicUsize,
+        most: std::sync::atomic::AtomicUsize,
+        loans: std::sync::atomic::AtomicUsize,
+    }
+
+    impl MemoryLender for Recorded {
+        fn lend(&self, bytes: usize) {
+            use std::sync::atomic::Ordering::SeqCst;
+            let now = self.lent.fetch_add(bytes, SeqCst) + bytes;
+            self.most.fetch_max(now, SeqCst);
+            self.loans.fetch_add(1, SeqCst);
+        }
+        fn give_back(&self, bytes: usize) {
+            self.lent
+                .fetch_sub(bytes, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    #[tokio::test]
+    async fn hashing_memory_is_lent_while_held_and_sign_ins_one_at_a_time_borrow_once() {
+        use std::sync::atomic::Ordering::SeqCst;
+        let recorded = Arc::new(Recorded::default());
+        let lender: Arc<dyn MemoryLender> = recorded.clone();
+        // A grace longer than any hash here: the second thread never takes a hash
+        // that the first is free to take, however slow the machine.
+        let hold = std::time::Duration::from_millis(400);
+        let grace = std::time::Duration::from_secs(5);
+        let hasher = PasswordHasher::start(2, Some(lender), hold, grace).unwrap();
+        let one = held_bytes(M_COST_KIB as usize);
+        assert_eq!(one, 20 << 20, "19 MiB in whole huge pages");
+        // The dummy hash made at start gives its memory back at once.
+        assert_eq!(recorded.lent.load(SeqCst), 0);
+        assert_eq!(recorded.most.load(SeqCst), one);
+
+        // One after another: the thread that holds memory takes each, and keeps it.
+        for round in 0..3 {
+            let password = Password::parse_given(&format!("une phrase {round}")).unwrap();
+            let phc = hasher.hash(password).await.unwrap();
+            let again = Password::parse_given(&format!("une phrase {round}")).unwrap();
+            assert_eq!(
+                hasher.verify(again, Some(phc)).await.unwrap(),
+                Verified::Yes { rehash: false }
+            );
+            assert_eq!(recorded.lent.load(SeqCst), one, "round {round}");
+        }
+        assert_eq!(
+            recorded.loans.load(SeqCst),
+            2,
+            "the dummy's, then one for six hashes"
+        );
+
+        // Held no longer than `hold` after the last hash.
+        tokio::time::sleep(hold * 3).await;
+        assert_eq!(recorded.lent.load(SeqCst), 0);
+
+        // More at once than threads that hold memory: both threads, two loans, both
+        // given back.
+        recorded.most.store(0, SeqCst);
+        let both = (0..3).map(|i| {
+            let hasher = hasher.clone();
+            async move {
+                hasher
+                    .hash(Password::parse_given(&format!("en même temps {i}")).unwrap())
+                    .await
+                    .unwrap()
+            }
+        });
+        let hashes = futures_util::future::join_all(both).await;
+        assert_eq!(hashes.len(), 3);
+        assert_eq!(recorded.most.load(SeqCst), 2 * one);
+        tokio::time::sleep(hold * 3).await;
+        assert_eq!(recorded.lent.load(SeqCst), 0);
+
+        // The threads end with the last hasher, giving back what they hold.
+        hasher
+            .hash(Password::parse_given("la dernière").unwrap())
+            .await
+            .unwrap();
+        assert_eq!(recorded.lent.load(SeqCst), one);
+        drop(hasher);
+        for _ in 0..50 {
+            if recorded.lent.load(SeqCst) == 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert_eq!(recorded.lent.load(SeqCst), 0);
     }
 
     #[tokio::test]

@@ -20,7 +20,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::BuildHasher;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -58,8 +58,8 @@ struct Inner<V> {
 pub struct TtlCache<V> {
     generation: AtomicU64,
     inner: Mutex<Inner<V>>,
-    /// The total weight (entries, or bytes) kept at most.
-    budget: usize,
+    /// The total weight (entries, or bytes) kept at most (see `set_budget`).
+    budget: AtomicUsize,
 }
 
 impl<V: Clone> TtlCache<V> {
@@ -85,8 +85,25 @@ impl<V: Clone> TtlCache<V> {
                 swept: (Instant::now(), 0),
                 doorkeeper,
             }),
-            budget,
+            budget: AtomicUsize::new(budget),
         }
+    }
+
+    /// What the cache may hold from now on; lowered, it lets go of what is over at
+    /// once (stale entries first, then the oldest not read lately), and returns how
+    /// much it let go of.
+    pub fn set_budget(&self, budget: usize) -> usize {
+        self.budget.store(budget, Ordering::Release);
+        let current = self.generation();
+        let mut evicted = Vec::new();
+        let mut inner = self.lock();
+        if inner.weight > budget {
+            inner.swept.1 = current.wrapping_add(1);
+            inner.sweep(current, &mut evicted);
+            inner.evict_oldest(0, budget, &mut evicted);
+        }
+        drop(inner);
+        evicted.iter().map(|entry| entry.weight).sum()
     }
 
     /// The generation to stamp on a value read from the database now.
@@ -122,7 +139,8 @@ impl<V: Clone> TtlCache<V> {
     /// doorkeeper, is a key the doorkeeper has not seen lately (it is remembered, so
     /// that the next miss of it gets in).
     pub fn put(&self, key: &str, generation: u64, value: V, weight: usize) {
-        if weight > self.budget {
+        let budget = self.budget.load(Ordering::Acquire);
+        if weight > budget {
             return;
         }
         let current = self.generation();
@@ -132,10 +150,10 @@ impl<V: Clone> TtlCache<V> {
         let needed = weight.saturating_sub(old);
         // What goes is dropped after the lock is given back.
         let mut evicted = Vec::new();
-        if inner.weight + needed > self.budget {
+        if inner.weight + needed > budget {
             inner.sweep(current, &mut evicted);
         }
-        if inner.weight + needed > self.budget {
+        if inner.weight + needed > budget {
             let turned_away = old == 0
                 && inner
                     .doorkeeper
@@ -146,7 +164,7 @@ impl<V: Clone> TtlCache<V> {
                 drop(evicted);
                 return;
             }
-            inner.evict_oldest(needed, self.budget, &mut evicted);
+            inner.evict_oldest(needed, budget, &mut evicted);
         }
         inner.insert(key, generation, value, weight);
         drop(guard);
@@ -312,6 +330,31 @@ mod tests {
         assert_eq!(
             inner.weight,
             inner.entries.values().map(|e| e.weight).sum::<usize>()
+        );
+    }
+
+    #[test]
+    fn a_lowered_budget_lets_go_at_once_and_a_raised_one_takes_in_again() {
+        let cache = TtlCache::new(100);
+        for i in 0..10 {
+            cache.put(&i.to_string(), cache.generation(), i, 10);
+        }
+        assert_eq!(cache.get("9"), Some(9));
+        let freed = cache.set_budget(35);
+        assert_eq!(freed, 70);
+        assert!(cache.lock().weight <= 35);
+        assert_eq!(cache.get("9"), Some(9), "the one read lately stays");
+        assert_eq!(cache.get("0"), None, "the oldest went");
+        cache.put("big", cache.generation(), 0, 40);
+        assert_eq!(cache.get("big"), None, "heavier than the budget now");
+        assert_eq!(cache.set_budget(100), 0);
+        for i in 10..20 {
+            cache.put(&i.to_string(), cache.generation(), i, 10);
+        }
+        assert_eq!(
+            cache.lock().weight,
+            100,
+            "full again at the budget given back"
         );
     }
 

@@ -48,6 +48,30 @@ impl CacheBudget {
     }
 }
 
+impl CacheBudget {
+    fn total(&self) -> usize {
+        self.articles + self.pages + self.lists
+    }
+
+    /// This budget shrunk to `bytes` in all, each cache keeping its share.
+    fn scaled_to(&self, bytes: usize) -> CacheBudget {
+        let total = self.total().max(1);
+        let part = |of: usize| (of as u128 * bytes as u128 / total as u128) as usize;
+        CacheBudget {
+            articles: part(self.articles),
+            pages: part(self.pages),
+            lists: part(self.lists),
+        }
+    }
+
+    /// What the caches may hold while `lent` bytes of their budget are lent to
+    /// password hashing: the rest, and never less than a sixteenth of the budget.
+    pub fn left_with(&self, lent: usize) -> CacheBudget {
+        let total = self.total();
+        self.scaled_to(total.saturating_sub(lent).max(total / 16))
+    }
+}
+
 impl Default for CacheBudget {
     fn default() -> Self {
         CacheBudget::of_mib(42)
@@ -119,6 +143,12 @@ pub struct Engine {
     /// What this instance knows of sessions' reading seats (see `seats`); dropped
     /// whenever the session states are.
     seats: Arc<seats::Seats>,
+    /// The caches' budget, and the bytes of it lent to password hashing now (see
+    /// `MemoryLender`).
+    budget: CacheBudget,
+    lent: Arc<std::sync::Mutex<usize>>,
+    /// When freed memory last went back to the system (Unix seconds).
+    trimmed: Arc<std::sync::atomic::AtomicI64>,
 }
 
 impl Engine {
@@ -223,6 +253,9 @@ impl Engine {
             lists,
             next_due: Default::default(),
             seats,
+            budget,
+            lent: Default::default(),
+            trimmed: Default::default(),
         }
     }
 
@@ -538,6 +571,80 @@ const LISTED_ROW_BYTES: usize = 640;
 /// What a cached article comes to in memory: its text, then the answers readers are
 /// sent (kept with it, made on first use): the full text again and the teaser, each
 /// with the article's fields around it.
+/// Password hashing takes its memory from the caches' budget: while a hashing thread
+/// holds its Argon2 memory (19 MiB at the configured cost), the caches hold that much
+/// less, down to a sixteenth of their budget, so that a flood of sign-ins does not add
+/// its memory to theirs. What the caches let go of goes back to the system before the
+/// hash allocates (`malloc_trim`), not to the allocator's free lists.
+impl crate::auth::password::MemoryLender for Engine {
+    fn lend(&self, bytes: usize) {
+        let mut lent = self.lent.lock().unwrap_or_else(|p| p.into_inner());
+        *lent = lent.saturating_add(bytes);
+        self.fit_caches(*lent);
+    }
+
+    fn give_back(&self, bytes: usize) {
+        let mut lent = self.lent.lock().unwrap_or_else(|p| p.into_inner());
+        *lent = lent.saturating_sub(bytes);
+        self.fit_caches(*lent);
+    }
+
+    /// While hashing holds memory, the caches' turnover (and the requests') leaves
+    /// freed memory in the allocator's heaps, about 9 MiB in a flood: it goes back to
+    /// the system once a second.
+    fn hashed(&self) {
+        let now = crate::store::now_ts();
+        let last = self.trimmed.load(std::sync::atomic::Ordering::Relaxed);
+        if now > last
+            && self
+                .trimmed
+                .compare_exchange(
+                    last,
+                    now,
+                    std::sync::atomic::Ordering::Relaxed,
+                    std::sync::atomic::Ordering::Relaxed,
+                )
+                .is_ok()
+        {
+            give_freed_memory_back();
+        }
+    }
+}
+
+impl Engine {
+    /// The bytes of the caches' budget lent to password hashing now.
+    pub fn memory_lent(&self) -> usize {
+        *self.lent.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// What the article, page and list caches may hold now, together.
+    pub fn cache_budget_now(&self) -> usize {
+        self.budget.left_with(self.memory_lent()).total()
+    }
+
+    /// Sets the caches' budgets for `lent` bytes lent (called with `lent` locked, so
+    /// that budgets are set in the order the loans change).
+    fn fit_caches(&self, lent: usize) {
+        let left = self.budget.left_with(lent);
+        let freed = self.articles.set_budget(left.articles)
+            + self.pages.set_budget(left.pages)
+            + self.lists.set_budget(left.lists);
+        if freed > 0 {
+            give_freed_memory_back();
+        }
+    }
+}
+
+/// Returns the allocator's free memory to the system (glibc's `malloc_trim`, which
+/// also gives back whole free pages inside its heaps).
+fn give_freed_memory_back() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks glibc's own heaps, under their locks.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 fn cache_weight(article: &ArticleRow) -> usize {
     const FIELDS: usize = 512;
     let teaser = usize::try_from(article.teaser_bytes).unwrap_or(0);
@@ -546,6 +653,21 @@ fn cache_weight(article: &ArticleRow) -> usize {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn what_hashing_borrows_comes_off_every_cache_in_its_share() {
+        let budget = CacheBudget::of_mib(42);
+        assert_eq!(budget.left_with(0), budget);
+        let left = budget.left_with(20 << 20);
+        assert_eq!(left.total().div_ceil(1 << 10), (22 << 10) as usize);
+        assert!(left.total() <= budget.total() - (20 << 20));
+        assert_eq!(left.articles * 8 / 12, left.pages, "12:8 kept");
+        // Never below a sixteenth, however much is lent.
+        let floor = budget.left_with(usize::MAX);
+        let sixteenth = budget.total() / 16;
+        assert!(floor.total() <= sixteenth && floor.total() + 3 >= sixteenth);
+        assert!(floor.articles > 0 && floor.pages > 0 && floor.lists > 0);
+    }
     use super::*;
     use crate::store::ArticleRecord;
 

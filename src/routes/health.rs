@@ -53,6 +53,7 @@ pub async fn readyz(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
 /// Prometheus text format.
 pub async fn metrics(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
     crate::metrics::before_scrape(&state.store.pool_use());
+    crate::metrics::memory(state.engine.memory_lent(), state.engine.cache_budget_now());
     let handle =
         crate::metrics::handle().ok_or(ApiError::Unavailable("metrics are not being recorded"))?;
     Ok(HttpResponse::Ok()

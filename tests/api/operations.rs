@@ -160,6 +160,49 @@ async fn the_cache_holds_what_its_budget_allows_and_one_hashing_thread_serves_ev
     }
 }
 
+/// The value of an unlabelled gauge in a scrape.
+fn gauge(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|n| n.trim().parse().ok())
+}
+
+#[tokio::test]
+async fn a_sign_in_borrows_its_hashing_memory_from_the_caches() {
+    let app =
+        TestApp::spawn_with(&[("PAYWALL_CACHE_MIB", "42"), ("PAYWALL_HASH_THREADS", "2")]).await;
+    // A sign-in: its thread keeps its Argon2 memory a while (10 s) after, lent by the
+    // caches, whose budget shows the loan.
+    app.admin_token().await;
+    const MIB: f64 = 1024.0 * 1024.0;
+    let mut seen = (None, None);
+    // The gauges are the process's, and other tests' servers set them too when
+    // scraped: a scrape of this one shows this one's, unless another comes between.
+    for _ in 0..20 {
+        let text = app.get("/metrics", None).await.text().await.unwrap();
+        seen = (
+            gauge(&text, "paywall_password_hash_memory_bytes"),
+            gauge(&text, "paywall_cache_budget_bytes"),
+        );
+        let caches_lent = seen.1.is_some_and(|c| c <= 22.0 * MIB && c > 21.0 * MIB);
+        if seen.0 == Some(20.0 * MIB) && caches_lent {
+            break;
+        }
+    }
+    let (Some(hashing), Some(caches)) = seen else {
+        panic!("no memory gauges: {seen:?}");
+    };
+    assert_eq!(
+        hashing,
+        20.0 * MIB,
+        "19 MiB of Argon2 blocks, in whole huge pages"
+    );
+    assert!(
+        caches <= 22.0 * MIB && caches > 21.0 * MIB,
+        "42 MiB less what hashing holds: {caches}"
+    );
+}
+
 #[tokio::test]
 async fn every_answer_carries_a_request_id() {
     let app = TestApp::spawn().await;
