@@ -603,12 +603,6 @@ fn sqlite_url(url: &str) -> String {
 /// defaults through sqlx, which the Any driver keeps).
 pub(crate) const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;";
-/// The pools' own page caches: the system caches the file, and the hot reads are made
-/// in place (see `engine::direct`) or kept by the engine; what the pools read (accounts,
-/// sessions, an edit's rows) needs the upper levels of its indexes and little more. At
-/// SQLite's default (2 MiB a connection) the five connections held 7 MiB of a 100,000
-/// article database after a sign-in flood (bench/RESULTS.md).
-pub(crate) const POOL_CACHE: &str = "PRAGMA cache_size = -512;";
 /// Added where the checkpoint thread copies the WAL instead of the committing writer.
 pub(crate) const NO_AUTOCHECKPOINT: &str = "PRAGMA wal_autocheckpoint = 0;";
 
@@ -646,7 +640,6 @@ fn sqlite_pool(max: u32, acquire_timeout: Duration, own_checkpoints: bool) -> An
             Box::pin(async move {
                 use sqlx::Executor;
                 conn.execute(SQLITE_PRAGMAS).await?;
-                conn.execute(POOL_CACHE).await?;
                 if !own_checkpoints {
                     conn.execute(NO_AUTOCHECKPOINT).await?;
                 }
