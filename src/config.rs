@@ -509,11 +509,12 @@ settings! {
         bind: String = "PAYWALL_BIND" ("127.0.0.1:8080") => read::bind, show::plain;
         /// HTTP worker threads (unset: one per core).
         workers: usize = "PAYWALL_WORKERS" ("") => read::workers, show::plain;
-        /// Password hashes (Argon2id) computed at once, each holding 19 MiB while it
-        /// runs (unset: one per core); more sign-ins wait their turn.
+        /// Password hashes (Argon2id) computed at once, each thread holding 19 MiB
+        /// (borrowed from the caches) until 10 s after its last (unset: one per core);
+        /// more sign-ins wait their turn.
         hash_threads: usize = "PAYWALL_HASH_THREADS" ("") => read::hash_threads, show::plain;
         /// MiB of memory for the caches of articles, article pages and list pages
-        /// (shared 12:8:1).
+        /// (shared 12:8:1), less what password hashing borrows while sign-ins run.
         cache_mib: usize = "PAYWALL_CACHE_MIB" ("42") => read::number(3, 65_536), show::plain;
         /// How long a stop (SIGTERM, SIGINT) waits for requests in flight, in seconds.
         shutdown_timeout_secs: u64 = "PAYWALL_SHUTDOWN_TIMEOUT_SECS" ("30") => read::number(1, 3_600), show::plain;

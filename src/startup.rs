@@ -199,7 +199,7 @@ pub fn hasher_for(settings: &Settings) -> Result<PasswordHasher, StartupError> {
 
 /// The server's hasher: its Argon2 memory is lent by the engine's caches.
 fn serving_hasher(settings: &Settings, engine: &Engine) -> Result<PasswordHasher, StartupError> {
-    let lender: Arc<dyn crate::auth::password::MemoryLender> = Arc::new(engine.clone());
+    let lender: Arc<dyn crate::engine::MemoryLender> = Arc::new(engine.clone());
     PasswordHasher::with_lender(settings.hash_threads, Some(lender))
         .map_err(|e| StartupError::Other(format!("argon2: {e}")))
 }

@@ -10,6 +10,7 @@ use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 
 use crate::domain::Password;
+use crate::engine::MemoryLender;
 use crate::error::ApiError;
 
 /// OWASP's minimum for Argon2id: 19 MiB, two passes, one lane.
@@ -35,18 +36,6 @@ thread_local! {
     /// `PasswordHasher::with_lender`), and how much it holds of it now.
     static LENDER: std::cell::RefCell<Option<Arc<dyn MemoryLender>>> = const { std::cell::RefCell::new(None) };
     static LENT: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
-}
-
-/// What gives hashing its memory for as long as it holds it: the caches, which shrink
-/// by what is lent (see `Engine`'s `MemoryLender`), so that a flood of sign-ins adds
-/// nothing to the process's memory.
-pub trait MemoryLender: Send + Sync {
-    /// `bytes` are about to be allocated for hashing.
-    fn lend(&self, bytes: usize);
-    /// `bytes` lent before are free again.
-    fn give_back(&self, bytes: usize);
-    /// A hash is done, on a thread that holds lent memory.
-    fn hashed(&self) {}
 }
 
 /// What `blocks` Argon2 blocks hold once written, counted in whole huge pages (2 MiB),

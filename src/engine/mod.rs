@@ -571,12 +571,24 @@ const LISTED_ROW_BYTES: usize = 640;
 /// What a cached article comes to in memory: its text, then the answers readers are
 /// sent (kept with it, made on first use): the full text again and the teaser, each
 /// with the article's fields around it.
+/// What gives hashing its memory for as long as it holds it: the caches, which shrink
+/// by what is lent (see `Engine`'s implementation), so that a flood of sign-ins adds
+/// nothing to the process's memory.
+pub trait MemoryLender: Send + Sync {
+    /// `bytes` are about to be allocated for hashing.
+    fn lend(&self, bytes: usize);
+    /// `bytes` lent before are free again.
+    fn give_back(&self, bytes: usize);
+    /// A hash is done, on a thread that holds lent memory.
+    fn hashed(&self) {}
+}
+
 /// Password hashing takes its memory from the caches' budget: while a hashing thread
 /// holds its Argon2 memory (19 MiB at the configured cost), the caches hold that much
 /// less, down to a sixteenth of their budget, so that a flood of sign-ins does not add
 /// its memory to theirs. What the caches let go of goes back to the system before the
 /// hash allocates (`malloc_trim`), not to the allocator's free lists.
-impl crate::auth::password::MemoryLender for Engine {
+impl MemoryLender for Engine {
     fn lend(&self, bytes: usize) {
         let mut lent = self.lent.lock().unwrap_or_else(|p| p.into_inner());
         *lent = lent.saturating_add(bytes);
