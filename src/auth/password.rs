@@ -409,8 +409,8 @@ impl Drop for Open {
 /// that memory is taken from the caches while a thread holds it.
 #[derive(Clone)]
 pub struct PasswordHasher {
-    queue: Arc<Queue>,
-    _open: Arc<Open>,
+    /// The queue, closed when the last clone goes.
+    open: Arc<Open>,
     /// Verified against when the account is unknown, so both answers take as long.
     dummy_hash: Arc<str>,
 }
@@ -462,7 +462,11 @@ impl PasswordHasher {
                     while let Some(job) = queue.next(&mut counted) {
                         job();
                         if lent_now() > 0 {
-                            LENDER.with(|l| l.borrow().as_ref().map(|l| l.hashed()));
+                            LENDER.with(|lender| {
+                                if let Some(lender) = lender.borrow().as_ref() {
+                                    lender.hashed();
+                                }
+                            });
                         }
                     }
                     release_kept_memory();
@@ -491,8 +495,7 @@ impl PasswordHasher {
             .recv()
             .map_err(|_| argon2::password_hash::Error::Crypto)??;
         Ok(PasswordHasher {
-            queue,
-            _open: open,
+            open,
             dummy_hash: dummy.into(),
         })
     }
@@ -505,7 +508,7 @@ impl PasswordHasher {
         let job: Job = Box::new(move || {
             let _ = reply.send(work());
         });
-        self.queue.offer(job)?;
+        self.open.0.offer(job)?;
         answer
             .await
             .map_err(|_| ApiError::internal("a password hashing thread stopped"))

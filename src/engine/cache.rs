@@ -98,8 +98,7 @@ impl<V: Clone> TtlCache<V> {
         let mut evicted = Vec::new();
         let mut inner = self.lock();
         if inner.weight > budget {
-            inner.swept.1 = current.wrapping_add(1);
-            inner.sweep(current, &mut evicted);
+            inner.sweep_now(current, &mut evicted);
             inner.evict_oldest(0, budget, &mut evicted);
         }
         drop(inner);
@@ -207,6 +206,11 @@ impl<V> Inner<V> {
         if self.swept.1 == current && self.swept.0.elapsed() < SWEEP {
             return;
         }
+        self.sweep_now(current, evicted);
+    }
+
+    /// Removes the stale entries.
+    fn sweep_now(&mut self, current: u64, evicted: &mut Vec<Entry<V>>) {
         let stale: Vec<Arc<str>> = self
             .entries
             .iter()

@@ -160,13 +160,6 @@ async fn the_cache_holds_what_its_budget_allows_and_one_hashing_thread_serves_ev
     }
 }
 
-/// The value of an unlabelled gauge in a scrape.
-fn gauge(text: &str, name: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
-        .and_then(|n| n.trim().parse().ok())
-}
-
 #[tokio::test]
 async fn a_sign_in_borrows_its_hashing_memory_from_the_caches() {
     let app =
@@ -175,23 +168,17 @@ async fn a_sign_in_borrows_its_hashing_memory_from_the_caches() {
     // caches, whose budget shows the loan.
     app.admin_token().await;
     const MIB: f64 = 1024.0 * 1024.0;
-    let mut seen = (None, None);
+    let (mut hashing, mut caches) = (0.0, 0.0);
     // The gauges are the process's, and other tests' servers set them too when
     // scraped: a scrape of this one shows this one's, unless another comes between.
     for _ in 0..20 {
         let text = app.get("/metrics", None).await.text().await.unwrap();
-        seen = (
-            gauge(&text, "paywall_password_hash_memory_bytes"),
-            gauge(&text, "paywall_cache_budget_bytes"),
-        );
-        let caches_lent = seen.1.is_some_and(|c| c <= 22.0 * MIB && c > 21.0 * MIB);
-        if seen.0 == Some(20.0 * MIB) && caches_lent {
+        hashing = crate::seats::counter(&text, "paywall_password_hash_memory_bytes ");
+        caches = crate::seats::counter(&text, "paywall_cache_budget_bytes ");
+        if hashing == 20.0 * MIB && caches <= 22.0 * MIB && caches > 21.0 * MIB {
             break;
         }
     }
-    let (Some(hashing), Some(caches)) = seen else {
-        panic!("no memory gauges: {seen:?}");
-    };
     assert_eq!(
         hashing,
         20.0 * MIB,
