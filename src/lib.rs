@@ -10,6 +10,7 @@ pub mod domain;
 pub mod engine;
 pub mod error;
 pub mod mail;
+pub mod memory;
 pub mod metrics;
 pub mod paywall;
 pub mod routes;

@@ -572,78 +572,11 @@ async fn serve(settings: Settings) -> Result<(), String> {
     tokio::spawn(async {
         tokio::time::sleep(STARTUP).await;
         // Reading /proc/self/smaps is file I/O: on the blocking pool, not a runtime thread.
-        let _ = tokio::task::spawn_blocking(release_startup_code).await;
+        let _ = tokio::task::spawn_blocking(paywall::memory::let_code_go).await;
     });
     app.run().await.map_err(|e| e.to_string())
 }
 
-/// How long after the listener opens the code that only starting needed is let go.
+/// How long after the listener opens the code that only starting needed is let go
+/// (see `paywall::memory::let_code_go`).
 const STARTUP: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// Unmaps this binary's machine code from the process, to be mapped again page by page
-/// as it runs. Starting (settings, migrations, the OpenAPI document, the route table,
-/// every worker's set-up) runs code from most of the binary's 15 MB of it, once; and
-/// each page run stays resident until the process ends: 14 MiB of a serving process's
-/// resident memory was code it would never run again (bench/RESULTS.md). The pages stay
-/// in the system's file cache, so the next run of one costs a minor fault, not a read.
-/// Only mappings never written are let go (the code, and the constants beside it), so
-/// mapping them again gives the same bytes (the binary is replaced by a rename on
-/// upgrade, which keeps the running file).
-fn release_startup_code() {
-    #[cfg(target_os = "linux")]
-    {
-        let (Ok(smaps), Ok(exe)) = (
-            std::fs::read_to_string("/proc/self/smaps"),
-            std::fs::read_link("/proc/self/exe"),
-        ) else {
-            return;
-        };
-        let exe = exe.to_string_lossy();
-        // Each mapping: its header line (range, permissions, ..., path), then its
-        // counters, among them `Anonymous`: the pages written, which only this process
-        // holds. A mapping of the binary with none, and not writable, holds nothing
-        // but the file's bytes: dropping its pages loses nothing.
-        let mut mapping: Option<(usize, usize)> = None;
-        for line in smaps.lines() {
-            let mut fields = line.split_whitespace();
-            let first = fields.next().unwrap_or("");
-            if let Some((start, end)) = first.split_once('-').filter(|_| !first.ends_with(':')) {
-                let perms = fields.next().unwrap_or("");
-                let path = fields.nth(3).unwrap_or("");
-                mapping = match (
-                    usize::from_str_radix(start, 16),
-                    usize::from_str_radix(end, 16),
-                ) {
-                    (Ok(start), Ok(end)) if path == exe && !perms.contains('w') => {
-                        Some((start, end))
-                    }
-                    _ => None,
-                };
-                continue;
-            }
-            if first != "Anonymous:" {
-                continue;
-            }
-            let Some((start, end)) = mapping.take() else {
-                continue;
-            };
-            if fields.next() != Some("0") {
-                continue;
-            }
-            // SAFETY: the range is a whole private, read-only mapping of this binary's
-            // file that holds no page of its own (`Anonymous: 0`), as the kernel lists
-            // it; MADV_DONTNEED drops its pages, and the next access maps the same
-            // bytes of the file again.
-            let done = unsafe {
-                libc::madvise(
-                    start as *mut libc::c_void,
-                    end.saturating_sub(start),
-                    libc::MADV_DONTNEED,
-                )
-            };
-            if done != 0 {
-                tracing::debug!("could not let go of the start-up code");
-            }
-        }
-    }
-}

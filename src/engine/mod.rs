@@ -618,7 +618,7 @@ impl MemoryLender for Engine {
                 )
                 .is_ok()
         {
-            give_freed_memory_back();
+            crate::memory::give_freed_heap_back();
         }
     }
 }
@@ -642,18 +642,8 @@ impl Engine {
             + self.pages.set_budget(left.pages)
             + self.lists.set_budget(left.lists);
         if freed > 0 {
-            give_freed_memory_back();
+            crate::memory::give_freed_heap_back();
         }
-    }
-}
-
-/// Returns the allocator's free memory to the system (glibc's `malloc_trim`, which
-/// also gives back whole free pages inside its heaps).
-fn give_freed_memory_back() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only walks glibc's own heaps, under their locks.
-    unsafe {
-        libc::malloc_trim(0);
     }
 }
 
