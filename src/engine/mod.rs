@@ -484,7 +484,9 @@ impl Engine {
 
     /// Polls the cache versions every `cache::POLL` and drops a cache whose version
     /// another writer (another instance, a command-line import) has bumped: their
-    /// changes are seen here within that interval. Each poll also ends the read
+    /// changes are seen here within that interval. This instance's own bumps are not
+    /// another's: its caches took in those changes when it made them, and what was read
+    /// since stays (see `Store::foreign_change`). Each poll also ends the read
     /// snapshots that idle in-place readers still hold (see `direct`), and says whether
     /// the database answers (`Store::set_reachable`).
     pub fn start_poller(&self) {
@@ -541,10 +543,8 @@ impl Engine {
                     tracing::info!("the database answers again");
                 }
                 for (name, version) in versions {
-                    if seen
-                        .insert(name.clone(), version)
-                        .is_some_and(|old| old != version)
-                    {
+                    let old = seen.insert(name.clone(), version);
+                    if engine.store.foreign_change(&name, old, version) {
                         match name.as_str() {
                             "sessions" => {
                                 engine.sessions.invalidate();
@@ -684,6 +684,59 @@ mod tests {
             .unwrap();
         engine.store().migrate().await.unwrap();
         (dir, engine)
+    }
+
+    #[tokio::test]
+    async fn the_poller_keeps_what_was_read_after_this_instances_own_writes() {
+        let (dir, engine) = file_engine("own.db").await;
+        engine.start_poller();
+        let store = engine.store().clone();
+        // Let the poller read the versions once, as a serving instance has.
+        tokio::time::sleep(cache::POLL * 2).await;
+        store
+            .insert_articles(&[record("own-write", None, None)], 1_790_000_000)
+            .await
+            .unwrap();
+        // Read (and kept) right after the write, before the poller reads the bumped
+        // version: what it holds is what the write wrote.
+        assert!(engine.article("own-write").await.unwrap().is_some());
+        tokio::time::sleep(cache::POLL * 3).await;
+        assert!(
+            engine.articles.get("own-write").is_some(),
+            "this instance's own write dropped the cache again at the next poll"
+        );
+        // Another writer's bump (another instance, an import) drops it.
+        let other = rusqlite::Connection::open(dir.path().join("own.db")).unwrap();
+        other
+            .execute(
+                "UPDATE cache_versions SET version = version + 1 WHERE name = 'articles'",
+                [],
+            )
+            .unwrap();
+        tokio::time::sleep(cache::POLL * 3).await;
+        assert!(
+            engine.articles.get("own-write").is_none(),
+            "another writer's change is seen within the poll"
+        );
+        // And so does another writer's change made between two of this instance's.
+        assert!(engine.article("own-write").await.unwrap().is_some());
+        store
+            .insert_articles(&[record("own-2", None, None)], 1_790_000_000)
+            .await
+            .unwrap();
+        other
+            .execute(
+                "UPDATE cache_versions SET version = version + 1 WHERE name = 'articles'",
+                [],
+            )
+            .unwrap();
+        store
+            .insert_articles(&[record("own-3", None, None)], 1_790_000_000)
+            .await
+            .unwrap();
+        assert!(engine.article("own-write").await.unwrap().is_some());
+        tokio::time::sleep(cache::POLL * 3).await;
+        assert!(engine.articles.get("own-write").is_none());
     }
 
     #[tokio::test]

@@ -166,7 +166,18 @@ pub struct Store {
     poll_url: Option<String>,
     /// Told of every write that changes what a cache may hold (see `Changed`).
     listener: std::sync::Arc<std::sync::OnceLock<Listener>>,
+    /// The versions this instance's own writes gave the version rows, until the poller
+    /// has read past them (see `foreign_change`).
+    own_versions: std::sync::Arc<std::sync::Mutex<OwnVersions>>,
 }
+
+/// Per version row, the versions this instance's writes set, not yet seen by its poller.
+#[derive(Default)]
+struct OwnVersions(std::collections::HashMap<String, std::collections::BTreeSet<i64>>);
+
+/// The most own versions kept per row: past it the oldest go, and a poll that finds
+/// them counts them as another writer's (a cache dropped for nothing, never one kept).
+const OWN_VERSIONS_KEPT: usize = 4_096;
 
 /// What a write changed, for whoever keeps copies (the engine's caches).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -251,6 +262,7 @@ impl Store {
             read,
             write,
             listener: Default::default(),
+            own_versions: Default::default(),
         })
     }
 
@@ -503,12 +515,46 @@ impl Store {
         self.bump_version("articles").await
     }
 
+    /// Bumps `name`'s version row for the other instances' pollers, and remembers the
+    /// version it set, so that this instance's own poller does not drop its caches
+    /// again for a change they have already taken in (see `foreign_change`).
     async fn bump_version(&self, name: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE cache_versions SET version = version + 1 WHERE name = $1")
-            .bind(name)
-            .execute(&mut *self.writer().await?)
-            .await?;
+        let set: Option<i64> = sqlx::query_scalar(
+            "UPDATE cache_versions SET version = version + 1 WHERE name = $1 RETURNING version",
+        )
+        .bind(name)
+        .fetch_optional(&mut *self.writer().await?)
+        .await?;
+        if let Some(version) = set {
+            let mut own = self.own_versions.lock().unwrap_or_else(|p| p.into_inner());
+            let versions = own.0.entry(name.to_string()).or_default();
+            versions.insert(version);
+            if versions.len() > OWN_VERSIONS_KEPT {
+                versions.pop_first();
+            }
+        }
         Ok(())
+    }
+
+    /// Whether `name`'s version row, read as `new` after `old` (none at the first read),
+    /// was moved by a writer other than this instance: some version after `old` up to
+    /// `new` is not one this instance's writes set. Own changes were taken in by the
+    /// caches when they were made (`Changed`); a read that filled the cache after such
+    /// a change holds what the change wrote. Forgets this instance's versions up to
+    /// `new`. A version this instance set but had not recorded yet when this is asked
+    /// counts as another writer's: a cache dropped for nothing, never one kept stale.
+    pub fn foreign_change(&self, name: &str, old: Option<i64>, new: i64) -> bool {
+        let mut own = self.own_versions.lock().unwrap_or_else(|p| p.into_inner());
+        let versions = own.0.entry(name.to_string()).or_default();
+        let foreign = match old {
+            None => false,
+            Some(old) if old == new => false,
+            Some(old) if new < old => true,
+            // `old < new`: every version between is one of this instance's, or not.
+            Some(old) => versions.range(old + 1..=new).count() as u64 != new.abs_diff(old),
+        };
+        *versions = versions.split_off(&new.saturating_add(1));
+        foreign
     }
 
     /// The cache versions, read on the poller's own connection (opened when missing),
@@ -651,4 +697,81 @@ fn sqlite_pool(max: u32, acquire_timeout: Duration, own_checkpoints: bool) -> An
 /// Current Unix time in seconds.
 pub fn now_ts() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+#[cfg(test)]
+mod own_version_tests {
+    use super::*;
+
+    async fn store() -> Store {
+        let store = Store::connect("sqlite::memory:").await.unwrap();
+        store.migrate().await.unwrap();
+        store
+    }
+
+    /// The versions row `name` holds now.
+    async fn version(store: &Store, name: &str) -> i64 {
+        store
+            .poll_versions(&mut None)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|(n, _)| n == name)
+            .unwrap()
+            .1
+    }
+
+    #[tokio::test]
+    async fn only_versions_another_writer_set_are_foreign() {
+        let store = store().await;
+        let start = version(&store, "articles").await;
+        assert!(
+            !store.foreign_change("articles", None, start),
+            "a first read"
+        );
+        store.articles_changed().await.unwrap();
+        store.articles_changed().await.unwrap();
+        let after = version(&store, "articles").await;
+        assert_eq!(after, start + 2);
+        assert!(
+            !store.foreign_change("articles", Some(start), after),
+            "both own"
+        );
+        // Forgotten once seen: the same move read again is not this instance's.
+        assert!(store.foreign_change("articles", Some(start), after));
+        // One of ours, one of another writer's: foreign.
+        store.articles_changed().await.unwrap();
+        sqlx::query("UPDATE cache_versions SET version = version + 1 WHERE name = 'articles'")
+            .execute(&store.write)
+            .await
+            .unwrap();
+        let mixed = version(&store, "articles").await;
+        assert!(store.foreign_change("articles", Some(after), mixed));
+        // Rows are told apart, and a version going back (a restored database) is foreign.
+        store.sessions_changed().await.unwrap();
+        let sessions = version(&store, "sessions").await;
+        assert!(!store.foreign_change("sessions", Some(sessions - 1), sessions));
+        assert!(store.foreign_change("articles", Some(mixed), mixed - 1));
+        assert!(
+            !store.foreign_change("articles", Some(mixed), mixed),
+            "unchanged"
+        );
+    }
+
+    #[tokio::test]
+    async fn own_versions_kept_are_bounded() {
+        let store = store().await;
+        let start = version(&store, "articles").await;
+        for _ in 0..OWN_VERSIONS_KEPT + 10 {
+            store.articles_changed().await.unwrap();
+        }
+        let now = version(&store, "articles").await;
+        assert_eq!(
+            store.own_versions.lock().unwrap().0["articles"].len(),
+            OWN_VERSIONS_KEPT
+        );
+        // The oldest were let go: counted as another writer's (the cache is dropped).
+        assert!(store.foreign_change("articles", Some(start), now));
+        assert!(store.own_versions.lock().unwrap().0["articles"].is_empty());
+    }
 }
