@@ -18,16 +18,8 @@ ARTICLES=${ARTICLES:-100000}
 HOT=${HOT:-2500}
 ROUNDS=${ROUNDS:-1}
 PORT=${PORT:-18171}
-command -v wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk; }
-cargo build --release --quiet --bin paywall --example seed
-work=$(mktemp -d)
-server=""
-cleanup() {
-  [ -n "$server" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
-secret="bench-secret-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+# shellcheck source=bench/common.sh
+source bench/common.sh
 echo "seeding $ARTICLES articles..."
 ./target/release/examples/seed "sqlite://$work/bench.db" "$secret" "$work" "$ARTICLES" 200 1000 >/dev/null
 tail -n "$HOT" "$work/subscribers.txt" >"$work/hot.txt"
@@ -49,8 +41,7 @@ for round in $(seq 1 "$ROUNDS"); do
       PAYWALL_JWT_SECRET="$secret" PAYWALL_LOG=warn PAYWALL_LOGIN_MAX_FAILURES=10000 \
       PAYWALL_LOGIN_MAX_FAILURES_PER_ADDRESS=1000000 "${build#*=}" serve >>"$work/server.log" 2>&1 &
     server=$!
-    for _ in $(seq 1 100); do curl -sf "$base/healthz" >/dev/null && break; sleep 0.1; done
-    curl -sf "$base/healthz" >/dev/null || { echo "the server did not start:"; cat "$work/server.log"; exit 1; }
+    await_server "$base"
     echo
     echo "$label, round $round ($ARTICLES articles${SERVER_ENV:+, $SERVER_ENV})"
     echo

@@ -16,16 +16,8 @@ SMALL=${SMALL:-1000}
 LARGE=${LARGE:-1000000}
 ROUNDS=${ROUNDS:-3}
 PORT=${PORT:-18172}
-command -v wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk; }
-cargo build --release --quiet --bin paywall --example seed
-work=$(mktemp -d)
-server=""
-cleanup() {
-  [ -n "$server" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
-secret="bench-secret-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+# shellcheck source=bench/common.sh
+source bench/common.sh
 for size in "$SMALL" "$LARGE"; do
   echo "seeding $size articles..."
   mkdir -p "$work/$size"
@@ -39,7 +31,7 @@ run() { # size -> "requests/s p50 p99" (milliseconds)
   PAYWALL_BIND=127.0.0.1:$PORT DATABASE_URL="sqlite://$work/$1/bench.db" PAYWALL_JWT_SECRET="$secret" \
     PAYWALL_LOG=warn ./target/release/paywall serve >>"$work/server.log" 2>&1 &
   server=$!
-  for _ in $(seq 1 100); do curl -sf "$base/healthz" >/dev/null && break; sleep 0.1; done
+  await_server "$base"
   local before out
   before=$(cached)
   out=$(SLUGS=$work/$1/subscribers.txt wrk -t2 -c64 -d8s --latency -s bench/lua/paths.lua "$base")

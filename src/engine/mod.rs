@@ -568,9 +568,6 @@ impl Engine {
 /// fields, and its share of the page's JSON.
 const LISTED_ROW_BYTES: usize = 640;
 
-/// What a cached article comes to in memory: its text, then the answers readers are
-/// sent (kept with it, made on first use): the full text again and the teaser, each
-/// with the article's fields around it.
 /// What gives hashing its memory for as long as it holds it: the caches, which shrink
 /// by what is lent (see `Engine`'s implementation), so that a flood of sign-ins adds
 /// nothing to the process's memory.
@@ -647,6 +644,9 @@ impl Engine {
     }
 }
 
+/// What a cached article comes to in memory: its text, then the answers readers are
+/// sent (kept with it, made on first use): the full text again and the teaser, each
+/// with the article's fields around it.
 fn cache_weight(article: &ArticleRow) -> usize {
     const FIELDS: usize = 512;
     let teaser = usize::try_from(article.teaser_bytes).unwrap_or(0);
@@ -691,12 +691,28 @@ mod tests {
         let (dir, engine) = file_engine("own.db").await;
         engine.start_poller();
         let store = engine.store().clone();
+        let write_here = |slug: &'static str| {
+            let store = store.clone();
+            async move {
+                store
+                    .insert_articles(&[record(slug, None, None)], 1_790_000_000)
+                    .await
+                    .unwrap();
+            }
+        };
+        // Another writer (another instance, an import) on the same file.
+        let other = rusqlite::Connection::open(dir.path().join("own.db")).unwrap();
+        let write_elsewhere = || {
+            other
+                .execute(
+                    "UPDATE cache_versions SET version = version + 1 WHERE name = 'articles'",
+                    [],
+                )
+                .unwrap();
+        };
         // Let the poller read the versions once, as a serving instance has.
         tokio::time::sleep(cache::POLL * 2).await;
-        store
-            .insert_articles(&[record("own-write", None, None)], 1_790_000_000)
-            .await
-            .unwrap();
+        write_here("own-write").await;
         // Read (and kept) right after the write, before the poller reads the bumped
         // version: what it holds is what the write wrote.
         assert!(engine.article("own-write").await.unwrap().is_some());
@@ -705,14 +721,8 @@ mod tests {
             engine.articles.get("own-write").is_some(),
             "this instance's own write dropped the cache again at the next poll"
         );
-        // Another writer's bump (another instance, an import) drops it.
-        let other = rusqlite::Connection::open(dir.path().join("own.db")).unwrap();
-        other
-            .execute(
-                "UPDATE cache_versions SET version = version + 1 WHERE name = 'articles'",
-                [],
-            )
-            .unwrap();
+        // Another writer's bump drops it.
+        write_elsewhere();
         tokio::time::sleep(cache::POLL * 3).await;
         assert!(
             engine.articles.get("own-write").is_none(),
@@ -720,20 +730,9 @@ mod tests {
         );
         // And so does another writer's change made between two of this instance's.
         assert!(engine.article("own-write").await.unwrap().is_some());
-        store
-            .insert_articles(&[record("own-2", None, None)], 1_790_000_000)
-            .await
-            .unwrap();
-        other
-            .execute(
-                "UPDATE cache_versions SET version = version + 1 WHERE name = 'articles'",
-                [],
-            )
-            .unwrap();
-        store
-            .insert_articles(&[record("own-3", None, None)], 1_790_000_000)
-            .await
-            .unwrap();
+        write_here("own-2").await;
+        write_elsewhere();
+        write_here("own-3").await;
         assert!(engine.article("own-write").await.unwrap().is_some());
         tokio::time::sleep(cache::POLL * 3).await;
         assert!(engine.articles.get("own-write").is_none());

@@ -166,14 +166,12 @@ pub struct Store {
     poll_url: Option<String>,
     /// Told of every write that changes what a cache may hold (see `Changed`).
     listener: std::sync::Arc<std::sync::OnceLock<Listener>>,
-    /// The versions this instance's own writes gave the version rows, until the poller
+    /// Per version row, the versions this instance's own writes set, until the poller
     /// has read past them (see `foreign_change`).
     own_versions: std::sync::Arc<std::sync::Mutex<OwnVersions>>,
 }
 
-/// Per version row, the versions this instance's writes set, not yet seen by its poller.
-#[derive(Default)]
-struct OwnVersions(std::collections::HashMap<String, std::collections::BTreeSet<i64>>);
+type OwnVersions = std::collections::HashMap<String, std::collections::BTreeSet<i64>>;
 
 /// The most own versions kept per row: past it the oldest go, and a poll that finds
 /// them counts them as another writer's (a cache dropped for nothing, never one kept).
@@ -527,7 +525,7 @@ impl Store {
         .await?;
         if let Some(version) = set {
             let mut own = self.own_versions.lock().unwrap_or_else(|p| p.into_inner());
-            let versions = own.0.entry(name.to_string()).or_default();
+            let versions = own.entry(name.to_string()).or_default();
             versions.insert(version);
             if versions.len() > OWN_VERSIONS_KEPT {
                 versions.pop_first();
@@ -545,7 +543,7 @@ impl Store {
     /// counts as another writer's: a cache dropped for nothing, never one kept stale.
     pub fn foreign_change(&self, name: &str, old: Option<i64>, new: i64) -> bool {
         let mut own = self.own_versions.lock().unwrap_or_else(|p| p.into_inner());
-        let versions = own.0.entry(name.to_string()).or_default();
+        let versions = own.entry(name.to_string()).or_default();
         let foreign = match old {
             None => false,
             Some(old) if old == new => false,
@@ -767,11 +765,11 @@ mod own_version_tests {
         }
         let now = version(&store, "articles").await;
         assert_eq!(
-            store.own_versions.lock().unwrap().0["articles"].len(),
+            store.own_versions.lock().unwrap()["articles"].len(),
             OWN_VERSIONS_KEPT
         );
         // The oldest were let go: counted as another writer's (the cache is dropped).
         assert!(store.foreign_change("articles", Some(start), now));
-        assert!(store.own_versions.lock().unwrap().0["articles"].is_empty());
+        assert!(store.own_versions.lock().unwrap()["articles"].is_empty());
     }
 }
